@@ -1,0 +1,199 @@
+# shellcheck shell=bash
+# Helpers shared by bench/run.sh and bench/streams.sh (sourced, not run).
+# Everything started here is recorded in BENCH_PIDS and stopped on exit.
+
+BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$BENCH_ROOT/build}
+JOBS=${JOBS:-2}
+BENCH_PIDS=()
+BENCH_WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX")
+chmod 755 "$BENCH_WORK" # nginx started as root runs its worker as nobody
+
+bench_cleanup() {
+  local i pid
+  for ((i = ${#BENCH_PIDS[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${BENCH_PIDS[i]}" 2>/dev/null || true
+  done
+  for pid in "${BENCH_PIDS[@]}"; do
+    for _ in $(seq 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  BENCH_PIDS=()
+  if [[ ${KEEP_WORK:-0} == 1 ]]; then
+    echo "logs kept in $BENCH_WORK" >&2
+  else
+    rm -rf "$BENCH_WORK"
+  fi
+}
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Many sockets: 2,000 streams are 4,000 descriptors in the gateway alone.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# Core placement: the gateway alone on one core, the mock and wrk elsewhere.
+NCPU=$(nproc)
+GATEWAY_CORE=${GATEWAY_CORE:-0}
+MOCK_CORE=${MOCK_CORE:-$((NCPU > 1 ? 1 : 0))}
+WRK_CORE=${WRK_CORE:-$((NCPU > 2 ? 2 : MOCK_CORE))}
+
+die() {
+  echo "bench: $*" >&2
+  exit 1
+}
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || die "$1 not found: run scripts/setup-deps.sh --bench"
+}
+
+# A port nothing listens on (connecting to it is refused).
+free_port() {
+  local port
+  for _ in $(seq 200); do
+    port=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  die "no free port found"
+}
+
+# wait_port PORT PID NAME: until PORT accepts, while PID lives; at most 30 s.
+wait_port() {
+  local port=$1 pid=$2 name=$3
+  for _ in $(seq 600); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "bench: $name exited before listening on $port" >&2
+      return 1
+    fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.05
+  done
+  echo "bench: $name did not listen on $port within 30 s" >&2
+  return 1
+}
+
+# Configures BUILD_DIR (Release, Ninja) unless it is configured already.
+ensure_configured() {
+  if [[ ! -f $BUILD_DIR/build.ninja && ! -f $BUILD_DIR/Makefile ]]; then
+    local args=()
+    [[ -f $BUILD_DIR/CMakeCache.txt ]] || args=(-G Ninja -DCMAKE_BUILD_TYPE=Release)
+    echo "bench: configuring $BUILD_DIR" >&2
+    cmake -S "$BENCH_ROOT" -B "$BUILD_DIR" "${args[@]}" >"$BENCH_WORK/configure.log" 2>&1 || {
+      echo "bench: configuring $BUILD_DIR failed:" >&2
+      grep -A3 'CMake Error' "$BENCH_WORK/configure.log" | head -20 >&2
+      return 1
+    }
+  fi
+  local type
+  type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt")
+  if [[ $type != Release ]]; then
+    echo "bench: warning: $BUILD_DIR is a '$type' build; numbers are meant for Release" >&2
+  fi
+}
+
+# Sets MOCK_BIN: the main build's bench_mock_upstream, else a standalone build
+# of bench/ (for trees whose top-level CMakeLists does not include bench/).
+build_mock() {
+  if [[ -n ${MOCK_BIN:-} ]]; then
+    return 0
+  fi
+  if [[ -f $BUILD_DIR/build.ninja || -f $BUILD_DIR/Makefile ]] &&
+    cmake --build "$BUILD_DIR" -j"$JOBS" --target bench_mock_upstream \
+      >"$BENCH_WORK/build-mock.log" 2>&1; then
+    MOCK_BIN=$BUILD_DIR/bench_mock_upstream
+    return 0
+  fi
+  local dir=$BUILD_DIR/bench-mock
+  { cmake -S "$BENCH_ROOT/bench" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release &&
+    cmake --build "$dir" -j"$JOBS"; } >"$BENCH_WORK/build-mock.log" 2>&1 || {
+    tail -20 "$BENCH_WORK/build-mock.log" >&2
+    die "building the mock upstream failed"
+  }
+  MOCK_BIN=$dir/bench_mock_upstream
+}
+
+# Sets SLUICE_BIN, or leaves it empty and sets SLUICE_WHY.
+build_sluice() {
+  SLUICE_BIN=
+  SLUICE_WHY=
+  if [[ ! -f $BUILD_DIR/build.ninja && ! -f $BUILD_DIR/Makefile ]]; then
+    SLUICE_WHY="$BUILD_DIR is not configured"
+    return 1
+  fi
+  if ! cmake --build "$BUILD_DIR" -j"$JOBS" --target sluice >"$BENCH_WORK/build-sluice.log" 2>&1; then
+    cp "$BENCH_WORK/build-sluice.log" "$BUILD_DIR/bench-build-sluice.log" 2>/dev/null || true
+    SLUICE_WHY="build failed, see $BUILD_DIR/bench-build-sluice.log"
+    return 1
+  fi
+  SLUICE_BIN=$BUILD_DIR/sluice
+}
+
+# start_mock ARGS...: sets MOCK_PORT and MOCK_PID.
+start_mock() {
+  local port_file=$BENCH_WORK/mock.port
+  rm -f "$port_file"
+  taskset -c "$MOCK_CORE" "$MOCK_BIN" --port-file "$port_file" "$@" \
+    >"$BENCH_WORK/mock.log" 2>&1 &
+  MOCK_PID=$!
+  BENCH_PIDS+=("$MOCK_PID")
+  for _ in $(seq 200); do
+    [[ -s $port_file ]] && break
+    kill -0 "$MOCK_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  [[ -s $port_file ]] || { cat "$BENCH_WORK/mock.log" >&2; die "the mock upstream did not start"; }
+  MOCK_PORT=$(<"$port_file")
+}
+
+# fill TEMPLATE OUT PORT: writes OUT from TEMPLATE with this run's values.
+fill() {
+  sed -e "s|@DIR@|$(dirname "$2")|g" -e "s|@PORT@|$3|g" -e "s|@UPSTREAM_PORT@|$MOCK_PORT|g" \
+    "$1" >"$2"
+}
+
+# Sets NGINX_PORT and NGINX_PID.
+start_nginx() {
+  local dir=$BENCH_WORK/nginx
+  mkdir -p "$dir"
+  chmod 755 "$dir"
+  NGINX_PORT=$(free_port)
+  fill "$BENCH_ROOT/bench/nginx.conf.template" "$dir/nginx.conf" "$NGINX_PORT"
+  taskset -c "$GATEWAY_CORE" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/nginx-error.log" \
+    >"$dir/stdout.log" 2>&1 &
+  NGINX_PID=$!
+  BENCH_PIDS+=("$NGINX_PID")
+  wait_port "$NGINX_PORT" "$NGINX_PID" nginx || {
+    cat "$dir/stdout.log" "$dir/nginx-error.log" >&2 2>/dev/null
+    return 1
+  }
+}
+
+# Sets SLUICE_PORT and SLUICE_PID.
+start_sluice() {
+  local dir=$BENCH_WORK/sluice
+  mkdir -p "$dir"
+  SLUICE_PORT=$(free_port)
+  fill "$BENCH_ROOT/bench/sluice.yaml.template" "$dir/sluice.yaml" "$SLUICE_PORT"
+  taskset -c "$GATEWAY_CORE" "$SLUICE_BIN" serve -c "$dir/sluice.yaml" >"$dir/sluice.log" 2>&1 &
+  SLUICE_PID=$!
+  BENCH_PIDS+=("$SLUICE_PID")
+  wait_port "$SLUICE_PORT" "$SLUICE_PID" sluice || {
+    tail -20 "$dir/sluice.log" >&2
+    return 1
+  }
+}
+
+# preflight URL: prints the HTTP status of one request with the bench body.
+preflight() {
+  curl -s -o "$BENCH_WORK/preflight.body" -w '%{http_code}' --max-time 10 -H 'Expect:' \
+    -H 'Content-Type: application/json' --data-binary "@$BENCH_ROOT/bench/chat-1k.json" "$1" ||
+    true
+}

@@ -1,0 +1,69 @@
+#include "pipeline/errors.h"
+
+#include <cstdio>
+
+namespace sluice::pipeline {
+
+void appendJsonString(std::string* out, std::string_view s) {
+  out->push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out->append("\\\""); break;
+      case '\\': out->append("\\\\"); break;
+      case '\n': out->append("\\n"); break;
+      case '\r': out->append("\\r"); break;
+      case '\t': out->append("\\t"); break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          snprintf(buf, sizeof buf, "\\u%04x", c);
+          out->append(buf);
+        } else {
+          out->push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+const char* errorTypeFor(int status) {
+  switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 408: return "timeout_error";
+    case 413: return "invalid_request_error";
+    case 429: return "rate_limit_error";
+    case 502:
+    case 503: return "upstream_error";
+    case 504: return "timeout_error";
+    default: return status >= 500 ? "api_error" : "invalid_request_error";
+  }
+}
+
+ApiError makeError(int status, std::string message, std::string code, std::string param) {
+  ApiError e;
+  e.status = status;
+  e.message = std::move(message);
+  e.type = errorTypeFor(status);
+  e.code = std::move(code);
+  e.param = std::move(param);
+  return e;
+}
+
+std::string errorBody(const ApiError& e) {
+  std::string out;
+  out.reserve(96 + e.message.size());
+  out.append("{\"error\":{\"message\":");
+  appendJsonString(&out, e.message);
+  out.append(",\"type\":");
+  appendJsonString(&out, e.type.empty() ? errorTypeFor(e.status) : e.type);
+  out.append(",\"code\":");
+  if (e.code.empty()) out.append("null"); else appendJsonString(&out, e.code);
+  out.append(",\"param\":");
+  if (e.param.empty()) out.append("null"); else appendJsonString(&out, e.param);
+  out.append("}}");
+  return out;
+}
+
+}  // namespace sluice::pipeline

@@ -1,0 +1,453 @@
+#include "pipeline/exchange.h"
+
+#include <cjson/cJSON.h>
+
+#include <cstring>
+
+#include "pipeline/json_splice.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+namespace sluice::pipeline {
+namespace {
+
+// A whole (non-streamed) upstream answer is held in memory; past this it is
+// refused rather than risking the process.
+constexpr size_t kMaxBufferedResponse = 64 * 1024 * 1024;
+
+std::string_view sv(sluice_str s) { return std::string_view(s.ptr ? s.ptr : "", s.len); }
+sluice_str ss(std::string_view s) { return sluice_str{s.data(), s.size()}; }
+
+bool startsWithNoCase(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  return strncasecmp(s.data(), prefix.data(), prefix.size()) == 0;
+}
+
+// Position of the value of `"key":` anywhere in `json` when that value is an
+// object (a chunk's usage); npos otherwise.
+size_t findObjectValue(std::string_view json, std::string_view quoted_key) {
+  size_t at = json.find(quoted_key);
+  while (at != std::string_view::npos) {
+    size_t i = at + quoted_key.size();
+    while (i < json.size() && (json[i] == ' ' || json[i] == '\t')) i++;
+    if (i < json.size() && json[i] == ':') {
+      i++;
+      while (i < json.size() && (json[i] == ' ' || json[i] == '\t')) i++;
+      if (i < json.size() && json[i] == '{') return i;
+    }
+    at = json.find(quoted_key, at + 1);
+  }
+  return std::string_view::npos;
+}
+
+int64_t intField(const cJSON* obj, const char* name) {
+  const cJSON* v = cJSON_GetObjectItemCaseSensitive(obj, name);
+  return cJSON_IsNumber(v) ? static_cast<int64_t>(v->valuedouble) : -1;
+}
+
+void appendMs(std::string* out, const char* name, uint64_t ns) {
+  char buf[64];
+  int n = snprintf(buf, sizeof buf, "%s%s;dur=%.3f", out->empty() ? "" : ", ", name,
+                   static_cast<double>(ns) / 1e6);
+  out->append(buf, n);
+}
+
+}  // namespace
+
+void Exchange::start(sluice_worker* worker, http::Request& req, http::Response& res,
+                     ExchangeSpec spec) {
+  auto* ex = new Exchange(worker, req, res, std::move(spec));
+  ex->run();
+}
+
+Exchange::Exchange(sluice_worker* worker, http::Request& req, http::Response& res,
+                   ExchangeSpec spec)
+    : worker_(worker), req_(req), res_(res), spec_(std::move(spec)),
+      vt_(spec_.model->provider->vt) {
+  emitter_ = {this, emitChunk, emitUsage};
+  local_ = {this, localStart, localWrite, localFinish};
+}
+
+Exchange::~Exchange() {
+  if (vt_->call_end) vt_->call_end(spec_.model->provider->instance, call_state_);
+}
+
+void Exchange::run() {
+  busy_++;
+  const ProviderInstance* provider = spec_.model->provider;
+  call_.struct_size = sizeof call_;
+  call_.endpoint = spec_.endpoint;
+  call_.model = ss(spec_.model->upstream_name);
+  call_.stream = spec_.stream ? 1 : 0;
+  call_.body = ss(spec_.body);
+  call_.worker = worker_;
+  call_.request_id = ss(spec_.request_id);
+  ureq_.struct_size = sizeof ureq_;
+
+  res_.onAbort([this] { clientGone(); });
+  res_.onDrain([this] {
+    if (upstream_) upstream_->resume();
+  });
+
+  int rc = vt_->build_request(provider->instance, &call_, &ureq_, &call_state_);
+  if (rc == SLUICE_ERR_UNSUPPORTED) {
+    upstream_done_ = true;
+    fail(makeError(400, "model '" + spec_.model->id + "' (provider type '" + provider->type +
+                            "') does not serve this endpoint",
+                   "unsupported_endpoint", "model"));
+  } else if (rc != SLUICE_OK) {
+    upstream_done_ = true;
+    fail(makeError(500, "provider '" + provider->name + "' could not build the upstream request",
+                   "provider_error"));
+  } else if (ureq_.local) {
+    if (!vt_->local_respond) {
+      upstream_done_ = true;
+      fail(makeError(500, "provider '" + provider->name + "' cannot answer locally",
+                     "provider_error"));
+    } else {
+      local_active_ = true;
+      if (vt_->local_respond(provider->instance, &call_, &local_, &local_state_) != SLUICE_OK) {
+        local_active_ = false;
+        upstream_done_ = true;
+        fail(makeError(500, "provider '" + provider->name + "' failed to answer",
+                       "provider_error"));
+      }
+    }
+  } else {
+    http::ClientRequest cr;
+    if (!http::Url::parse(sv(ureq_.url), &cr.url)) {
+      upstream_done_ = true;
+      fail(makeError(500, "provider '" + provider->name + "' produced an invalid upstream URL",
+                     "provider_error"));
+    } else {
+      cr.method = ureq_.method.len ? std::string(sv(ureq_.method)) : "POST";
+      cr.headers.reserve(ureq_.header_count);
+      for (size_t i = 0; i < ureq_.header_count && i < 16; i++) {
+        cr.headers.emplace_back(sv(ureq_.headers[i].name), sv(ureq_.headers[i].value));
+      }
+      // The body goes out unchanged unless the provider built its own.
+      if (ureq_.body.len) {
+        cr.body.assign(sv(ureq_.body));
+      } else {
+        cr.body = std::move(spec_.body);
+        call_.body = ss("");
+      }
+      if (const std::string* fb = req_.header("x-sluice-ttft-timeout-ms")) {
+        cr.first_byte_timeout_ms = static_cast<uint32_t>(strtoul(fb->c_str(), nullptr, 10));
+      }
+      upstream_ = worker_->client->start(std::move(cr), this);
+    }
+  }
+  busy_--;
+  maybeDelete();
+}
+
+// ------------------------------------------------------------ upstream side
+
+void Exchange::onHead(int status, const std::vector<std::pair<std::string, std::string>>& headers) {
+  std::string_view ct = "application/json";
+  for (const auto& h : headers) {
+    if (h.first.size() == 12 && strcasecmp(h.first.c_str(), "content-type") == 0) {
+      ct = h.second;
+      break;
+    }
+  }
+  head(status, ct);
+}
+
+void Exchange::onBody(const char* data, size_t len) { body(data, len); }
+
+void Exchange::onEnd() {
+  upstream_ = nullptr;
+  upstream_done_ = true;
+  end();
+}
+
+void Exchange::onError(http::ClientError error, const std::string& detail) {
+  upstream_ = nullptr;
+  upstream_done_ = true;
+  const std::string& provider = spec_.model->provider->name;
+  ApiError e;
+  if (http::isTimeout(error)) {
+    const char* what = error == http::ClientError::ConnectTimeout     ? "connecting"
+                       : error == http::ClientError::FirstByteTimeout ? "waiting for the first byte"
+                                                                      : "waiting for the response";
+    e = makeError(504, "upstream '" + provider + "' timed out " + what, "upstream_timeout");
+  } else {
+    std::string why = http::clientErrorName(error);
+    if (!detail.empty()) why += " (" + detail + ")";
+    e = makeError(502, "upstream '" + provider + "' failed: " + why, "upstream_error");
+  }
+  if (client_done_) {
+    maybeDelete();
+  } else if (res_.started()) {
+    streamFailed(e);
+  } else {
+    fail(e);
+  }
+}
+
+void Exchange::localStart(void* ctx, int status, const char* content_type) {
+  static_cast<Exchange*>(ctx)->head(status, content_type ? content_type : "application/json");
+}
+
+void Exchange::localWrite(void* ctx, const char* data, size_t len) {
+  static_cast<Exchange*>(ctx)->body(data, len);
+}
+
+void Exchange::localFinish(void* ctx) {
+  auto* ex = static_cast<Exchange*>(ctx);
+  ex->local_active_ = false;
+  ex->local_state_ = nullptr;
+  ex->upstream_done_ = true;
+  ex->end();
+}
+
+void Exchange::head(int status, std::string_view content_type) {
+  if (client_done_) return;
+  status_ = status;
+  head_ns_ = util::monotonicNs();
+  content_type_.assign(content_type);
+  if (spec_.stream && status == 200 && startsWithNoCase(content_type, "text/event-stream")) {
+    streaming_ = true;
+    http::Response::Headers h;
+    h.reserve(8);
+    h.emplace_back("Content-Type", "text/event-stream");
+    h.emplace_back("Cache-Control", "no-cache");
+    appendIdentityHeaders(&h);
+    appendTimingHeaders(&h, head_ns_);
+    res_.begin(200, h);
+  }
+}
+
+void Exchange::body(const char* data, size_t len) {
+  if (client_done_) return;
+  if (!first_byte_ns_) first_byte_ns_ = util::monotonicNs();
+  if (!streaming_) {
+    if (buffered_.size() + len > kMaxBufferedResponse) {
+      if (upstream_) {
+        upstream_->cancel();
+        upstream_ = nullptr;
+        upstream_done_ = true;
+      }
+      fail(makeError(502, "upstream '" + spec_.model->provider->name +
+                              "' response exceeds the gateway's buffer limit",
+                     "upstream_error"));
+      return;
+    }
+    buffered_.append(data, len);
+    return;
+  }
+  std::string out;
+  out_ = &out;
+  bool ok = sse_.feed(data, len, [this, &out](std::string_view event, std::string_view d) {
+    return handleEvent(event, d, &out);
+  });
+  out_ = nullptr;
+  if (!out.empty()) res_.write(out);
+  if (!ok) {
+    if (upstream_) {
+      upstream_->cancel();
+      upstream_ = nullptr;
+      upstream_done_ = true;
+    }
+    streamFailed(makeError(502, "upstream '" + spec_.model->provider->name +
+                                    "' sent a malformed event stream",
+                           "upstream_error"));
+    return;
+  }
+  if (upstream_ && res_.congested()) upstream_->pause();
+}
+
+bool Exchange::handleEvent(std::string_view event, std::string_view data, std::string* out) {
+  if (data == "[DONE]") {
+    saw_done_ = true;
+    out->append("data: [DONE]\n\n");
+    return true;
+  }
+  if (vt_->stream_event) {
+    int rc = vt_->stream_event(spec_.model->provider->instance, call_state_, ss(event), ss(data),
+                               &emitter_);
+    return rc == SLUICE_OK;
+  }
+  forwardChunk(data, out);
+  return true;
+}
+
+// A canonical chunk on its way to the client. The usage-only chunk the
+// gateway asked for on the client's behalf is read and dropped.
+void Exchange::forwardChunk(std::string_view json, std::string* out) {
+  size_t usage_at = findObjectValue(json, "\"usage\"");
+  if (usage_at != std::string_view::npos) {
+    noteUsageFrom(json);
+    if (!spec_.client_wants_usage) {
+      Span choices = findTopLevelMember(json, "choices");
+      bool usage_only = !choices.found;
+      if (choices.found) {
+        std::string_view v = json.substr(choices.begin, choices.end - choices.begin);
+        usage_only = v.size() >= 2 && v.front() == '[' &&
+                     v.find_first_not_of(" \t\r\n", 1) == v.size() - 1;
+      }
+      if (usage_only) return;
+    }
+  }
+  out->append("data: ").append(json).append("\n\n");
+}
+
+void Exchange::noteUsageFrom(std::string_view json) {
+  cJSON* root = cJSON_ParseWithLength(json.data(), json.size());
+  if (!root) return;
+  const cJSON* u = cJSON_GetObjectItemCaseSensitive(root, "usage");
+  if (cJSON_IsObject(u)) {
+    usage_.prompt = intField(u, "prompt_tokens");
+    usage_.completion = intField(u, "completion_tokens");
+    const cJSON* details = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens_details");
+    if (cJSON_IsObject(details)) {
+      int64_t cached = intField(details, "cached_tokens");
+      if (cached > 0) usage_.cached = cached;
+    }
+  }
+  cJSON_Delete(root);
+}
+
+void Exchange::emitChunk(void* ctx, const char* json, size_t len) {
+  auto* ex = static_cast<Exchange*>(ctx);
+  std::string_view chunk(json, len);
+  if (ex->out_) {
+    ex->forwardChunk(chunk, ex->out_);
+  } else {
+    ex->decoded_.assign(chunk);  // decode_body's whole canonical response
+    ex->has_decoded_ = true;
+  }
+}
+
+void Exchange::emitUsage(void* ctx, int64_t prompt, int64_t completion, int64_t cached) {
+  auto* ex = static_cast<Exchange*>(ctx);
+  ex->usage_.prompt = prompt;
+  ex->usage_.completion = completion;
+  ex->usage_.cached = cached;
+}
+
+void Exchange::end() {
+  if (client_done_) {
+    maybeDelete();
+    return;
+  }
+  if (streaming_) {
+    res_.end();
+    client_done_ = true;
+    maybeDelete();
+    return;
+  }
+  if (status_ == 0) {
+    fail(makeError(502, "upstream '" + spec_.model->provider->name + "' sent no response",
+                   "upstream_error"));
+    return;
+  }
+  std::string_view body = buffered_;
+  if (vt_->decode_body) {
+    int rc = vt_->decode_body(spec_.model->provider->instance, call_state_, status_,
+                              buffered_.data(), buffered_.size(), &emitter_);
+    if (rc != SLUICE_OK || !has_decoded_) {
+      fail(makeError(502, "upstream '" + spec_.model->provider->name +
+                              "' sent a response the provider could not decode",
+                     "upstream_error"));
+      return;
+    }
+    body = decoded_;
+    content_type_ = "application/json";
+  } else if (status_ < 300) {
+    Span u = findTopLevelMember(body, "usage");
+    if (u.found) noteUsageFrom(body);
+  }
+  http::Response::Headers h;
+  h.reserve(8);
+  h.emplace_back("Content-Type", content_type_);
+  appendIdentityHeaders(&h);
+  appendTimingHeaders(&h, util::monotonicNs());
+  res_.respond(status_, h, body);
+  client_done_ = true;
+  maybeDelete();
+}
+
+// ------------------------------------------------------------ client side
+
+void Exchange::fail(const ApiError& e) {
+  if (client_done_) {
+    maybeDelete();
+    return;
+  }
+  http::Response::Headers h;
+  h.reserve(6);
+  h.emplace_back("Content-Type", "application/json");
+  h.emplace_back("x-sluice-request-id", spec_.request_id);
+  appendTimingHeaders(&h, util::monotonicNs());
+  res_.respond(e.status, h, errorBody(e));
+  client_done_ = true;
+  if (upstream_) {
+    upstream_->cancel();
+    upstream_ = nullptr;
+  }
+  if (local_active_) cancelLocal();
+  upstream_done_ = true;
+  maybeDelete();
+}
+
+// After the first byte reached the client a failure can no longer change the
+// status: the stream ends with an OpenAI-shaped error event instead of being
+// silently cut.
+void Exchange::streamFailed(const ApiError& e) {
+  if (client_done_) {
+    maybeDelete();
+    return;
+  }
+  std::string ev = "data: ";
+  ev.append(errorBody(e)).append("\n\n");
+  res_.write(ev);
+  res_.end();
+  client_done_ = true;
+  if (local_active_) cancelLocal();
+  maybeDelete();
+}
+
+void Exchange::clientGone() {
+  if (client_done_) return;
+  client_done_ = true;
+  if (upstream_) {
+    upstream_->cancel();
+    upstream_ = nullptr;
+  }
+  if (local_active_) cancelLocal();
+  upstream_done_ = true;
+  res_.end();  // releases the connection; nothing is written to a closed socket
+  maybeDelete();
+}
+
+void Exchange::cancelLocal() {
+  local_active_ = false;
+  if (vt_->local_cancel) vt_->local_cancel(spec_.model->provider->instance, local_state_);
+  local_state_ = nullptr;
+}
+
+void Exchange::maybeDelete() {
+  if (busy_ == 0 && client_done_ && upstream_done_) delete this;
+}
+
+void Exchange::appendIdentityHeaders(http::Response::Headers* h) const {
+  h->emplace_back("x-sluice-request-id", spec_.request_id);
+  h->emplace_back("x-sluice-resolved-model", spec_.model->id);
+  h->emplace_back("x-sluice-provider", spec_.model->provider->name);
+}
+
+void Exchange::appendTimingHeaders(http::Response::Headers* h, uint64_t now) const {
+  std::string t;
+  t.reserve(96);
+  uint64_t start = req_.start_ns;
+  if (spec_.route_done_ns) appendMs(&t, "route", spec_.route_done_ns - start);
+  if (head_ns_ && spec_.route_done_ns) appendMs(&t, "upstream", head_ns_ - spec_.route_done_ns);
+  if (first_byte_ns_) appendMs(&t, "ttft", first_byte_ns_ - start);
+  appendMs(&t, "total", now - start);
+  h->emplace_back("Server-Timing", std::move(t));
+}
+
+}  // namespace sluice::pipeline

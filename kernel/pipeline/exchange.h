@@ -1,0 +1,107 @@
+// One proxied request: the provider turns the canonical request into the
+// native one, the upstream client (or a local provider) answers, and the
+// answer goes back to the client — whole, or streamed as SSE with
+// backpressure, usage read on the way.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "http/client.h"
+#include "http/server.h"
+#include "http/sse.h"
+#include "pipeline/errors.h"
+#include "pipeline/gateway.h"
+#include "plugins/host.h"
+#include "sluice/plugin.h"
+
+namespace sluice::pipeline {
+
+struct Usage {
+  int64_t prompt = -1;  // -1: not reported
+  int64_t completion = -1;
+  int64_t cached = 0;
+};
+
+// What the handler resolved before handing the request over.
+struct ExchangeSpec {
+  std::shared_ptr<Gateway> gateway;
+  const ModelEntry* model = nullptr;
+  sluice_endpoint endpoint = SLUICE_EP_CHAT;
+  bool stream = false;
+  bool client_wants_usage = false;  // the client itself asked for the usage chunk
+  std::string body;                 // canonical body for the provider
+  std::string request_id;
+  uint64_t route_done_ns = 0;
+};
+
+class Exchange : public http::ClientHandler {
+ public:
+  // Starts the exchange; it deletes itself when both sides are done.
+  static void start(sluice_worker* worker, http::Request& req, http::Response& res,
+                    ExchangeSpec spec);
+
+  // ClientHandler
+  void onHead(int status, const std::vector<std::pair<std::string, std::string>>& headers) override;
+  void onBody(const char* data, size_t len) override;
+  void onEnd() override;
+  void onError(http::ClientError error, const std::string& detail) override;
+
+ private:
+  Exchange(sluice_worker* worker, http::Request& req, http::Response& res, ExchangeSpec spec);
+  ~Exchange();
+  void run();
+  void fail(const ApiError& e);
+  void clientGone();
+  void head(int status, std::string_view content_type);
+  void body(const char* data, size_t len);
+  void end();
+  bool handleEvent(std::string_view event, std::string_view data, std::string* out);
+  void forwardChunk(std::string_view json, std::string* out);
+  void noteUsageFrom(std::string_view json);
+  void appendIdentityHeaders(http::Response::Headers* h) const;
+  void appendTimingHeaders(http::Response::Headers* h, uint64_t now) const;
+  void streamFailed(const ApiError& e);
+  void cancelLocal();
+  void maybeDelete();
+
+  static void emitChunk(void* ctx, const char* json, size_t len);
+  static void emitUsage(void* ctx, int64_t prompt, int64_t completion, int64_t cached);
+  static void localStart(void* ctx, int status, const char* content_type);
+  static void localWrite(void* ctx, const char* data, size_t len);
+  static void localFinish(void* ctx);
+
+  sluice_worker* worker_;
+  http::Request& req_;
+  http::Response& res_;
+  ExchangeSpec spec_;
+  const sluice_provider_vtable* vt_;
+  void* call_state_ = nullptr;
+  void* local_state_ = nullptr;
+  bool local_active_ = false;
+  sluice_provider_call call_{};
+  sluice_upstream_request ureq_{};
+  sluice_emitter emitter_{};
+  sluice_local_response local_{};
+  http::Call* upstream_ = nullptr;
+
+  int status_ = 0;
+  bool streaming_ = false;  // SSE is being relayed
+  std::string content_type_;
+  std::string buffered_;      // whole (non-streamed) response
+  std::string* out_ = nullptr;  // where emitted chunks go while decoding a stream
+  std::string decoded_;         // decode_body's canonical response
+  bool has_decoded_ = false;
+  int busy_ = 0;                // >0 while inside run(): deletion waits
+  http::SseParser sse_;
+  bool saw_done_ = false;
+  Usage usage_;
+  uint64_t head_ns_ = 0;
+  uint64_t first_byte_ns_ = 0;
+  bool client_done_ = false;
+  bool upstream_done_ = false;
+};
+
+}  // namespace sluice::pipeline

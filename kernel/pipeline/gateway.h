@@ -1,0 +1,77 @@
+// One immutable snapshot of what the manifest configured: provider plugin
+// instances and the model table. Workers share it; a reload builds a new one
+// and in-flight requests finish on the snapshot they started with.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "manifest/config.h"
+#include "plugins/registry.h"
+#include "sluice/plugin.h"
+
+namespace sluice::pipeline {
+
+struct ProviderInstance {
+  std::string name;  // account name (model prefix)
+  std::string type;  // plugin name
+  const sluice_provider_vtable* vt = nullptr;
+  void* instance = nullptr;
+};
+
+struct ModelEntry {
+  std::string id;             // "<provider>/<model>", what clients send
+  std::string upstream_name;  // what the provider is sent
+  const ProviderInstance* provider = nullptr;
+  const manifest::ModelConfig* config = nullptr;
+};
+
+class Gateway {
+ public:
+  // Creates every provider instance. On failure returns nullptr and appends
+  // one line per problem to *errors.
+  static std::shared_ptr<Gateway> build(std::shared_ptr<const manifest::Config> config,
+                                        plugins::Registry* registry,
+                                        std::vector<std::string>* errors);
+  ~Gateway();
+
+  const ModelEntry* findModel(std::string_view id) const;
+  const manifest::Config& config() const { return *config_; }
+  // GET /models body, prebuilt.
+  const std::string& modelsJson() const { return models_json_; }
+  // Strips a configured base path; returns the rest or npos-like empty view.
+  bool stripBasePath(std::string_view path, std::string_view* rest) const;
+
+ private:
+  Gateway() = default;
+  std::shared_ptr<const manifest::Config> config_;
+  std::vector<std::unique_ptr<ProviderInstance>> providers_;
+  std::unordered_map<std::string, ModelEntry> models_;
+  std::string models_json_;
+};
+
+}  // namespace sluice::pipeline
+
+namespace sluice::pipeline {
+
+// The current snapshot, swapped atomically on reload. Workers keep their own
+// reference and compare a generation number per request (a relaxed load), so
+// the hot path takes no lock and touches no shared reference count.
+class GatewayHolder {
+ public:
+  void set(std::shared_ptr<Gateway> gw);
+  std::shared_ptr<Gateway> get() const;
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<Gateway> current_;
+  std::atomic<uint64_t> generation_{0};
+};
+
+}  // namespace sluice::pipeline

@@ -1,0 +1,244 @@
+#include "pipeline/handler.h"
+
+#include <cjson/cJSON.h>
+
+#include <cstring>
+#include <random>
+
+#include "pipeline/errors.h"
+#include "pipeline/exchange.h"
+#include "pipeline/json_splice.h"
+#include "util/clock.h"
+
+namespace sluice::pipeline {
+namespace {
+
+// The JSON endpoints served under every base path, and the field each one
+// cannot do without.
+struct EndpointSpec {
+  std::string_view path;
+  sluice_endpoint endpoint;
+  const char* required;
+  bool streamable;
+};
+
+constexpr EndpointSpec kEndpoints[] = {
+    {"/chat/completions", SLUICE_EP_CHAT, "messages", true},
+    {"/completions", SLUICE_EP_COMPLETIONS, "prompt", true},
+    {"/embeddings", SLUICE_EP_EMBEDDINGS, "input", false},
+    {"/moderations", SLUICE_EP_MODERATIONS, "input", false},
+    {"/images/generations", SLUICE_EP_IMAGES_GENERATIONS, "prompt", false},
+    {"/audio/speech", SLUICE_EP_AUDIO_SPEECH, "input", false},
+    {"/rerank", SLUICE_EP_RERANK, "query", false},
+};
+
+void respondError(http::Response& res, const ApiError& e, const std::string& request_id) {
+  http::Response::Headers h;
+  h.emplace_back("Content-Type", "application/json");
+  if (!request_id.empty()) h.emplace_back("x-sluice-request-id", request_id);
+  if (e.status == 405) h.emplace_back("Allow", e.param.empty() ? "POST" : "GET");
+  res.respond(e.status, h, errorBody(e));
+}
+
+bool validRequestId(const std::string& id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == ':';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// "at line L column C" for a cJSON parse error position.
+std::string jsonErrorWhere(const std::string& body, const char* err) {
+  if (!err || err < body.data() || err > body.data() + body.size()) return "";
+  size_t off = static_cast<size_t>(err - body.data());
+  int line = 1, col = 1;
+  for (size_t i = 0; i < off; i++) {
+    if (body[i] == '\n') {
+      line++;
+      col = 1;
+    } else {
+      col++;
+    }
+  }
+  return " (at line " + std::to_string(line) + " column " + std::to_string(col) + ")";
+}
+
+}  // namespace
+
+RequestHandler::RequestHandler(sluice_worker* worker, GatewayHolder* holder)
+    : worker_(worker), holder_(holder) {
+  std::random_device rd;
+  rng_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ util::monotonicNs();
+  if (rng_ == 0) rng_ = 0x9e3779b97f4a7c15ull;
+}
+
+const std::shared_ptr<Gateway>& RequestHandler::current() {
+  uint64_t gen = holder_->generation();
+  if (gen != generation_ || !gateway_) {
+    gateway_ = holder_->get();
+    generation_ = gen;
+  }
+  return gateway_;
+}
+
+std::string RequestHandler::newRequestId(const http::Request& req) {
+  const std::string* given = req.header("x-sluice-request-id");
+  if (!given) given = req.header("x-tfy-request-id");
+  if (given && validRequestId(*given)) return *given;
+  // xorshift64*: unique enough per worker, and no syscall per request.
+  rng_ ^= rng_ >> 12;
+  rng_ ^= rng_ << 25;
+  rng_ ^= rng_ >> 27;
+  uint64_t a = rng_ * 0x2545F4914F6CDD1Dull;
+  rng_ ^= rng_ >> 12;
+  rng_ ^= rng_ << 25;
+  rng_ ^= rng_ >> 27;
+  uint64_t b = rng_ * 0x2545F4914F6CDD1Dull;
+  char buf[40];
+  snprintf(buf, sizeof buf, "req_%016llx%08llx", static_cast<unsigned long long>(a),
+           static_cast<unsigned long long>(b >> 32));
+  return buf;
+}
+
+void RequestHandler::handle(http::Request& req, http::Response& res) {
+  std::shared_ptr<Gateway> gw = current();
+  std::string request_id = newRequestId(req);
+  std::string_view rest;
+  if (!gw->stripBasePath(req.path(), &rest)) {
+    respondError(res, makeError(404, "no route for " + std::string(req.path()), "unknown_url"),
+                 request_id);
+    return;
+  }
+
+  if (rest == "/models") {
+    if (req.method != "GET") {
+      respondError(res, makeError(405, "use GET for /models", "method_not_allowed", "GET"),
+                   request_id);
+      return;
+    }
+    res.respond(200,
+                {{"Content-Type", "application/json"}, {"x-sluice-request-id", request_id}},
+                gw->modelsJson());
+    return;
+  }
+
+  const EndpointSpec* ep = nullptr;
+  for (const auto& e : kEndpoints) {
+    if (rest == e.path) {
+      ep = &e;
+      break;
+    }
+  }
+  if (!ep) {
+    respondError(res, makeError(404, "no route for " + std::string(req.path()), "unknown_url"),
+                 request_id);
+    return;
+  }
+  if (req.method != "POST") {
+    respondError(res,
+                 makeError(405, "use POST for " + std::string(ep->path), "method_not_allowed"),
+                 request_id);
+    return;
+  }
+
+  cJSON* root = cJSON_ParseWithLength(req.body.data(), req.body.size());
+  if (!root) {
+    std::string where = jsonErrorWhere(req.body, cJSON_GetErrorPtr());
+    respondError(res,
+                 makeError(400, req.body.empty() ? "request body is empty; expected a JSON object"
+                                                 : "request body is not valid JSON" + where,
+                           "invalid_json"),
+                 request_id);
+    return;
+  }
+  // Everything below reads `root`; it is freed on every path out.
+  struct Free {
+    cJSON* p;
+    ~Free() { cJSON_Delete(p); }
+  } free_root{root};
+
+  if (!cJSON_IsObject(root)) {
+    respondError(res, makeError(400, "request body must be a JSON object", "invalid_json"),
+                 request_id);
+    return;
+  }
+  const cJSON* model = cJSON_GetObjectItemCaseSensitive(root, "model");
+  if (!model) {
+    respondError(res,
+                 makeError(400, "you must provide a model parameter", "missing_required_parameter",
+                           "model"),
+                 request_id);
+    return;
+  }
+  if (!cJSON_IsString(model) || !model->valuestring[0]) {
+    respondError(res,
+                 makeError(400, "'model' must be a non-empty string", "invalid_type", "model"),
+                 request_id);
+    return;
+  }
+  if (!cJSON_GetObjectItemCaseSensitive(root, ep->required)) {
+    respondError(res,
+                 makeError(400, std::string("'") + ep->required + "' is a required property",
+                           "missing_required_parameter", ep->required),
+                 request_id);
+    return;
+  }
+  const ModelEntry* entry = gw->findModel(model->valuestring);
+  if (!entry) {
+    respondError(res,
+                 makeError(404,
+                           std::string("The model '") + model->valuestring +
+                               "' does not exist or you do not have access to it.",
+                           "model_not_found", "model"),
+                 request_id);
+    return;
+  }
+
+  ExchangeSpec spec;
+  spec.gateway = gw;
+  spec.model = entry;
+  spec.endpoint = ep->endpoint;
+  spec.request_id = std::move(request_id);
+  const cJSON* stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
+  spec.stream = ep->streamable && cJSON_IsTrue(stream);
+  const cJSON* opts = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+  const cJSON* include = cJSON_IsObject(opts)
+                             ? cJSON_GetObjectItemCaseSensitive(opts, "include_usage")
+                             : nullptr;
+  spec.client_wants_usage = cJSON_IsTrue(include);
+
+  // The provider gets the client's bytes with only the model renamed and,
+  // for streams, usage requested: tools, response_format and unknown fields
+  // pass through untouched.
+  std::string upstream_model;
+  appendJsonString(&upstream_model, entry->upstream_name);
+  std::string body = replaceSpan(req.body, findTopLevelMember(req.body, "model"), upstream_model);
+  if (spec.stream && !spec.client_wants_usage) {
+    if (!opts) {
+      body = insertMember(body, "stream_options", "{\"include_usage\":true}");
+    } else {
+      cJSON* copy = cJSON_ParseWithLength(body.data(), body.size());
+      cJSON* o = cJSON_GetObjectItemCaseSensitive(copy, "stream_options");
+      if (cJSON_IsObject(o)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "include_usage");
+        cJSON_AddTrueToObject(o, "include_usage");
+      } else {
+        cJSON_DeleteItemFromObjectCaseSensitive(copy, "stream_options");
+        cJSON* fresh = cJSON_AddObjectToObject(copy, "stream_options");
+        cJSON_AddTrueToObject(fresh, "include_usage");
+      }
+      char* printed = cJSON_PrintUnformatted(copy);
+      body = printed;
+      cJSON_free(printed);
+      cJSON_Delete(copy);
+    }
+  }
+  spec.body = std::move(body);
+  spec.route_done_ns = util::monotonicNs();
+  Exchange::start(worker_, req, res, std::move(spec));
+}
+
+}  // namespace sluice::pipeline

@@ -1,0 +1,32 @@
+// The request lifecycle for one worker: path -> endpoint, body checks, model
+// resolution, then an Exchange with the provider. Later phases (identity,
+// policy, limits, guardrails, routing) slot in between, in DESIGN §3 order.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "http/server.h"
+#include "pipeline/gateway.h"
+#include "plugins/host.h"
+
+namespace sluice::pipeline {
+
+class RequestHandler {
+ public:
+  RequestHandler(sluice_worker* worker, GatewayHolder* holder);
+  void handle(http::Request& req, http::Response& res);
+
+ private:
+  const std::shared_ptr<Gateway>& current();
+  std::string newRequestId(const http::Request& req);
+
+  sluice_worker* worker_;
+  GatewayHolder* holder_;
+  std::shared_ptr<Gateway> gateway_;
+  uint64_t generation_ = 0;
+  uint64_t rng_;
+};
+
+}  // namespace sluice::pipeline
