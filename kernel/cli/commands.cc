@@ -292,7 +292,8 @@ int cmdPlugins(const std::vector<std::string>& args) {
   std::vector<std::string> errors;
   std::string path = flagValue(args, "-c", "--config");
   if (!path.empty()) loadConfig(path, &registry, &errors);
-  auto found = registry.loadAllBuiltins(&errors);
+  registry.loadAllBuiltins(&errors);
+  auto found = registry.loaded();
   std::string describe = flagValue(args, "--describe", "--describe");
   if (!describe.empty()) {
     for (const plugins::Plugin* p : found) {

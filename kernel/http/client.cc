@@ -442,6 +442,7 @@ Call* ClientImpl::start(ClientRequest request, ClientHandler* handler) {
   if (calls_ != nullptr) calls_->prev_ = call;
   calls_ = call;
   uv_timer_init(loop_, &call->timer_);
+  uv_update_time(loop_);  // the cached time may be a long callback old
   call->total_ms_ =
       call->req_.total_timeout_ms ? call->req_.total_timeout_ms : options_.total_timeout_ms;
   call->first_byte_ms_ = call->req_.first_byte_timeout_ms ? call->req_.first_byte_timeout_ms

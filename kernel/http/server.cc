@@ -72,6 +72,8 @@ class Connection {
   // Reads are parsed before the next one, so one buffer serves the whole loop.
   char* readBuffer() { return server_->read_buf_.get(); }
   bool serverDraining() const { return server_->draining_; }
+  // Part of a request has arrived (the header timeout applies, not idle).
+  bool midRequest() const { return !pending_.empty() || parser_.inMessage(); }
 };
 
 namespace {
@@ -116,7 +118,7 @@ void onWrite(uv_write_t* req, int status) {
 void onTimer(uv_timer_t* timer) {
   auto* conn = static_cast<Connection*>(timer->data);
   if (conn->busy_) return;
-  if (!conn->pending_.empty()) {
+  if (conn->midRequest()) {
     conn->failRequest(408, "request headers or body not received in time");
   } else {
     conn->close();
@@ -261,13 +263,13 @@ void Connection::armTimer() {
     return;
   }
   const auto& limits = server_->limits_;
-  uint64_t ms = pending_.empty() ? limits.idle_timeout_ms : limits.header_timeout_ms;
+  uint64_t ms = midRequest() ? limits.header_timeout_ms : limits.idle_timeout_ms;
   uv_timer_start(&timer_, onTimer, ms, 0);
 }
 
 void Connection::onData(const char* data, size_t len) {
   if (closing_ || shutting_down_) return;
-  bool was_idle = pending_.empty();
+  bool was_idle = !midRequest();
   pending_.append(data, len);
   if (busy_) {
     // A pipelined request waits for the current response; bound what we hold.

@@ -27,8 +27,9 @@ std::string protectReferences(const std::string& yaml) {
   size_t i = 0;
   while ((i = out.find("${", i)) != std::string::npos) {
     size_t close = out.find_first_of("}\n", i + 2);
-    if (close == std::string::npos || out[close] == '\n') {
-      i += 2;
+    if (close == std::string::npos) break;
+    if (out[close] == '\n') {  // unclosed on this line: left for the error message
+      i = close;
       continue;
     }
     out[i + 1] = kRefOpen;

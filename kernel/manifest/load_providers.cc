@@ -1,5 +1,5 @@
 // providers: and virtual_models:.
-#include <regex>
+#include <cctype>
 
 #include "manifest/sections.h"
 
@@ -7,8 +7,11 @@ namespace sluice::manifest {
 namespace {
 
 bool validProviderName(const std::string& name) {
-  static const std::regex kName("^[A-Za-z0-9][A-Za-z0-9._-]*$");
-  return std::regex_match(name, kName);
+  if (name.empty() || !isalnum(static_cast<unsigned char>(name[0]))) return false;
+  for (unsigned char c : name) {
+    if (!isalnum(c) && c != '.' && c != '_' && c != '-') return false;
+  }
+  return true;
 }
 
 bool validModelName(const std::string& name) {

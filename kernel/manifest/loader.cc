@@ -9,6 +9,7 @@
 
 #include "manifest/interpolate.h"
 #include "manifest/sections.h"
+#include "manifest/yaml_parse.h"
 
 namespace sluice::manifest {
 namespace {
@@ -82,16 +83,18 @@ LoadResult loadText(const std::string& yaml, const std::string& file, const std:
     return result;
   }
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(protectReferences(yaml));
-    if (docs.empty() || !docs[0].IsDefined() || docs[0].IsNull()) {
+    YAML::Node root;
+    YAML::Mark at;
+    std::string why;
+    if (!parseSingleDocument(protectReferences(yaml), &root, &at, &why)) {
+      ctx.error(at, "", why);
+    } else if (!root.IsDefined() || root.IsNull()) {
       ctx.error(Mark{file, 1, 1}, "", "the manifest is empty");
-    } else if (docs.size() > 1) {
-      ctx.error(docs[1].Mark(), "", "a manifest holds one YAML document, found " +
-                                        std::to_string(docs.size()));
     } else {
-      loadSections(ctx, docs[0], &result.config);
+      loadSections(ctx, root, &result.config);
     }
   } catch (const YAML::Exception& e) {
+    // Reading nodes should not throw; if yaml-cpp disagrees, say where.
     ctx.error(e.mark, "", e.msg);
   } catch (const std::exception& e) {
     ctx.error(Mark{file, 0, 0}, "", std::string("cannot load the manifest: ") + e.what());

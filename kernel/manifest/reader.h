@@ -49,8 +49,9 @@ class Context {
 
   const std::string& file() const { return file_; }
   const SchemaLookup& schemas() const { return schemas_; }
-  // Caps the JSON built from YAML (aliases can multiply a small file).
-  size_t json_nodes_left = 200000;
+  // Counts one JSON value built from YAML; false once the per-load cap is
+  // reached (aliases can multiply a small file into a huge tree).
+  bool spendJsonNode() { return json_nodes_left_ > 0 && json_nodes_left_-- > 0; }
 
  private:
   std::string file_;
@@ -58,6 +59,7 @@ class Context {
   const SchemaLookup& schemas_;
   std::vector<Error>* errors_;
   Interpolator interpolator_;
+  size_t json_nodes_left_ = 50000;
 };
 
 // One value in the manifest: its node, where errors about it point, its path.

@@ -1,23 +1,48 @@
 #include "manifest/yaml_json.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
-#include <regex>
 
 namespace sluice::manifest {
 namespace {
 
 constexpr int kMaxDepth = 64;
 
+bool allDigits(const std::string& s, size_t from, size_t to) {
+  if (from >= to) return false;
+  for (size_t i = from; i < to; ++i) {
+    if (!isdigit(static_cast<unsigned char>(s[i]))) return false;
+  }
+  return true;
+}
+
+// [-+]? ( digits | digits '.' digits? | '.' digits ) ( [eE] [-+]? digits )?
+bool isYamlNumber(const std::string& s) {
+  size_t i = (!s.empty() && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
+  size_t exp = s.find_first_of("eE", i);
+  if (exp != std::string::npos) {
+    size_t e = exp + 1;
+    if (e < s.size() && (s[e] == '-' || s[e] == '+')) ++e;
+    if (!allDigits(s, e, s.size())) return false;
+  } else {
+    exp = s.size();
+  }
+  size_t dot = s.find('.', i);
+  if (dot == std::string::npos || dot > exp) return allDigits(s, i, exp);
+  bool before = allDigits(s, i, dot) || dot == i;
+  bool after = allDigits(s, dot + 1, exp) || dot + 1 == exp;
+  return before && after && !(dot == i && dot + 1 == exp);
+}
+
 // The YAML 1.2 core schema's resolution of an untagged plain scalar.
 cJSON* typedScalar(const std::string& text) {
-  static const std::regex kNull("^(~|null|Null|NULL|)$");
-  static const std::regex kInt("^[-+]?[0-9]+$");
-  static const std::regex kFloat("^[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?$");
-  if (std::regex_match(text, kNull)) return cJSON_CreateNull();
+  if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL") {
+    return cJSON_CreateNull();
+  }
   if (text == "true" || text == "True" || text == "TRUE") return cJSON_CreateTrue();
   if (text == "false" || text == "False" || text == "FALSE") return cJSON_CreateFalse();
-  if (std::regex_match(text, kInt) || std::regex_match(text, kFloat)) {
+  if (isYamlNumber(text)) {
     double v = std::strtod(text.c_str(), nullptr);
     if (std::isfinite(v)) return cJSON_CreateNumber(v);
   }
@@ -32,8 +57,7 @@ class Converter {
   JsonPtr convert(const Field& f, const std::string& rel, int depth) {
     if (failed_) return nullptr;
     if (depth > kMaxDepth) return fail(f, "nested too deeply (more than 64 levels)");
-    if (ctx_.json_nodes_left == 0) return fail(f, "too large once aliases are expanded");
-    --ctx_.json_nodes_left;
+    if (!ctx_.spendJsonNode()) return fail(f, "too large once aliases are expanded");
     JsonOrigin origin{ctx_.mark(f.mark), ctx_.mark(f.key_mark), false, false, ""};
     JsonPtr out;
     switch (f.node.Type()) {

@@ -73,7 +73,7 @@ Exchange::~Exchange() {
 }
 
 void Exchange::run() {
-  busy_++;
+  Hold hold(this);
   const ProviderInstance* provider = spec_.model->provider;
   call_.struct_size = sizeof call_;
   call_.endpoint = spec_.endpoint;
@@ -86,6 +86,7 @@ void Exchange::run() {
 
   res_.onAbort([this] { clientGone(); });
   res_.onDrain([this] {
+    Hold hold(this);
     if (upstream_) upstream_->resume();
   });
 
@@ -138,13 +139,12 @@ void Exchange::run() {
       upstream_ = worker_->client->start(std::move(cr), this);
     }
   }
-  busy_--;
-  maybeDelete();
 }
 
 // ------------------------------------------------------------ upstream side
 
 void Exchange::onHead(int status, const std::vector<std::pair<std::string, std::string>>& headers) {
+  Hold hold(this);
   std::string_view ct = "application/json";
   for (const auto& h : headers) {
     if (h.first.size() == 12 && strcasecmp(h.first.c_str(), "content-type") == 0) {
@@ -155,15 +155,20 @@ void Exchange::onHead(int status, const std::vector<std::pair<std::string, std::
   head(status, ct);
 }
 
-void Exchange::onBody(const char* data, size_t len) { body(data, len); }
+void Exchange::onBody(const char* data, size_t len) {
+  Hold hold(this);
+  body(data, len);
+}
 
 void Exchange::onEnd() {
+  Hold hold(this);
   upstream_ = nullptr;
   upstream_done_ = true;
   end();
 }
 
 void Exchange::onError(http::ClientError error, const std::string& detail) {
+  Hold hold(this);
   upstream_ = nullptr;
   upstream_done_ = true;
   const std::string& provider = spec_.model->provider->name;
@@ -188,15 +193,20 @@ void Exchange::onError(http::ClientError error, const std::string& detail) {
 }
 
 void Exchange::localStart(void* ctx, int status, const char* content_type) {
-  static_cast<Exchange*>(ctx)->head(status, content_type ? content_type : "application/json");
+  auto* ex = static_cast<Exchange*>(ctx);
+  Hold hold(ex);
+  ex->head(status, content_type ? content_type : "application/json");
 }
 
 void Exchange::localWrite(void* ctx, const char* data, size_t len) {
-  static_cast<Exchange*>(ctx)->body(data, len);
+  auto* ex = static_cast<Exchange*>(ctx);
+  Hold hold(ex);
+  ex->body(data, len);
 }
 
 void Exchange::localFinish(void* ctx) {
   auto* ex = static_cast<Exchange*>(ctx);
+  Hold hold(ex);
   ex->local_active_ = false;
   ex->local_state_ = nullptr;
   ex->upstream_done_ = true;
@@ -245,6 +255,7 @@ void Exchange::body(const char* data, size_t len) {
   });
   out_ = nullptr;
   if (!out.empty()) res_.write(out);
+  if (client_done_) return;  // the write found the client gone
   if (!ok) {
     if (upstream_) {
       upstream_->cancel();
@@ -279,7 +290,8 @@ bool Exchange::handleEvent(std::string_view event, std::string_view data, std::s
 void Exchange::forwardChunk(std::string_view json, std::string* out) {
   size_t usage_at = findObjectValue(json, "\"usage\"");
   if (usage_at != std::string_view::npos) {
-    noteUsageFrom(json);
+    // A decoding provider reports usage itself (it may correct the figures).
+    if (!vt_->stream_event) noteUsageFrom(json);
     if (!spec_.client_wants_usage) {
       Span choices = findTopLevelMember(json, "choices");
       bool usage_only = !choices.found;
@@ -348,14 +360,17 @@ void Exchange::end() {
   if (vt_->decode_body) {
     int rc = vt_->decode_body(spec_.model->provider->instance, call_state_, status_,
                               buffered_.data(), buffered_.size(), &emitter_);
-    if (rc != SLUICE_OK || !has_decoded_) {
+    if (rc != SLUICE_OK) {
       fail(makeError(502, "upstream '" + spec_.model->provider->name +
                               "' sent a response the provider could not decode",
                      "upstream_error"));
       return;
     }
-    body = decoded_;
-    content_type_ = "application/json";
+    // Emitting nothing means "already canonical": body and type pass through.
+    if (has_decoded_) {
+      body = decoded_;
+      content_type_ = "application/json";
+    }
   } else if (status_ < 300) {
     Span u = findTopLevelMember(body, "usage");
     if (u.found) noteUsageFrom(body);
@@ -412,6 +427,7 @@ void Exchange::streamFailed(const ApiError& e) {
 
 void Exchange::clientGone() {
   if (client_done_) return;
+  Hold hold(this);
   client_done_ = true;
   if (upstream_) {
     upstream_->cancel();

@@ -94,7 +94,18 @@ class Exchange : public http::ClientHandler {
   std::string* out_ = nullptr;  // where emitted chunks go while decoding a stream
   std::string decoded_;         // decode_body's canonical response
   bool has_decoded_ = false;
-  int busy_ = 0;                // >0 while inside run(): deletion waits
+  int busy_ = 0;  // >0 while one of our entry points runs: deletion waits for it
+
+  // Keeps the exchange alive across one entry point: a write to the client
+  // can close the connection and abort us in the middle of it.
+  struct Hold {
+    explicit Hold(Exchange* e) : ex(e) { ex->busy_++; }
+    ~Hold() {
+      ex->busy_--;
+      ex->maybeDelete();
+    }
+    Exchange* ex;
+  };
   http::SseParser sse_;
   bool saw_done_ = false;
   Usage usage_;

@@ -15,22 +15,42 @@ namespace {
 
 // The JSON endpoints served under every base path, and the field each one
 // cannot do without.
+// What the required field may hold.
+enum class Shape { Array, StringOrArray, String };
+
 struct EndpointSpec {
   std::string_view path;
   sluice_endpoint endpoint;
   const char* required;
+  Shape shape;
   bool streamable;
 };
 
 constexpr EndpointSpec kEndpoints[] = {
-    {"/chat/completions", SLUICE_EP_CHAT, "messages", true},
-    {"/completions", SLUICE_EP_COMPLETIONS, "prompt", true},
-    {"/embeddings", SLUICE_EP_EMBEDDINGS, "input", false},
-    {"/moderations", SLUICE_EP_MODERATIONS, "input", false},
-    {"/images/generations", SLUICE_EP_IMAGES_GENERATIONS, "prompt", false},
-    {"/audio/speech", SLUICE_EP_AUDIO_SPEECH, "input", false},
-    {"/rerank", SLUICE_EP_RERANK, "query", false},
+    {"/chat/completions", SLUICE_EP_CHAT, "messages", Shape::Array, true},
+    {"/completions", SLUICE_EP_COMPLETIONS, "prompt", Shape::StringOrArray, true},
+    {"/embeddings", SLUICE_EP_EMBEDDINGS, "input", Shape::StringOrArray, false},
+    {"/moderations", SLUICE_EP_MODERATIONS, "input", Shape::StringOrArray, false},
+    {"/images/generations", SLUICE_EP_IMAGES_GENERATIONS, "prompt", Shape::String, false},
+    {"/audio/speech", SLUICE_EP_AUDIO_SPEECH, "input", Shape::String, false},
+    {"/rerank", SLUICE_EP_RERANK, "query", Shape::String, false},
 };
+
+// Empty when `v` fits `shape`, else the complaint.
+std::string shapeError(const cJSON* v, Shape shape, const char* name) {
+  bool is_array = cJSON_IsArray(v), is_string = cJSON_IsString(v);
+  switch (shape) {
+    case Shape::Array:
+      if (!is_array) return std::string("'") + name + "' must be an array";
+      if (cJSON_GetArraySize(v) == 0) return std::string("'") + name + "' must not be empty";
+      return "";
+    case Shape::StringOrArray:
+      return is_array || is_string ? "" : std::string("'") + name + "' must be a string or an array";
+    case Shape::String:
+      return is_string ? "" : std::string("'") + name + "' must be a string";
+  }
+  return "";
+}
 
 void respondError(http::Response& res, const ApiError& e, const std::string& request_id) {
   http::Response::Headers h;
@@ -179,10 +199,22 @@ void RequestHandler::handle(http::Request& req, http::Response& res) {
                  request_id);
     return;
   }
-  if (!cJSON_GetObjectItemCaseSensitive(root, ep->required)) {
+  const cJSON* required = cJSON_GetObjectItemCaseSensitive(root, ep->required);
+  if (!required) {
     respondError(res,
                  makeError(400, std::string("'") + ep->required + "' is a required property",
                            "missing_required_parameter", ep->required),
+                 request_id);
+    return;
+  }
+  std::string bad_shape = shapeError(required, ep->shape, ep->required);
+  if (!bad_shape.empty()) {
+    respondError(res, makeError(400, bad_shape, "invalid_type", ep->required), request_id);
+    return;
+  }
+  const cJSON* stream_flag = cJSON_GetObjectItemCaseSensitive(root, "stream");
+  if (stream_flag && !cJSON_IsBool(stream_flag) && !cJSON_IsNull(stream_flag)) {
+    respondError(res, makeError(400, "'stream' must be a boolean", "invalid_type", "stream"),
                  request_id);
     return;
   }
@@ -202,8 +234,7 @@ void RequestHandler::handle(http::Request& req, http::Response& res) {
   spec.model = entry;
   spec.endpoint = ep->endpoint;
   spec.request_id = std::move(request_id);
-  const cJSON* stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
-  spec.stream = ep->streamable && cJSON_IsTrue(stream);
+  spec.stream = ep->streamable && cJSON_IsTrue(stream_flag);
   const cJSON* opts = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
   const cJSON* include = cJSON_IsObject(opts)
                              ? cJSON_GetObjectItemCaseSensitive(opts, "include_usage")

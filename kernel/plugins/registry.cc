@@ -368,4 +368,11 @@ std::vector<const Plugin*> Registry::loadAllBuiltins(std::vector<std::string>* e
   return out;
 }
 
+std::vector<const Plugin*> Registry::loaded() const {
+  std::vector<const Plugin*> out;
+  out.reserve(by_name_.size());
+  for (const auto& [name, plugin] : by_name_) out.push_back(plugin.get());  // map: sorted
+  return out;
+}
+
 }  // namespace sluice::plugins

@@ -56,6 +56,9 @@ class Registry {
   // refusals are appended to *errors, one line each.
   std::vector<const Plugin*> loadAllBuiltins(std::vector<std::string>* errors);
 
+  // Everything loaded so far (built-in or by path), sorted by name.
+  std::vector<const Plugin*> loaded() const;
+
   const std::vector<std::string>& searchDirs() const { return dirs_; }
 
  private:

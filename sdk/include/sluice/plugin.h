@@ -243,8 +243,9 @@ typedef struct sluice_provider_vtable {
   int (*build_request)(void* instance, const sluice_provider_call* call,
                        sluice_upstream_request* out, void** call_state);
   /* Native non-streaming body -> canonical body. Writes through emit->chunk
-   * exactly once with the whole canonical response object and reports usage.
-   * NULL: the native body is already canonical (it is passed through). */
+   * once with the whole canonical response object and reports usage through
+   * emit->usage. Emitting no chunk (or NULL here) means the native body is
+   * already canonical: it passes through with its own content type. */
   int (*decode_body)(void* instance, void* call_state, int status, const char* body, size_t len,
                      const sluice_emitter* emit);
   /* Stream decoding. The kernel splits SSE into events and hands each to

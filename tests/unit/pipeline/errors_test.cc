@@ -7,7 +7,7 @@ namespace {
 
 TEST(Errors, OpenAiShapeWithNulls) {
   EXPECT_EQ(errorBody(makeError(404, "no such model", "model_not_found", "model")),
-            R"({"error":{"message":"no such model","type":"not_found_error","code":"model_not_found","param":"model"}})");
+            R"({"error":{"message":"no such model","type":"invalid_request_error","code":"model_not_found","param":"model"}})");
   EXPECT_EQ(errorBody(makeError(502, "down")),
             R"({"error":{"message":"down","type":"upstream_error","code":null,"param":null}})");
 }
