@@ -94,7 +94,8 @@ void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* conn = static_cast<Connection*>(stream->data);
   if (nread > 0) {
     if (conn->tls_) {
-      if (!conn->tls_->feed(buf->base, static_cast<size_t>(nread))) conn->close();
+      // On a fatal TLS error the alert is already queued: flush it, then close.
+      if (!conn->tls_->feed(buf->base, static_cast<size_t>(nread))) conn->shutdownAndClose();
     } else {
       conn->onData(buf->base, static_cast<size_t>(nread));
     }

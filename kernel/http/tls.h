@@ -36,7 +36,7 @@ class TlsContext {
  public:
   // Client side: TLS 1.2 minimum, ALPN "http/1.1", peer verification against
   // ca_file or the system store. Returns nullptr and sets *error (for example
-  // "cannot load CA file '/x.pem': no such file") on failure.
+  // "cannot load CA file '/x.pem': No such file or directory") on failure.
   static std::shared_ptr<TlsContext> createClient(const TlsClientOptions& options,
                                                   std::string* error);
   // Server side: certificate chain and private key PEM files, TLS 1.2

@@ -23,7 +23,8 @@ bool readTokenHash(Context& ctx, MapReader& m, std::map<std::string, Mark>* seen
               "`sluice token create` prints it)");
     return false;
   }
-  std::transform(hex.begin(), hex.end(), hex.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(hex.begin(), hex.end(), hex.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   auto [it, inserted] = seen->emplace(hex, ctx.mark(f.mark));
   if (!inserted) {
     ctx.error(f.mark, f.path,
@@ -38,9 +39,9 @@ void readTeamRef(Context& ctx, MapReader& m, const Catalog& catalog, std::string
   Field f = m.field("team");
   if (!f.present || !readString(ctx, f, out)) return;
   if (!catalog.teams.count(*out)) {
-    ctx.error(f.mark, f.path,
-              "unknown team '" + rawText(f.node) + "'" +
-                  suggest(*out, catalog.visible(catalog.teams)));
+    ctx.error(
+        f.mark, f.path,
+        "unknown team '" + rawText(f.node) + "'" + suggest(*out, catalog.visible(catalog.teams)));
   }
 }
 

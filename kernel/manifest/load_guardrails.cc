@@ -61,10 +61,9 @@ void loadGuardrails(Context& ctx, MapReader& root, Config* cfg, Catalog* catalog
       g.plugin = g.name;
       plugin = name;
     }
-    m.oneOf<GuardOperation>("operation",
-                            {{"validate", GuardOperation::Validate},
-                             {"mutate", GuardOperation::Mutate}},
-                            &g.operation);
+    m.oneOf<GuardOperation>(
+        "operation", {{"validate", GuardOperation::Validate}, {"mutate", GuardOperation::Mutate}},
+        &g.operation);
     m.oneOf<GuardMode>("mode",
                        {{"audit", GuardMode::Audit},
                         {"enforce", GuardMode::Enforce},
@@ -106,11 +105,10 @@ void loadPolicies(Context& ctx, MapReader& root, Config* cfg) {
     if (ok) p.script = ctx.resolvePath(p.script);
     forEachItem(ctx, m.field("hooks"), [&](const Field& hook, size_t) {
       std::string h;
-      if (readEnum<std::string>(ctx, hook, "hook",
-                                {{"on_request", "on_request"},
-                                 {"on_response", "on_response"},
-                                 {"on_log", "on_log"}},
-                                &h)) {
+      if (readEnum<std::string>(
+              ctx, hook, "hook",
+              {{"on_request", "on_request"}, {"on_response", "on_response"}, {"on_log", "on_log"}},
+              &h)) {
         p.hooks.push_back(h);
       }
     });

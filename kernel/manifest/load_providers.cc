@@ -123,9 +123,9 @@ void loadVirtualModels(Context& ctx, MapReader& root, Config* cfg, Catalog* cata
       return ctx.error(item.mark, item.path, "a model name must be non-empty and without spaces");
     }
     if (catalog->isModel(name)) {
-      return ctx.error(item.mark, item.path,
-                       "virtual model '" + rawText(item.node) +
-                           "' has the name of a provider model");
+      return ctx.error(
+          item.mark, item.path,
+          "virtual model '" + rawText(item.node) + "' has the name of a provider model");
     }
     if (!checkUnique(ctx, &seen, "virtual model", name, item)) return;
     catalog->remember(&catalog->virtual_models, name, item);

@@ -48,8 +48,7 @@ void loadHeadersOverride(Context& ctx, const Field& f, RouteTarget* out) {
 
 bool loadTarget(Context& ctx, const Field& item, const Catalog& catalog, RouteTarget* out) {
   out->mark = ctx.mark(item.mark);
-  // The whole block, for the routing plugin; errors are reported below.
-  JsonPtr raw = yamlToJson(ctx, item, "", nullptr, /*quiet=*/true);
+  JsonPtr raw;  // the whole block, for the routing plugin
   Field target = item;
   bool ok = true;
   if (item.node.IsScalar()) {  // shorthand: "- openai-main/gpt-4o"
@@ -59,6 +58,8 @@ bool loadTarget(Context& ctx, const Field& item, const Catalog& catalog, RouteTa
   } else {
     MapReader m(ctx, item);
     if (!m.valid()) return false;
+    // Quiet: the typed reads below report what is wrong in the block.
+    raw = yamlToJson(ctx, item, "", nullptr, /*quiet=*/true);
     target = m.require("target");
     ok = target.present && readString(ctx, target, &out->target);
     m.integer("priority", -1000000, 1000000, &out->priority);
@@ -111,10 +112,9 @@ void loadSticky(Context& ctx, const Field& f, std::optional<StickyRouting>* out)
     if (!s.valid()) return;
     SessionIdentifier id;
     Field source = s.require("source");
-    bool ok = source.present && readEnum<std::string>(ctx, source, "source",
-                                                      {{"header", "header"},
-                                                       {"metadata", "metadata"}},
-                                                      &id.source);
+    bool ok = source.present &&
+              readEnum<std::string>(ctx, source, "source",
+                                    {{"header", "header"}, {"metadata", "metadata"}}, &id.source);
     ok = s.str("key", &id.key, true) && ok;
     s.finish();
     if (ok) sticky.session_identifiers.push_back(id);
@@ -147,15 +147,16 @@ void loadRouting(Context& ctx, MapReader& root, Config* cfg, const Catalog& cata
       RouteTarget target;
       if (loadTarget(ctx, t, catalog, &target)) rule.targets.push_back(std::move(target));
     });
-    if (isEmptyList(targets)) ctx.error(targets.mark, targets.path, "must list at least one target");
+    if (isEmptyList(targets))
+      ctx.error(targets.mark, targets.path, "must list at least one target");
 
     // Every other key belongs to the strategy plugin.
     JsonOrigins origins;
     JsonPtr json = entriesToJson(ctx, item, m.rest(), &origins);
     if (strategy_ok) {
       rule.strategy_config_json =
-          checkPluginBlock(ctx, SLUICE_KIND_ROUTING, rule.strategy, strategy, json.get(), origins, item,
-                           {"id", "when", "strategy", "sticky_routing", "targets"});
+          checkPluginBlock(ctx, SLUICE_KIND_ROUTING, rule.strategy, strategy, json.get(), origins,
+                           item, {"id", "when", "strategy", "sticky_routing", "targets"});
     }
     if (ok) cfg->routing.push_back(std::move(rule));
   });

@@ -41,9 +41,7 @@ bool readListen(Context& ctx, const Field& f, ListenAddr* out) {
   return false;
 }
 
-bool isLoopback(const std::string& host) {
-  return host == "::1" || host.rfind("127.", 0) == 0;
-}
+bool isLoopback(const std::string& host) { return host == "::1" || host.rfind("127.", 0) == 0; }
 
 void loadListenList(Context& ctx, const Field& f, std::vector<ListenAddr>* out) {
   if (!f.given()) return;

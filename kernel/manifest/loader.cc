@@ -16,15 +16,15 @@ namespace {
 
 constexpr int kVersion = 1;
 
+// The folder relative paths in a manifest called `name` resolve against.
 std::string folderOf(const std::string& name) {
   std::error_code ec;
-  std::filesystem::path p(name);
-  std::filesystem::path abs = std::filesystem::absolute(p, ec);
-  if (ec) abs = p;
   if (name.find('/') == std::string::npos) {
     std::filesystem::path cwd = std::filesystem::current_path(ec);
     return ec ? std::string(".") : cwd.string();
   }
+  std::filesystem::path abs = std::filesystem::absolute(name, ec);
+  if (ec) abs = name;
   return abs.parent_path().lexically_normal().string();
 }
 
@@ -78,7 +78,8 @@ LoadResult loadText(const std::string& yaml, const std::string& file, const std:
   if (control != std::string::npos) {
     int line = 1 + static_cast<int>(std::count(yaml.begin(), yaml.begin() + control, '\n'));
     size_t line_start = yaml.rfind('\n', control);
-    int col = static_cast<int>(control - (line_start == std::string::npos ? 0 : line_start + 1)) + 1;
+    int col =
+        static_cast<int>(control - (line_start == std::string::npos ? 0 : line_start + 1)) + 1;
     ctx.error(Mark{file, line, col}, "", "control characters are not allowed in a manifest");
     return result;
   }
@@ -119,9 +120,9 @@ LoadResult loadFile(const std::string& path, const SchemaLookup& schemas) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     LoadResult result;
-    result.errors.push_back(Error{Mark{path, 0, 0}, "",
-                                  std::string("cannot read the manifest (") +
-                                      std::strerror(errno) + ")"});
+    result.errors.push_back(
+        Error{Mark{path, 0, 0}, "",
+              std::string("cannot read the manifest (") + std::strerror(errno) + ")"});
     return result;
   }
   std::ostringstream text;

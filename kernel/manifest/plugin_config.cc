@@ -125,8 +125,7 @@ class SchemaChecker {
   // An unquoted YAML scalar read as a number or boolean where a string is
   // expected stands for its text ("organization: 0123").
   // `key` names the item in an object parent; NULL means parent[index].
-  cJSON* asString(cJSON* parent, cJSON* item, const std::string& rel, const char* key,
-                  int index) {
+  cJSON* asString(cJSON* parent, cJSON* item, const std::string& rel, const char* key, int index) {
     if (cJSON_IsString(item)) return item;
     const JsonOrigin* o = origin(rel);
     if (!o || !o->plain || !(cJSON_IsNumber(item) || cJSON_IsBool(item))) return nullptr;

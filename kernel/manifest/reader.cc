@@ -69,8 +69,8 @@ bool parseNumber(const std::string& text, double* out) {
   if (end != text.c_str() + text.size() || !std::isfinite(v)) return false;
   // strtod also reads hex floats and "infinity"; YAML numbers are decimal.
   for (char c : text) {
-    if (!(isdigit(static_cast<unsigned char>(c)) || c == '.' || c == 'e' || c == 'E' ||
-          c == '+' || c == '-'))
+    if (!(isdigit(static_cast<unsigned char>(c)) || c == '.' || c == 'e' || c == 'E' || c == '+' ||
+          c == '-'))
       return false;
   }
   *out = v;
@@ -223,9 +223,9 @@ bool readNumber(Context& ctx, const Field& f, double min, double max, double* ou
     return false;
   }
   if (v < min || v > max) {
-    ctx.error(f.mark, f.path,
-              rangeMessage(formatNumber(min), formatNumber(max), std::isfinite(max),
-                           refs ? "" : text));
+    ctx.error(
+        f.mark, f.path,
+        rangeMessage(formatNumber(min), formatNumber(max), std::isfinite(max), refs ? "" : text));
     return false;
   }
   *out = v;
@@ -374,7 +374,8 @@ Field MapReader::field(const char* key) {
 
 Field MapReader::require(const char* key) {
   Field f = field(key);
-  if (!f.present && valid_) ctx_.error(mark_, path_, "missing required key '" + std::string(key) + "'");
+  if (!f.present && valid_)
+    ctx_.error(mark_, path_, "missing required key '" + std::string(key) + "'");
   return f;
 }
 

@@ -144,7 +144,7 @@ class MapReader {
   bool integer(const char* key, int64_t min, int64_t max, int64_t* out, bool required = false);
   template <typename T>
   bool integral(const char* key, T* out, std::type_identity_t<T> min = 0,
-            std::type_identity_t<T> max = std::numeric_limits<T>::max()) {
+                std::type_identity_t<T> max = std::numeric_limits<T>::max()) {
     int64_t v = 0;
     int64_t hi = static_cast<uint64_t>(max) > static_cast<uint64_t>(INT64_MAX)
                      ? INT64_MAX

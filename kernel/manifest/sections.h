@@ -37,7 +37,8 @@ struct Catalog {
   std::string whyNotModel(const std::string& target, const Field& f) const;
   std::vector<std::string> allModels() const;
   // "unknown model 'x' (not a virtual model or a provider model)" + a suggestion.
-  std::string unknownModel(const std::string& name, const Field& f) const;  // provider models, then virtual models
+  std::string unknownModel(const std::string& name,
+                           const Field& f) const;  // provider models, then virtual models
 };
 
 // Reads a `when` clause. With `check_models`, exact model names (no '*')

@@ -14,8 +14,7 @@ bool validSubject(const std::string& s) {
 
 }  // namespace
 
-void readWhen(Context& ctx, const Field& f, const Catalog& catalog, bool check_models,
-              When* out) {
+void readWhen(Context& ctx, const Field& f, const Catalog& catalog, bool check_models, When* out) {
   MapReader m(ctx, f);
   if (!m.valid()) return;
   forEachItem(ctx, m.field("models"), [&](const Field& item, size_t) {

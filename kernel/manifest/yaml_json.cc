@@ -176,7 +176,8 @@ JsonPtr entriesToJson(Context& ctx, const Field& base, const std::vector<MapRead
                       JsonOrigins* origins) {
   Converter c(ctx, origins, false);
   JsonPtr obj(cJSON_CreateObject());
-  if (origins) (*origins)[""] = JsonOrigin{ctx.mark(base.mark), ctx.mark(base.key_mark), false, false, ""};
+  if (origins)
+    (*origins)[""] = JsonOrigin{ctx.mark(base.mark), ctx.mark(base.key_mark), false, false, ""};
   for (const auto& e : entries) {
     if (!c.addEntry(obj.get(), e, base.path, "", 0)) return nullptr;
   }

@@ -18,8 +18,8 @@
 namespace sluice::manifest {
 
 struct JsonOrigin {
-  Mark mark;      // the value
-  Mark key_mark;  // its key (or the value, for list items)
+  Mark mark;                  // the value
+  Mark key_mark;              // its key (or the value, for list items)
   bool plain = false;         // an unquoted YAML scalar: its type was guessed
   bool interpolated = false;  // holds an expanded reference: never print it
   std::string text;           // the scalar's expanded text

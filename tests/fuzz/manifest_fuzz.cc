@@ -12,8 +12,8 @@ namespace {
 
 using sluice::manifest::SchemaLookup;
 
-constexpr sluice_config_key kEnd = {nullptr, SLUICE_CFG_STRING, 0, nullptr, 0, 0, nullptr,
-                                    nullptr, nullptr};
+constexpr sluice_config_key kEnd = {nullptr, SLUICE_CFG_STRING, 0,       nullptr, 0,
+                                    0,       nullptr,           nullptr, nullptr};
 const char* const kModes[] = {"a", "b", nullptr};
 const sluice_config_key kAuth[] = {
     {"bearer", SLUICE_CFG_STRING, SLUICE_CFG_SECRET, nullptr, 0, 0, nullptr, nullptr, ""}, kEnd};

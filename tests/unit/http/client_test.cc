@@ -9,10 +9,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "http/dns_cache.h"
 #include "support/client_recorder.h"
 #include "support/test_upstream.h"
 #include "support/uv_test_loop.h"
@@ -131,6 +133,90 @@ TEST(ClientErrorTest, NamesEveryError) {
   EXPECT_STREQ(clientErrorName(ClientError::TotalTimeout), "total_timeout");
   EXPECT_TRUE(isTimeout(ClientError::TotalTimeout));
   EXPECT_FALSE(isTimeout(ClientError::Reset));
+}
+
+// ---- DnsCache ----
+
+struct DnsWaiter : DnsCache::Waiter {
+  int calls = 0;
+  int status = 1;
+  DnsAddresses addresses;
+  std::function<void()> hook;
+  void onResolved(int s, const DnsAddresses& a) override {
+    calls++;
+    status = s;
+    addresses = a;
+    if (hook) hook();
+  }
+};
+
+TEST(DnsCacheTest, IpLiteralsNeedNoLookup) {
+  testing::UvTestLoop loop;
+  DnsCache dns(loop.get(), 1000);
+  DnsWaiter w;
+  DnsAddresses out;
+  ASSERT_EQ(dns.resolve("127.0.0.1", &w, &out), 1);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].sa.sa_family, AF_INET);
+  EXPECT_EQ(out[0].v4.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+  ASSERT_EQ(dns.resolve("::1", &w, &out), 1);
+  EXPECT_EQ(out[0].sa.sa_family, AF_INET6);
+  EXPECT_EQ(dns.cachedHosts(), 0u);
+  EXPECT_EQ(w.calls, 0);
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(DnsCacheTest, ConcurrentLookupsShareOneAndTheResultIsCached) {
+  testing::UvTestLoop loop;
+  DnsCache dns(loop.get(), 60000);
+  DnsWaiter a, b, c;
+  DnsAddresses out;
+  ASSERT_EQ(dns.resolve("localhost", &a, &out), 0);
+  ASSERT_EQ(dns.resolve("localhost", &b, &out), 0);
+  ASSERT_EQ(dns.resolve("localhost", &c, &out), 0);
+  dns.cancel(&c);
+  ASSERT_TRUE(loop.runUntil([&] { return a.calls == 1 && b.calls == 1; }));
+  EXPECT_EQ(a.status, 0);
+  ASSERT_FALSE(a.addresses.empty());
+  EXPECT_EQ(b.addresses.size(), a.addresses.size());
+  EXPECT_EQ(c.calls, 0);
+  EXPECT_EQ(dns.cachedHosts(), 1u);
+  DnsWaiter d;
+  EXPECT_EQ(dns.resolve("localhost", &d, &out), 1);  // from the cache, synchronously
+  EXPECT_EQ(out.size(), a.addresses.size());
+  EXPECT_EQ(d.calls, 0);
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(DnsCacheTest, WaiterMayCancelAnotherAndFailuresAreNotCached) {
+  testing::UvTestLoop loop;
+  DnsCache dns(loop.get(), 60000);
+  DnsWaiter a, b;
+  a.hook = [&] { dns.cancel(&b); };
+  DnsAddresses out;
+  ASSERT_EQ(dns.resolve("nonexistent.invalid", &a, &out), 0);
+  ASSERT_EQ(dns.resolve("nonexistent.invalid", &b, &out), 0);
+  ASSERT_TRUE(loop.runUntil([&] { return a.calls == 1; }, 15000));
+  EXPECT_LT(a.status, 0);
+  loop.settle();
+  EXPECT_EQ(b.calls, 0);
+  EXPECT_EQ(dns.cachedHosts(), 0u);
+  EXPECT_EQ(loop.close(), 0);
+}
+
+TEST(DnsCacheTest, ZeroTtlDisablesCachingAndDestroyAbandonsLookups) {
+  testing::UvTestLoop loop;
+  DnsWaiter a, b;
+  {
+    DnsCache dns(loop.get(), 0);
+    DnsAddresses out;
+    ASSERT_EQ(dns.resolve("localhost", &a, &out), 0);
+    ASSERT_TRUE(loop.runUntil([&] { return a.calls == 1; }));
+    EXPECT_EQ(dns.cachedHosts(), 0u);
+    ASSERT_EQ(dns.resolve("localhost", &b, &out), 0);
+  }  // destroyed with b's lookup in flight
+  EXPECT_EQ(loop.close(), 0);
+  EXPECT_EQ(b.calls, 0);
 }
 
 // ---- bodies and framing ----

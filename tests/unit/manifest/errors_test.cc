@@ -37,11 +37,12 @@ TEST(Errors, UnknownKeySuggestsTheClosest) {
 }
 
 TEST(Errors, UnknownKeyInsideListItems) {
-  EXPECT_EQ(errorStrings(load(kHead +
-                              "rate_limits:\n"
-                              "  - {id: a, limit_to: 5, unit: requests_per_minute, aplies_per: [team]}\n")),
-            Strings{"test.yaml:5:53: rate_limits[0]: unknown key 'aplies_per' (did you mean "
-                    "'applies_per'?)"});
+  EXPECT_EQ(
+      errorStrings(load(
+          kHead + "rate_limits:\n"
+                  "  - {id: a, limit_to: 5, unit: requests_per_minute, aplies_per: [team]}\n")),
+      Strings{"test.yaml:5:53: rate_limits[0]: unknown key 'aplies_per' (did you mean "
+              "'applies_per'?)"});
 }
 
 TEST(Errors, DuplicateKey) {
@@ -89,15 +90,14 @@ TEST(Errors, NotAManifest) {
 }
 
 TEST(Errors, WrongTypes) {
-  EXPECT_EQ(errorStrings(load(kHead +
-                              "server:\n"
-                              "  listen: {a: b}\n"
-                              "  workers: [2]\n"
-                              "  base_paths: /v1\n"
-                              "  upstream: {verify_tls: yes}\n"
-                              "  limits: {max_body_bytes: 1.5}\n"
-                              "default_metadata: [a]\n"
-                              "required_metadata: {a: b}\n")),
+  EXPECT_EQ(errorStrings(load(kHead + "server:\n"
+                                      "  listen: {a: b}\n"
+                                      "  workers: [2]\n"
+                                      "  base_paths: /v1\n"
+                                      "  upstream: {verify_tls: yes}\n"
+                                      "  limits: {max_body_bytes: 1.5}\n"
+                                      "default_metadata: [a]\n"
+                                      "required_metadata: {a: b}\n")),
             (Strings{
                 "test.yaml:5:11: server.listen: expected a list, got a mapping",
                 "test.yaml:6:12: server.workers: expected auto or an integer, got a list",
@@ -109,17 +109,18 @@ TEST(Errors, WrongTypes) {
             }));
   EXPECT_EQ(errorStrings(load(kHead + "server: {workers: many}\n")),
             Strings{"test.yaml:4:19: server.workers: expected auto or an integer, got 'many'"});
-  EXPECT_EQ(errorStrings(load("version: 1\nproviders:\n  - {name: [p], type: openai, models: [m]}\n")),
-            Strings{"test.yaml:3:12: providers[0].name: expected a string, got a list"});
-  EXPECT_EQ(errorStrings(load("version: 1\nproviders:\n  - name:\n    type: openai\n    models: [m]\n")),
-            Strings{"test.yaml:3:5: providers[0].name: expected a string, got null"});
+  EXPECT_EQ(
+      errorStrings(load("version: 1\nproviders:\n  - {name: [p], type: openai, models: [m]}\n")),
+      Strings{"test.yaml:3:12: providers[0].name: expected a string, got a list"});
+  EXPECT_EQ(
+      errorStrings(load("version: 1\nproviders:\n  - name:\n    type: openai\n    models: [m]\n")),
+      Strings{"test.yaml:3:5: providers[0].name: expected a string, got null"});
 }
 
 TEST(Errors, OutOfRange) {
-  EXPECT_EQ(errorStrings(load(kHead +
-                              "server:\n"
-                              "  workers: 0\n"
-                              "  limits: {max_header_bytes: 10, drain_timeout_ms: -1}\n")),
+  EXPECT_EQ(errorStrings(load(kHead + "server:\n"
+                                      "  workers: 0\n"
+                                      "  limits: {max_header_bytes: 10, drain_timeout_ms: -1}\n")),
             (Strings{
                 "test.yaml:5:12: server.workers: must be between 1 and 1024 (got 0)",
                 "test.yaml:6:30: server.limits.max_header_bytes: must be between 1024 and 1048576 "
@@ -132,8 +133,9 @@ TEST(Errors, OutOfRange) {
                               "    models: [{name: m, pricing: {input_per_mtok: -1}}]\n")),
             Strings{"test.yaml:5:50: providers[0].models[0].pricing.input_per_mtok: must be "
                     "between 0 and 1000000 (got -1)"});
-  EXPECT_EQ(errorStrings(load(kHead + "rate_limits: [{id: a, limit_to: 0, unit: requests_per_day}]\n")),
-            Strings{"test.yaml:4:33: rate_limits[0].limit_to: must be at least 1 (got 0)"});
+  EXPECT_EQ(
+      errorStrings(load(kHead + "rate_limits: [{id: a, limit_to: 0, unit: requests_per_day}]\n")),
+      Strings{"test.yaml:4:33: rate_limits[0].limit_to: must be at least 1 (got 0)"});
 }
 
 TEST(Errors, BadEnumValues) {
@@ -142,12 +144,12 @@ TEST(Errors, BadEnumValues) {
       Strings{"test.yaml:5:32: rate_limits[0].unit: unit must be one of requests_per_minute, "
               "requests_per_hour, requests_per_day, tokens_per_minute, tokens_per_hour, "
               "tokens_per_day (got 'tokens_per_week')"});
-  EXPECT_EQ(errorStrings(load(kHead +
-                              "guardrails: [{name: pii, mode: loud}]\n"
-                              "state: {backend: etcd}\n"
-                              "budgets: [{id: b, limit_to: 1, unit: cost_per_month, on_exceed: stop}]\n"
-                              "rate_limits: [{id: r, limit_to: 1, unit: requests_per_day, "
-                              "applies_per: [org]}]\n")),
+  EXPECT_EQ(errorStrings(load(
+                kHead + "guardrails: [{name: pii, mode: loud}]\n"
+                        "state: {backend: etcd}\n"
+                        "budgets: [{id: b, limit_to: 1, unit: cost_per_month, on_exceed: stop}]\n"
+                        "rate_limits: [{id: r, limit_to: 1, unit: requests_per_day, "
+                        "applies_per: [org]}]\n")),
             (Strings{
                 "test.yaml:4:32: guardrails[0].mode: mode must be one of audit, enforce, strict "
                 "(got 'loud')",
@@ -238,13 +240,12 @@ TEST(Errors, DuplicateNames) {
 }
 
 TEST(Errors, RoutingTargetsMustNameProviderModels) {
-  EXPECT_EQ(errorStrings(load(kHead +
-                              "routing:\n"
-                              "  - id: r\n"
-                              "    targets:\n"
-                              "      - p/m3\n"
-                              "      - {target: q/m1}\n"
-                              "      - {target: m1}\n")),
+  EXPECT_EQ(errorStrings(load(kHead + "routing:\n"
+                                      "  - id: r\n"
+                                      "    targets:\n"
+                                      "      - p/m3\n"
+                                      "      - {target: q/m1}\n"
+                                      "      - {target: m1}\n")),
             (Strings{
                 "test.yaml:7:9: routing[0].targets[0]: provider 'p' has no model 'm3' (did you "
                 "mean 'm1'?)",
@@ -255,12 +256,11 @@ TEST(Errors, RoutingTargetsMustNameProviderModels) {
 }
 
 TEST(Errors, RoutingWhenModelsMustResolve) {
-  EXPECT_EQ(errorStrings(load(kHead +
-                              "virtual_models: [prod/assistant]\n"
-                              "routing:\n"
-                              "  - id: r\n"
-                              "    when: {models: [prod/asistant, p/m1, \"prod/*\"]}\n"
-                              "    targets: [p/m1]\n")),
+  EXPECT_EQ(errorStrings(load(kHead + "virtual_models: [prod/assistant]\n"
+                                      "routing:\n"
+                                      "  - id: r\n"
+                                      "    when: {models: [prod/asistant, p/m1, \"prod/*\"]}\n"
+                                      "    targets: [p/m1]\n")),
             Strings{"test.yaml:7:21: routing[0].when.models[0]: unknown model 'prod/asistant' "
                     "(not a virtual model or a provider model) (did you mean 'prod/assistant'?)"});
 }
@@ -272,10 +272,9 @@ TEST(Errors, VirtualModelMustNotShadowAProviderModel) {
 }
 
 TEST(Errors, GuardrailRulesNameConfiguredGuardrails) {
-  EXPECT_EQ(errorStrings(load(kHead +
-                              "guardrails: [{name: pii}, {name: secrets}]\n"
-                              "guardrail_rules:\n"
-                              "  - {llm_input: [pii, piii], mcp_post_tool: [nope]}\n")),
+  EXPECT_EQ(errorStrings(load(kHead + "guardrails: [{name: pii}, {name: secrets}]\n"
+                                      "guardrail_rules:\n"
+                                      "  - {llm_input: [pii, piii], mcp_post_tool: [nope]}\n")),
             (Strings{
                 "test.yaml:6:23: guardrail_rules[0].llm_input[1]: unknown guardrail 'piii' (did "
                 "you mean 'pii'?)",
@@ -284,10 +283,11 @@ TEST(Errors, GuardrailRulesNameConfiguredGuardrails) {
 }
 
 TEST(Errors, DowngradeMustNameAModel) {
-  LoadResult r = load(kHead +
-                      "budgets:\n"
-                      "  - {id: b, limit_to: 1, unit: cost_per_day, on_exceed: {downgrade_to: p/m9}}\n"
-                      "  - {id: c, limit_to: 1, unit: cost_per_day, on_exceed: {downgrade_to: p/m2}}\n");
+  LoadResult r =
+      load(kHead +
+           "budgets:\n"
+           "  - {id: b, limit_to: 1, unit: cost_per_day, on_exceed: {downgrade_to: p/m9}}\n"
+           "  - {id: c, limit_to: 1, unit: cost_per_day, on_exceed: {downgrade_to: p/m2}}\n");
   EXPECT_EQ(errorStrings(r),
             Strings{"test.yaml:5:72: budgets[0].on_exceed.downgrade_to: unknown model 'p/m9' (not "
                     "a virtual model or a provider model) (did you mean 'p/m1'?)"});
@@ -298,15 +298,20 @@ TEST(Errors, DowngradeMustNameAModel) {
 
 TEST(Errors, AuthReferencesAndTokens) {
   const std::string hash(64, 'a');
-  EXPECT_EQ(errorStrings(load(kHead +
-                              "auth:\n"
-                              "  teams: [{name: payments}]\n"
-                              "  users:\n"
-                              "    - {email: alice, token_sha256: abc}\n"
-                              "    - {email: bob@x, token_sha256: " + hash + ", team: payment}\n"
-                              "  virtual_accounts:\n"
-                              "    - {name: app, token_sha256: " + std::string(64, 'A') + "}\n"
-                              "budgets: [{id: b, when: {teams: [paymnts]}, limit_to: 1, unit: cost_per_day}]\n")),
+  EXPECT_EQ(errorStrings(load(
+                kHead +
+                "auth:\n"
+                "  teams: [{name: payments}]\n"
+                "  users:\n"
+                "    - {email: alice, token_sha256: abc}\n"
+                "    - {email: bob@x, token_sha256: " +
+                hash +
+                ", team: payment}\n"
+                "  virtual_accounts:\n"
+                "    - {name: app, token_sha256: " +
+                std::string(64, 'A') +
+                "}\n"
+                "budgets: [{id: b, when: {teams: [paymnts]}, limit_to: 1, unit: cost_per_day}]\n")),
             (Strings{
                 "test.yaml:7:15: auth.users[0].email: expected an e-mail address",
                 "test.yaml:7:36: auth.users[0].token_sha256: token_sha256 must be 64 hexadecimal "
@@ -350,11 +355,11 @@ TEST(Errors, ProviderBlockIsCheckedAgainstThePluginSchema) {
 }
 
 TEST(Errors, StrategyKeysAreCheckedAgainstTheRoutingPlugin) {
-  EXPECT_EQ(errorStrings(load(kHead +
-                              "routing:\n"
-                              "  - {id: a, strategy: latency, window_seconds: 0, targets: [p/m1]}\n"
-                              "  - {id: b, strategy: weighted, window_seconds: 5, targets: [p/m1]}\n"
-                              "  - {id: c, strategy: fastest, targets: [p/m1]}\n")),
+  EXPECT_EQ(errorStrings(
+                load(kHead + "routing:\n"
+                             "  - {id: a, strategy: latency, window_seconds: 0, targets: [p/m1]}\n"
+                             "  - {id: b, strategy: weighted, window_seconds: 5, targets: [p/m1]}\n"
+                             "  - {id: c, strategy: fastest, targets: [p/m1]}\n")),
             (Strings{
                 "test.yaml:5:48: routing[0].window_seconds: must be between 1 and 3600 (got 0)",
                 "test.yaml:6:33: routing[1]: unknown key 'window_seconds'",
@@ -366,51 +371,53 @@ TEST(Errors, StrategyKeysAreCheckedAgainstTheRoutingPlugin) {
 }
 
 TEST(Errors, GuardrailAndSinkConfigsAreChecked) {
-  EXPECT_EQ(errorStrings(load(kHead +
-                              "guardrails:\n"
-                              "  - {name: pii, config: {action: redcat}}\n"
-                              "  - {name: g, plugin: nothing}\n"
-                              "sinks:\n"
-                              "  - {plugin: sqlite}\n"
-                              "  - {plugin: access-log, config: {format: xml, colour: red}}\n")),
-            (Strings{
-                "test.yaml:5:34: guardrails[0].config.action: action must be one of redact, "
-                "block, audit (got 'redcat')",
-                "test.yaml:6:23: guardrails[1].plugin: no guardrail plugin named 'nothing'",
-                "test.yaml:8:5: sinks[0].config: missing required key 'path'",
-                "test.yaml:9:43: sinks[1].config.format: format must be one of json, logfmt (got "
-                "'xml')",
-                "test.yaml:9:48: sinks[1].config: unknown key 'colour'",
-            }));
+  EXPECT_EQ(
+      errorStrings(load(kHead + "guardrails:\n"
+                                "  - {name: pii, config: {action: redcat}}\n"
+                                "  - {name: g, plugin: nothing}\n"
+                                "sinks:\n"
+                                "  - {plugin: sqlite}\n"
+                                "  - {plugin: access-log, config: {format: xml, colour: red}}\n")),
+      (Strings{
+          "test.yaml:5:34: guardrails[0].config.action: action must be one of redact, "
+          "block, audit (got 'redcat')",
+          "test.yaml:6:23: guardrails[1].plugin: no guardrail plugin named 'nothing'",
+          "test.yaml:8:5: sinks[0].config: missing required key 'path'",
+          "test.yaml:9:43: sinks[1].config.format: format must be one of json, logfmt (got "
+          "'xml')",
+          "test.yaml:9:48: sinks[1].config: unknown key 'colour'",
+      }));
 }
 
 TEST(Errors, RoutingTargetFields) {
-  EXPECT_EQ(errorStrings(load(kHead +
-                              "routing:\n"
-                              "  - id: r\n"
-                              "    sticky_routing: {ttl_seconds: 60, session_identifiers: [{source: cookie, key: s}]}\n"
-                              "    targets:\n"
-                              "      - target: p/m1\n"
-                              "        retry_config: {attempts: 11, on_status_codes: [600]}\n"
-                              "        override_params: [1]\n"
-                              "        headers_override: {set: {\"bad header\": x}, remove: [\"a:b\"]}\n"
-                              "        sla_cutoff: {time_per_output_token_ms: 0}\n")),
-            (Strings{
-                "test.yaml:6:70: routing[0].sticky_routing.session_identifiers[0].source: source "
-                "must be one of header, metadata (got 'cookie')",
-                "test.yaml:9:34: routing[0].targets[0].retry_config.attempts: must be between 0 "
-                "and 10 (got 11)",
-                "test.yaml:9:56: routing[0].targets[0].retry_config.on_status_codes[0]: must be "
-                "between 100 and 599 (got 600)",
-                "test.yaml:10:26: routing[0].targets[0].override_params: expected a mapping, got "
-                "a list",
-                "test.yaml:11:34: routing[0].targets[0].headers_override.set: invalid header name "
-                "'bad header'",
-                "test.yaml:11:61: routing[0].targets[0].headers_override.remove[0]: invalid "
-                "header name 'a:b'",
-                "test.yaml:12:48: routing[0].targets[0].sla_cutoff.time_per_output_token_ms: must "
-                "be between 0.001 and 1000000 (got 0)",
-            }));
+  EXPECT_EQ(
+      errorStrings(load(
+          kHead +
+          "routing:\n"
+          "  - id: r\n"
+          "    sticky_routing: {ttl_seconds: 60, session_identifiers: [{source: cookie, key: s}]}\n"
+          "    targets:\n"
+          "      - target: p/m1\n"
+          "        retry_config: {attempts: 11, on_status_codes: [600]}\n"
+          "        override_params: [1]\n"
+          "        headers_override: {set: {\"bad header\": x}, remove: [\"a:b\"]}\n"
+          "        sla_cutoff: {time_per_output_token_ms: 0}\n")),
+      (Strings{
+          "test.yaml:6:70: routing[0].sticky_routing.session_identifiers[0].source: source "
+          "must be one of header, metadata (got 'cookie')",
+          "test.yaml:9:34: routing[0].targets[0].retry_config.attempts: must be between 0 "
+          "and 10 (got 11)",
+          "test.yaml:9:56: routing[0].targets[0].retry_config.on_status_codes[0]: must be "
+          "between 100 and 599 (got 600)",
+          "test.yaml:10:26: routing[0].targets[0].override_params: expected a mapping, got "
+          "a list",
+          "test.yaml:11:34: routing[0].targets[0].headers_override.set: invalid header name "
+          "'bad header'",
+          "test.yaml:11:61: routing[0].targets[0].headers_override.remove[0]: invalid "
+          "header name 'a:b'",
+          "test.yaml:12:48: routing[0].targets[0].sla_cutoff.time_per_output_token_ms: must "
+          "be between 0.001 and 1000000 (got 0)",
+      }));
 }
 
 TEST(Errors, StateRedisNeedsAUrl) {
@@ -419,20 +426,22 @@ TEST(Errors, StateRedisNeedsAUrl) {
   EXPECT_EQ(errorStrings(load(kHead + "state: {backend: redis, redis: {url: \"http://x\"}}\n")),
             Strings{"test.yaml:4:38: state.redis.url: url must start with redis://, rediss:// or "
                     "unix://"});
-  LoadResult r = load(kHead + "state: {backend: redis, redis: {url: \"redis://r:6379\"}, "
-                              "on_unavailable: fail_closed}\n");
+  LoadResult r = load(kHead +
+                      "state: {backend: redis, redis: {url: \"redis://r:6379\"}, "
+                      "on_unavailable: fail_closed}\n");
   ASSERT_EQ(errorStrings(r), Strings{});
   EXPECT_EQ(r.config.state.backend, StateConfig::Backend::Redis);
   EXPECT_EQ(r.config.state.on_unavailable, StateConfig::OnUnavailable::FailClosed);
 }
 
 TEST(Errors, AllErrorsAreReportedInFileOrder) {
-  LoadResult r = load("version: 1\n"
-                      "server: {workers: 0}\n"
-                      "providers:\n"
-                      "  - {name: p, type: openai, models: [m]}\n"
-                      "routing: [{id: r, targets: [p/x]}]\n"
-                      "colour: blue\n");
+  LoadResult r = load(
+      "version: 1\n"
+      "server: {workers: 0}\n"
+      "providers:\n"
+      "  - {name: p, type: openai, models: [m]}\n"
+      "routing: [{id: r, targets: [p/x]}]\n"
+      "colour: blue\n");
   EXPECT_EQ(errorStrings(r),
             (Strings{
                 "test.yaml:2:19: server.workers: must be between 1 and 1024 (got 0)",
@@ -460,7 +469,8 @@ TEST(Errors, AliasBombsAndCyclesAreRefused) {
   LoadResult cycle = load(kHead + "sinks: [{plugin: prometheus, config: &c {x: *c}}]\n");
   ASSERT_FALSE(cycle.ok());
   bool saw_depth = false;
-  for (const auto& e : cycle.errors) saw_depth |= e.message == "nested too deeply (more than 64 levels)";
+  for (const auto& e : cycle.errors)
+    saw_depth |= e.message == "nested too deeply (more than 64 levels)";
   EXPECT_TRUE(saw_depth) << ::testing::PrintToString(errorStrings(cycle));
 }
 

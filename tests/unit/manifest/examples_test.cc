@@ -187,7 +187,8 @@ TEST_F(FullExample, GuardrailsPoliciesSinksState) {
   EXPECT_EQ(c.guardrails[0].plugin, "pii");
   EXPECT_EQ(c.guardrails[0].operation, GuardOperation::Mutate);
   EXPECT_EQ(c.guardrails[0].mode, GuardMode::Enforce);
-  EXPECT_EQ(c.guardrails[0].plugin_config_json, R"({"action":"redact","entities":["EMAIL","PHONE"]})");
+  EXPECT_EQ(c.guardrails[0].plugin_config_json,
+            R"({"action":"redact","entities":["EMAIL","PHONE"]})");
   EXPECT_EQ(c.guardrails[1].plugin, "prompt-injection");
   EXPECT_EQ(c.guardrails[1].mode, GuardMode::Audit);
   EXPECT_EQ(c.guardrails[1].plugin_config_json, R"({"threshold":0.5})");
@@ -212,8 +213,7 @@ TEST_F(FullExample, GuardrailsPoliciesSinksState) {
   EXPECT_EQ(c.sinks[0].plugin, "access-log");
   EXPECT_EQ(c.sinks[0].plugin_config_json, R"({"format":"logfmt","path":"-"})");
   EXPECT_EQ(c.sinks[1].plugin_config_json, R"({"path":"./sluice-data/requests.db"})");
-  EXPECT_EQ(c.sinks[2].plugin_config_json,
-            R"({"metadata_labels":["environment","request_type"]})");
+  EXPECT_EQ(c.sinks[2].plugin_config_json, R"({"metadata_labels":["environment","request_type"]})");
 
   EXPECT_EQ(c.state.backend, StateConfig::Backend::Memory);
   EXPECT_EQ(c.state.redis_url, "redis://127.0.0.1:6379");

@@ -92,10 +92,10 @@ TEST(Interpolation, AnyScalarInAnySection) {
   ScopedEnv listen("SLUICE_T_LISTEN", "127.0.0.1:18080");
   ScopedEnv workers("SLUICE_T_WORKERS", "3");
   ScopedEnv team("SLUICE_T_TEAM", "payments");
-  LoadResult r = load(provider(
-      "server: {listen: [\"${env:SLUICE_T_LISTEN}\"], workers: ${env:SLUICE_T_WORKERS}}\n"
-      "admin: {listen: \"127.0.0.1:9090\", token: ${env:SLUICE_T_ADMIN}}\n"
-      "default_metadata: {team: \"team-${env:SLUICE_T_TEAM}\"}\n"));
+  LoadResult r = load(
+      provider("server: {listen: [\"${env:SLUICE_T_LISTEN}\"], workers: ${env:SLUICE_T_WORKERS}}\n"
+               "admin: {listen: \"127.0.0.1:9090\", token: ${env:SLUICE_T_ADMIN}}\n"
+               "default_metadata: {team: \"team-${env:SLUICE_T_TEAM}\"}\n"));
   ASSERT_EQ(errorStrings(r), Strings{});
   EXPECT_EQ(r.config.server.listen[0].port, 18080);
   EXPECT_EQ(r.config.server.workers, 3);
@@ -106,10 +106,11 @@ TEST(Interpolation, AnyScalarInAnySection) {
 TEST(Interpolation, UnquotedInsideFlowCollections) {
   // The manifest documents `auth: {bearer: ${env:KEY}}` without quotes.
   ScopedEnv key("SLUICE_T_KEY", "sk-abc");
-  LoadResult r = load(kHead +
-                      "providers:\n"
-                      "  - {name: p, type: openai, auth: {bearer: ${env:SLUICE_T_KEY}}, models: [m]}\n"
-                      "default_metadata: {a: ${env:SLUICE_T_KEY}, b: x}\n");
+  LoadResult r =
+      load(kHead +
+           "providers:\n"
+           "  - {name: p, type: openai, auth: {bearer: ${env:SLUICE_T_KEY}}, models: [m]}\n"
+           "default_metadata: {a: ${env:SLUICE_T_KEY}, b: x}\n");
   ASSERT_EQ(errorStrings(r), Strings{});
   EXPECT_EQ(r.config.providers[0].plugin_config_json,
             R"({"auth":{"bearer":"sk-abc"},"base_url":"https://api.openai.com/v1"})");
@@ -120,8 +121,9 @@ TEST(Interpolation, UnquotedInsideFlowCollections) {
 TEST(Interpolation, MissingVariablesAreErrorsNamingThem) {
   ScopedEnv a("SLUICE_T_A", nullptr);
   ScopedEnv b("SLUICE_T_B", nullptr);
-  LoadResult r = load(provider("admin: {listen: \"127.0.0.1:9090\", token: ${env:SLUICE_T_A}}\n"
-                               "sinks: [{plugin: sqlite, config: {path: \"${env:SLUICE_T_B}/x.db\"}}]\n"));
+  LoadResult r =
+      load(provider("admin: {listen: \"127.0.0.1:9090\", token: ${env:SLUICE_T_A}}\n"
+                    "sinks: [{plugin: sqlite, config: {path: \"${env:SLUICE_T_B}/x.db\"}}]\n"));
   EXPECT_EQ(errorStrings(r),
             (Strings{
                 "test.yaml:6:42: admin.token: environment variable 'SLUICE_T_A' is not set",
@@ -135,14 +137,14 @@ TEST(Interpolation, MissingVariablesAreErrorsNamingThem) {
 
 TEST(Interpolation, ExpandedValuesNeverAppearInErrors) {
   ScopedEnv secret("SLUICE_T_SECRET", "hunter2-very-secret");
-  LoadResult r = load(provider(
-      "server: {workers: ${env:SLUICE_T_SECRET}, listen: [\"${env:SLUICE_T_SECRET}\"]}\n"
-      "admin: {listen: \"0.0.0.0:1\", token: \"\"}\n"
-      "rate_limits: [{id: a, limit_to: 1, unit: \"${env:SLUICE_T_SECRET}\"}]\n"
-      "virtual_models: [\"${env:SLUICE_T_SECRET}\", \"${env:SLUICE_T_SECRET}\"]\n"
-      "routing: [{id: r, targets: [\"${env:SLUICE_T_SECRET}\"]}]\n"
-      "guardrails: [{name: pii, config: {action: \"${env:SLUICE_T_SECRET}\"}}]\n"
-      "state: {redis: {url: \"${env:SLUICE_T_SECRET}\"}}\n"));
+  LoadResult r = load(
+      provider("server: {workers: ${env:SLUICE_T_SECRET}, listen: [\"${env:SLUICE_T_SECRET}\"]}\n"
+               "admin: {listen: \"0.0.0.0:1\", token: \"\"}\n"
+               "rate_limits: [{id: a, limit_to: 1, unit: \"${env:SLUICE_T_SECRET}\"}]\n"
+               "virtual_models: [\"${env:SLUICE_T_SECRET}\", \"${env:SLUICE_T_SECRET}\"]\n"
+               "routing: [{id: r, targets: [\"${env:SLUICE_T_SECRET}\"]}]\n"
+               "guardrails: [{name: pii, config: {action: \"${env:SLUICE_T_SECRET}\"}}]\n"
+               "state: {redis: {url: \"${env:SLUICE_T_SECRET}\"}}\n"));
   ASSERT_FALSE(r.ok());
   EXPECT_FALSE(anyErrorContains(r, "hunter2")) << ::testing::PrintToString(errorStrings(r));
   EXPECT_EQ(errorStrings(r),
@@ -178,18 +180,20 @@ TEST(Interpolation, SecretSchemaValuesAreNotQuoted) {
 TEST(Interpolation, ExpandedScalarsAreTypedForPlugins) {
   ScopedEnv latency("SLUICE_T_LATENCY", "250");
   ScopedEnv key("SLUICE_T_NUMERIC_KEY", "12345");
-  LoadResult r = load(kHead +
-                      "providers:\n"
-                      "  - {name: m, type: mock, latency_ms: ${env:SLUICE_T_LATENCY}, models: [x]}\n"
-                      "  - {name: o, type: openai, auth: {bearer: ${env:SLUICE_T_NUMERIC_KEY}}, "
-                      "organization: 0123, models: [x]}\n"
-                      "  - {name: q, type: mock, latency_ms: \"${env:SLUICE_T_LATENCY}\", models: [x]}\n");
+  LoadResult r =
+      load(kHead +
+           "providers:\n"
+           "  - {name: m, type: mock, latency_ms: ${env:SLUICE_T_LATENCY}, models: [x]}\n"
+           "  - {name: o, type: openai, auth: {bearer: ${env:SLUICE_T_NUMERIC_KEY}}, "
+           "organization: 0123, models: [x]}\n"
+           "  - {name: q, type: mock, latency_ms: \"${env:SLUICE_T_LATENCY}\", models: [x]}\n");
   EXPECT_EQ(errorStrings(r), Strings{"test.yaml:5:39: providers[2].latency_ms: expected an "
                                      "integer, got a string"});
   ASSERT_EQ(r.config.providers.size(), 3u);
   EXPECT_EQ(r.config.providers[0].plugin_config_json, R"({"latency_ms":250})");
-  EXPECT_EQ(r.config.providers[1].plugin_config_json,
-            R"({"auth":{"bearer":"12345"},"organization":"0123","base_url":"https://api.openai.com/v1"})");
+  EXPECT_EQ(
+      r.config.providers[1].plugin_config_json,
+      R"({"auth":{"bearer":"12345"},"organization":"0123","base_url":"https://api.openai.com/v1"})");
 }
 
 TEST(Interpolation, FilesResolveAgainstTheManifestFolder) {
@@ -205,9 +209,11 @@ TEST(Interpolation, FilesResolveAgainstTheManifestFolder) {
             "  - name: p\n"
             "    type: openai\n"
             "    auth: {bearer: ${file:../secrets/openai.key}}\n"
-            "    organization: \"org-${file:" + dir.path() + "/secrets/openai.key}\"\n"
-            "    models: [m]\n"
-            "policies: [{script: policy.lua}]\n");
+            "    organization: \"org-${file:" +
+                dir.path() +
+                "/secrets/openai.key}\"\n"
+                "    models: [m]\n"
+                "policies: [{script: policy.lua}]\n");
   LoadResult r = loadFile(dir.path() + "/conf/sluice.yaml", stubSchemas());
   ASSERT_EQ(errorStrings(r), Strings{});
   const Config& c = r.config;
@@ -233,8 +239,9 @@ TEST(Interpolation, UnreadableFileIsNamed) {
 
 TEST(Interpolation, UnreadableManifest) {
   LoadResult r = loadFile("/nonexistent/sluice.yaml", stubSchemas());
-  EXPECT_EQ(errorStrings(r),
-            Strings{"/nonexistent/sluice.yaml: cannot read the manifest (No such file or directory)"});
+  EXPECT_EQ(
+      errorStrings(r),
+      Strings{"/nonexistent/sluice.yaml: cannot read the manifest (No such file or directory)"});
 }
 
 }  // namespace

@@ -10,8 +10,8 @@ using testing::errorStrings;
 using testing::load;
 using Strings = std::vector<std::string>;
 
-constexpr sluice_config_key kEnd = {nullptr, SLUICE_CFG_STRING, 0, nullptr, 0, 0, nullptr,
-                                    nullptr, nullptr};
+constexpr sluice_config_key kEnd = {nullptr, SLUICE_CFG_STRING, 0,       nullptr, 0,
+                                    0,       nullptr,           nullptr, nullptr};
 const char* const kModes[] = {"fast", "safe", nullptr};
 
 const sluice_config_key kTls[] = {
@@ -51,14 +51,13 @@ Checked check(const std::string& json, const sluice_config_key* keys = kSchema) 
 TEST(PluginConfig, FillsDefaults) {
   Checked c = check(R"({"url":"http://x"})");
   EXPECT_EQ(c.errors, Strings{});
-  EXPECT_EQ(c.json,
-            R"({"url":"http://x","retries":3,"ratio":0.5,"enabled":false,"mode":"fast"})");
+  EXPECT_EQ(c.json, R"({"url":"http://x","retries":3,"ratio":0.5,"enabled":false,"mode":"fast"})");
 }
 
 TEST(PluginConfig, KeepsGivenValues) {
-  Checked c = check(
-      R"({"url":"u","retries":0,"mode":"safe","tls":{"ca":"/ca.pem"},"headers":{"x":"y"},)"
-      R"("labels":["a","b"],"extra":[1,{"k":null}],"unbounded":-99999})");
+  Checked c =
+      check(R"({"url":"u","retries":0,"mode":"safe","tls":{"ca":"/ca.pem"},"headers":{"x":"y"},)"
+            R"("labels":["a","b"],"extra":[1,{"k":null}],"unbounded":-99999})");
   EXPECT_EQ(c.errors, Strings{});
   EXPECT_EQ(c.json,
             R"({"url":"u","retries":0,"mode":"safe","tls":{"ca":"/ca.pem","verify":true},)"
@@ -67,8 +66,7 @@ TEST(PluginConfig, KeepsGivenValues) {
 }
 
 TEST(PluginConfig, RequiredKeys) {
-  EXPECT_EQ(check("{}").errors,
-            Strings{"m.yaml:7:3: sinks[0].config: missing required key 'url'"});
+  EXPECT_EQ(check("{}").errors, Strings{"m.yaml:7:3: sinks[0].config: missing required key 'url'"});
   EXPECT_EQ(check(R"({"url":"u","tls":{}})").errors,
             Strings{"m.yaml:7:3: sinks[0].config.tls: missing required key 'ca'"});
 }
@@ -143,19 +141,40 @@ TEST(PluginConfigInManifest, MarksPointAtTheYaml) {
 }
 
 TEST(PluginConfigInManifest, EmptyValuesForSectionsMeanAbsent) {
-  LoadResult r = load("version: 1\n"
-                      "providers:\n"
-                      "  - {name: p, type: openai, models: [m], auth: }\n"
-                      "guardrails: [{name: pii, config: {entities: }}]\n");
+  LoadResult r = load(
+      "version: 1\n"
+      "providers:\n"
+      "  - {name: p, type: openai, models: [m], auth: }\n"
+      "guardrails: [{name: pii, config: {entities: }}]\n");
   ASSERT_EQ(errorStrings(r), Strings{});
-  EXPECT_EQ(r.config.providers[0].plugin_config_json, R"({"base_url":"https://api.openai.com/v1"})");
+  EXPECT_EQ(r.config.providers[0].plugin_config_json,
+            R"({"base_url":"https://api.openai.com/v1"})");
   EXPECT_EQ(r.config.guardrails[0].plugin_config_json,
             R"({"action":"redact","entities":["EMAIL","PHONE"]})");
 }
 
+TEST(PluginConfigInManifest, PlainScalarsAreTypedByTheYamlCoreSchema) {
+  LoadResult r = load(
+      "version: 1\n"
+      "providers: [{name: p, type: mock, models: [m]}]\n"
+      "guardrails:\n"
+      "  - {name: a, plugin: prompt-injection, config: {threshold: .5}}\n"
+      "  - {name: b, plugin: prompt-injection, config: {threshold: 1e-1}}\n"
+      "  - {name: c, plugin: prompt-injection, config: {threshold: '0.5'}}\n"
+      "  - {name: d, plugin: pii, config: {entities: [1.5, true, x], action: block}}\n");
+  EXPECT_EQ(errorStrings(r), Strings{"test.yaml:6:61: guardrails[2].config.threshold: expected a "
+                                     "number, got a string"});
+  ASSERT_EQ(r.config.guardrails.size(), 4u);
+  EXPECT_EQ(r.config.guardrails[0].plugin_config_json, R"({"threshold":0.5})");
+  EXPECT_EQ(r.config.guardrails[1].plugin_config_json, R"({"threshold":0.1})");
+  EXPECT_EQ(r.config.guardrails[3].plugin_config_json,
+            R"({"entities":["1.5","true","x"],"action":"block"})");
+}
+
 TEST(PluginConfigInManifest, NoLookupPassesBlocksThrough) {
-  LoadResult r = loadString("version: 1\nproviders: [{name: p, type: anything, x: 1, models: [m]}]\n",
-                            "t.yaml", SchemaLookup());
+  LoadResult r =
+      loadString("version: 1\nproviders: [{name: p, type: anything, x: 1, models: [m]}]\n",
+                 "t.yaml", SchemaLookup());
   ASSERT_EQ(errorStrings(r), Strings{});
   EXPECT_EQ(r.config.providers[0].plugin_config_json, R"({"x":1})");
 }
