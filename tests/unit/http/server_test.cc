@@ -2,6 +2,8 @@
 // client runs on another, and the test ends when the client is done.
 #include "http/server.h"
 
+#include "support/loopback_client.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -18,18 +20,7 @@
 namespace sluice::http {
 namespace {
 
-int connectTo(uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
+using sluice::testing::connectLoopback;
 
 void sendAll(int fd, const std::string& s) {
   size_t off = 0;
@@ -117,7 +108,7 @@ TEST_F(ServerFixture, KeepAliveServesSeveralRequestsOnOneConnection) {
         res.respond(200, {}, std::string(req.path()));
       },
       [](uint16_t port) {
-        int fd = connectTo(port);
+        int fd = connectLoopback(port);
         for (int i = 0; i < 3; i++) {
           sendAll(fd, "GET /r" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n");
           std::string want = "/r" + std::to_string(i);
@@ -152,7 +143,7 @@ TEST_F(ServerFixture, PipelinedRequestsAreAnsweredInOrder) {
         res.respond(200, {}, "two");
       },
       [](uint16_t port) {
-        int fd = connectTo(port);
+        int fd = connectLoopback(port);
         sendAll(fd, "GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n");
         std::string got = readUntil(fd, [](const std::string& b) { return b.find("two") != std::string::npos; });
         size_t one = got.find("one"), two = got.find("two");
@@ -166,7 +157,7 @@ TEST_F(ServerFixture, PipelinedRequestsAreAnsweredInOrder) {
 TEST_F(ServerFixture, BodyTooLargeIs413WithMessage) {
   limits_.max_body_bytes = 10;
   run(echoPath(), [](uint16_t port) {
-    int fd = connectTo(port);
+    int fd = connectLoopback(port);
     sendAll(fd, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n01234567890");
     bool eof = false;
     std::string got = readUntil(fd, [](const std::string&) { return false; }, 3000, &eof);
@@ -181,7 +172,7 @@ TEST_F(ServerFixture, BodyTooLargeIs413WithMessage) {
 TEST_F(ServerFixture, HeadersTooLargeIs431) {
   limits_.max_header_bytes = 100;
   run(echoPath(), [](uint16_t port) {
-    int fd = connectTo(port);
+    int fd = connectLoopback(port);
     sendAll(fd, "GET /x HTTP/1.1\r\nX-A: " + std::string(200, 'a') + "\r\n\r\n");
     std::string got = readUntil(fd, [](const std::string& b) { return b.find("}}") != std::string::npos; });
     EXPECT_EQ(got.rfind("HTTP/1.1 431 Request Header Fields Too Large\r\n", 0), 0u) << got;
@@ -193,7 +184,7 @@ TEST_F(ServerFixture, HeadersTooLargeIs431) {
 TEST_F(ServerFixture, SlowHeadersGet408) {
   limits_.header_timeout_ms = 100;
   run(echoPath(), [](uint16_t port) {
-    int fd = connectTo(port);
+    int fd = connectLoopback(port);
     sendAll(fd, "GET /x HTTP/1.1\r\nHost:");
     bool eof = false;
     std::string got = readUntil(fd, [](const std::string&) { return false; }, 3000, &eof);
@@ -206,7 +197,7 @@ TEST_F(ServerFixture, SlowHeadersGet408) {
 TEST_F(ServerFixture, IdleConnectionIsClosed) {
   limits_.idle_timeout_ms = 100;
   run(echoPath(), [](uint16_t port) {
-    int fd = connectTo(port);
+    int fd = connectLoopback(port);
     bool eof = false;
     std::string got = readUntil(fd, [](const std::string&) { return false; }, 3000, &eof);
     EXPECT_TRUE(eof);
@@ -217,7 +208,7 @@ TEST_F(ServerFixture, IdleConnectionIsClosed) {
 
 TEST_F(ServerFixture, ExpectContinueGets100BeforeBody) {
   run(echoPath(), [](uint16_t port) {
-    int fd = connectTo(port);
+    int fd = connectLoopback(port);
     sendAll(fd, "POST /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
     std::string got = readUntil(fd, [](const std::string& b) { return b.find("\r\n\r\n") != std::string::npos; });
     EXPECT_EQ(got, "HTTP/1.1 100 Continue\r\n\r\n");
@@ -237,7 +228,7 @@ TEST_F(ServerFixture, StreamsChunkedResponse) {
         res.end();
       },
       [](uint16_t port) {
-        int fd = connectTo(port);
+        int fd = connectLoopback(port);
         sendAll(fd, "GET /s HTTP/1.1\r\nHost: x\r\n\r\n");
         std::string got = readUntil(fd, [](const std::string& b) { return b.find("0\r\n\r\n") != std::string::npos; });
         EXPECT_NE(got.find("Transfer-Encoding: chunked\r\n"), std::string::npos);
@@ -260,7 +251,7 @@ TEST_F(ServerFixture, ClientGoneFiresAbortOnce) {
         });
       },
       [&](uint16_t port) {
-        int fd = connectTo(port);
+        int fd = connectLoopback(port);
         sendAll(fd, "GET /s HTTP/1.1\r\nHost: x\r\n\r\n");
         readUntil(fd, [](const std::string& b) { return b.find("hello") != std::string::npos; });
         close(fd);
@@ -277,7 +268,7 @@ TEST_F(ServerFixture, ConnectionCloseRequestGetsWholeResponseThenEof) {
   std::string big(1 << 20, 'z');
   run([&](Request&, Response& res) { res.respond(200, {}, big); },
       [&](uint16_t port) {
-        int fd = connectTo(port);
+        int fd = connectLoopback(port);
         sendAll(fd, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         bool eof = false;
         std::string got = readUntil(fd, [](const std::string&) { return false; }, 5000, &eof);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/config_load.h"
+#include "support/loopback_client.h"
 
 namespace sluice::loop {
 namespace {
@@ -19,15 +20,8 @@ TEST(Worker, AutoMeansOnePerCore) {
 }
 
 std::string exchange(uint16_t port, const std::string& request) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    return "";
-  }
+  int fd = testing::connectLoopback(port);
+  if (fd < 0) return "";
   send(fd, request.data(), request.size(), MSG_NOSIGNAL);
   std::string out;
   char buf[4096];
