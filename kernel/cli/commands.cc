@@ -29,13 +29,6 @@ std::string flagValue(const std::vector<std::string>& args, const char* shortf, 
   return "";
 }
 
-bool hasFlag(const std::vector<std::string>& args, const char* flag) {
-  for (const auto& a : args) {
-    if (a == flag) return true;
-  }
-  return false;
-}
-
 void printErrors(const std::vector<std::string>& errors) {
   for (const auto& e : errors) fprintf(stderr, "%s\n", e.c_str());
 }
