@@ -75,7 +75,7 @@ Gateway::~Gateway() {
 }
 
 const ModelEntry* Gateway::findModel(std::string_view id) const {
-  auto it = models_.find(std::string(id));
+  auto it = models_.find(id);
   return it == models_.end() ? nullptr : &it->second;
 }
 

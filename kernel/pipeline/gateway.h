@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,6 +32,12 @@ struct ModelEntry {
   const manifest::ModelConfig* config = nullptr;
 };
 
+// Lets the model table be searched with a string_view (no allocation per request).
+struct StringViewHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
 class Gateway {
  public:
   // Creates every provider instance. On failure returns nullptr and appends
@@ -51,7 +58,7 @@ class Gateway {
   Gateway() = default;
   std::shared_ptr<const manifest::Config> config_;
   std::vector<std::unique_ptr<ProviderInstance>> providers_;
-  std::unordered_map<std::string, ModelEntry> models_;
+  std::unordered_map<std::string, ModelEntry, StringViewHash, std::equal_to<>> models_;
   std::string models_json_;
 };
 
