@@ -4,7 +4,7 @@
 #
 #   scripts/setup-deps.sh          build and run (compiler, CMake, libraries, GoogleTest, curl)
 #   scripts/setup-deps.sh --test   + the test tools: Node.js/npm (and `npm ci` in
-#                                  tests/e2e), clang with libFuzzer
+#                                  tests/e2e), clang with libFuzzer, redis-server
 #   scripts/setup-deps.sh --bench  + the benchmark tools: wrk, nginx, Node.js
 #
 # Flags combine: scripts/setup-deps.sh --test --bench
@@ -33,7 +33,7 @@ packages=(build-essential cmake ninja-build pkg-config libuv1-dev libcjson-dev l
   libssl-dev liblua5.4-dev node-llhttp libhiredis-dev libgtest-dev libgmock-dev curl)
 need_node=0
 if ((want_test)); then
-  packages+=(clang libclang-rt-14-dev)
+  packages+=(clang libclang-rt-14-dev redis-server)
   need_node=1
 fi
 if ((want_bench)); then

@@ -68,6 +68,17 @@ void AdminServer::handle(http::Request& req, http::Response& res) {
                       401, "admin token missing or wrong", "invalid_admin_token")));
       return;
     }
+    for (auto& [route_path, handler] : routes_) {
+      if (path != route_path) continue;
+      if (req.method != "GET") {
+        res.respond(405, {{"Content-Type", "application/json"}, {"Allow", "GET"}},
+                    pipeline::errorBody(pipeline::makeError(405, "use GET for " + route_path,
+                                                            "method_not_allowed")));
+        return;
+      }
+      handler(req, res);
+      return;
+    }
   }
   res.respond(404, json,
               pipeline::errorBody(pipeline::makeError(404, "no admin route for " +

@@ -8,6 +8,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "http/server.h"
 #include "manifest/config.h"
@@ -25,6 +27,10 @@ class AdminServer {
   // Refuses a non-loopback listener without a token.
   bool start(std::string* error);
   void drain(std::function<void()> done);
+  // An extra GET route under /admin/ (behind the admin token); the handler
+  // may answer later, on this loop.
+  using Route = std::function<void(http::Request& req, http::Response& res)>;
+  void route(std::string path, Route handler) { routes_.emplace_back(std::move(path), std::move(handler)); }
   uint16_t boundPort() const { return server_ ? server_->boundPort() : 0; }
 
  private:
@@ -35,6 +41,7 @@ class AdminServer {
   manifest::AdminConfig config_;
   AdminState* state_;
   std::unique_ptr<http::Server> server_;
+  std::vector<std::pair<std::string, Route>> routes_;
 };
 
 // True for 127.0.0.0/8, ::1 and "localhost".

@@ -12,10 +12,13 @@
 
 #include "admin/admin.h"
 #include "cli/config_load.h"
+#include "governance/limits_report.h"
+#include "governance/stores.h"
 #include "http/tls.h"
 #include "loop/worker.h"
 #include "pipeline/gateway.h"
 #include "plugins/registry.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 namespace sluice::cli {
@@ -50,11 +53,13 @@ struct ServeContext {
   std::vector<std::unique_ptr<loop::Worker>>* workers = nullptr;
   admin::AdminServer* admin = nullptr;
   admin::AdminState* state = nullptr;
+  governance::CounterStore* admin_counters = nullptr;  // on this loop, for /admin/limits
   uint32_t drain_ms = 30000;
   bool stopping = false;
 };
 
 void closeMainHandles(ServeContext* ctx) {
+  if (ctx->admin_counters) ctx->admin_counters->close();
   uv_close(reinterpret_cast<uv_handle_t*>(&ctx->sigterm), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&ctx->sigint), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&ctx->sighup), nullptr);
@@ -101,6 +106,9 @@ void reload(ServeContext* ctx) {
       old.server.workers != cfg->server.workers || old.server.tls.has_value() != cfg->server.tls.has_value()) {
     util::logWarn("reload", "server.listen, server.workers and server.tls apply at the next restart");
   }
+  if (old.state.backend != cfg->state.backend || old.state.redis_url != cfg->state.redis_url) {
+    util::logWarn("reload", "state.backend and state.redis apply at the next restart");
+  }
   ctx->holder->set(std::move(gw));
   util::logInfo("reload", "manifest reloaded from " + ctx->config_path);
 }
@@ -127,10 +135,6 @@ int cmdServe(const std::vector<std::string>& args) {
   auto note = [&unenforced](bool present, const char* key) {
     if (present) unenforced += (unenforced.empty() ? "" : ", ") + std::string(key);
   };
-  note(cfg->auth.has_value(), "auth");
-  note(!cfg->required_metadata.empty(), "required_metadata");
-  note(!cfg->rate_limits.empty(), "rate_limits");
-  note(!cfg->budgets.empty(), "budgets");
   note(!cfg->guardrails.empty() || !cfg->guardrail_rules.empty(), "guardrails");
   note(!cfg->policies.empty(), "policies");
   if (!unenforced.empty()) {
@@ -146,7 +150,6 @@ int cmdServe(const std::vector<std::string>& args) {
   };
   inertNote(!cfg->virtual_models.empty() || !cfg->routing.empty(), "virtual_models/routing");
   inertNote(!cfg->sinks.empty(), "sinks");
-  inertNote(cfg->state.backend != manifest::StateConfig::Backend::Memory, "state.backend");
   if (!inert.empty()) {
     util::logWarn("serve", "validated but not active in this version: " + inert);
   }
@@ -180,9 +183,10 @@ int cmdServe(const std::vector<std::string>& args) {
   }
 
   int n = loop::resolveWorkerCount(cfg->server.workers);
+  governance::CounterStoreFactory counters = governance::counterStoreFactory(cfg->state);
   std::vector<std::unique_ptr<loop::Worker>> workers;
   for (int i = 0; i < n; i++) {
-    auto w = std::make_unique<loop::Worker>(i, cfg->server, &holder, tls);
+    auto w = std::make_unique<loop::Worker>(i, cfg->server, &holder, tls, counters);
     std::string err;
     if (!w->start(&err)) {
       fprintf(stderr, "%s\n", err.c_str());
@@ -204,6 +208,18 @@ int cmdServe(const std::vector<std::string>& args) {
   ctx.state = &state;
   admin::AdminServer admin(&ctx.loop, cfg->admin, &state);
   ctx.admin = &admin;
+  std::unique_ptr<governance::CounterStore> admin_counters = counters(&ctx.loop);
+  ctx.admin_counters = admin_counters.get();
+  admin.route("/admin/limits", [&holder, &ctx](http::Request&, http::Response& res) {
+    std::shared_ptr<pipeline::Gateway> gw = holder.get();
+    governance::StateStatus status =
+        governance::stateStatus(gw->config().state, ctx.admin_counters);
+    governance::reportLimits(
+        gw->policy(), status, ctx.admin_counters, static_cast<int64_t>(util::wallMs()),
+        [gw, &res](std::string json) {
+          res.respond(200, {{"Content-Type", "application/json"}}, json);
+        });
+  });
   std::string err;
   if (!admin.start(&err)) {
     fprintf(stderr, "%s\n", err.c_str());
@@ -245,6 +261,8 @@ int cmdServe(const std::vector<std::string>& args) {
   uv_run(&ctx.loop, UV_RUN_DEFAULT);
   for (auto& w : workers) w->join();
   workers.clear();
+  admin_counters.reset();
+  uv_run(&ctx.loop, UV_RUN_DEFAULT);
   uv_loop_close(&ctx.loop);
   util::logInfo("serve", "stopped");
   return 0;

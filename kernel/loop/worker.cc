@@ -13,8 +13,9 @@ int resolveWorkerCount(int configured) {
 }
 
 Worker::Worker(int index, const manifest::ServerConfig& server, pipeline::GatewayHolder* holder,
-               std::shared_ptr<http::TlsContext> tls)
-    : index_(index), server_config_(server), holder_(holder), tls_(std::move(tls)) {}
+               std::shared_ptr<http::TlsContext> tls, governance::CounterStoreFactory counters)
+    : index_(index), server_config_(server), holder_(holder), tls_(std::move(tls)),
+      counters_factory_(std::move(counters)) {}
 
 Worker::~Worker() { join(); }
 
@@ -60,6 +61,8 @@ bool Worker::setUp(std::string* error) {
 
   handle_.loop = &loop_;
   handle_.client = client_.get();
+  if (counters_factory_) counters_ = counters_factory_(&loop_);
+  handle_.counters = counters_.get();
   handle_.index = index_;
   handler_ = std::make_unique<pipeline::RequestHandler>(&handle_, holder_);
   pipeline::RequestHandler* h = handler_.get();
@@ -87,6 +90,7 @@ void Worker::tearDown() {
     server_->closeAll();
   }
   if (client_) client_->closeIdle();
+  if (counters_) counters_->close();  // after the connections: their settlements are sent first
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&wake_))) {
     uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&deadline_), nullptr);
@@ -95,6 +99,8 @@ void Worker::tearDown() {
   server_.reset();
   handler_.reset();
   client_.reset();
+  handle_.counters = nullptr;
+  counters_.reset();
   uv_walk(
       &loop_,
       [](uv_handle_t* h, void*) {

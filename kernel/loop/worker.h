@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "governance/counter_store.h"
 #include "http/client.h"
 #include "http/server.h"
 #include "manifest/config.h"
@@ -22,7 +23,7 @@ namespace sluice::loop {
 class Worker {
  public:
   Worker(int index, const manifest::ServerConfig& server, pipeline::GatewayHolder* holder,
-         std::shared_ptr<http::TlsContext> tls);
+         std::shared_ptr<http::TlsContext> tls, governance::CounterStoreFactory counters);
   ~Worker();
 
   // Starts the thread and waits until it listens (true) or failed (*error).
@@ -48,6 +49,8 @@ class Worker {
   uv_async_t wake_;
   uv_timer_t deadline_;
   sluice_worker handle_;
+  governance::CounterStoreFactory counters_factory_;
+  std::unique_ptr<governance::CounterStore> counters_;
   std::unique_ptr<http::Client> client_;
   std::unique_ptr<pipeline::RequestHandler> handler_;
   std::unique_ptr<http::Server> server_;

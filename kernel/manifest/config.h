@@ -77,6 +77,9 @@ struct ModelConfig {
   std::string name;           // the model's own name; clients call "<provider>/<name>"
   std::string upstream_name;  // sent upstream; defaults to name
   std::optional<Pricing> pricing;
+  // What a request without max_tokens may produce at most: the worst case
+  // that rate limits and budgets reserve before sending.
+  int64_t max_output_tokens = 4096;
   Mark mark;
 };
 

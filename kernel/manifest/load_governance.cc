@@ -153,10 +153,15 @@ void loadState(Context& ctx, MapReader& root, StateConfig* out) {
   if (redis.given()) {
     MapReader r(ctx, redis);
     Field url = r.require("url");
-    if (url.present && readString(ctx, url, &out->redis_url) &&
-        out->redis_url.rfind("redis://", 0) != 0 && out->redis_url.rfind("rediss://", 0) != 0 &&
-        out->redis_url.rfind("unix://", 0) != 0) {
-      ctx.error(url.mark, url.path, "url must start with redis://, rediss:// or unix://");
+    if (url.present && readString(ctx, url, &out->redis_url)) {
+      if (out->redis_url.rfind("rediss://", 0) == 0) {
+        ctx.error(url.mark, url.path,
+                  "rediss:// (TLS) is not supported by this build's hiredis; use redis:// on a "
+                  "trusted network or unix://");
+      } else if (out->redis_url.rfind("redis://", 0) != 0 &&
+                 out->redis_url.rfind("unix://", 0) != 0) {
+        ctx.error(url.mark, url.path, "url must start with redis:// or unix://");
+      }
     }
     r.finish();
   }

@@ -33,7 +33,7 @@ void loadPricing(Context& ctx, const Field& f, std::optional<Pricing>* out) {
   *out = p;
 }
 
-// A model is a bare name or {name, upstream_name, pricing}.
+// A model is a bare name or {name, upstream_name, pricing, max_output_tokens}.
 bool loadModel(Context& ctx, const Field& item, ModelConfig* out, Field* name_field) {
   out->mark = ctx.mark(item.mark);
   *name_field = item;
@@ -47,6 +47,7 @@ bool loadModel(Context& ctx, const Field& item, ModelConfig* out, Field* name_fi
     ok = name_field->present && readString(ctx, *name_field, &out->name);
     m.str("upstream_name", &out->upstream_name);
     loadPricing(ctx, m.field("pricing"), &out->pricing);
+    m.integer("max_output_tokens", 1, 100000000, &out->max_output_tokens);
     m.finish();
   }
   if (!ok) return false;

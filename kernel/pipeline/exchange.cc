@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "governance/key_book.h"
+#include "governance/settle.h"
 #include "pipeline/json_splice.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -45,6 +47,29 @@ int64_t intField(const cJSON* obj, const char* name) {
   return cJSON_IsNumber(v) ? static_cast<int64_t>(v->valuedouble) : -1;
 }
 
+// Characters of generated text in a chunk (content and tool-call arguments),
+// for a token estimate when a stream ends without usage.
+int64_t countDeltaChars(std::string_view json) {
+  int64_t n = 0;
+  for (std::string_view key : {std::string_view("\"content\":\""), std::string_view("\"arguments\":\"")}) {
+    size_t at = json.find(key);
+    while (at != std::string_view::npos) {
+      size_t i = at + key.size();
+      while (i < json.size() && json[i] != '"') {
+        if (json[i] == '\\') {  // an escape is one character
+          n++;
+          i += i + 1 < json.size() && json[i + 1] == 'u' ? 6 : 2;
+          continue;
+        }
+        if ((static_cast<unsigned char>(json[i]) & 0xC0) != 0x80) n++;
+        i++;
+      }
+      at = json.find(key, i);
+    }
+  }
+  return n;
+}
+
 void appendMs(std::string* out, const char* name, uint64_t ns) {
   char buf[64];
   int n = snprintf(buf, sizeof buf, "%s%s;dur=%.3f", out->empty() ? "" : ", ", name,
@@ -69,11 +94,156 @@ Exchange::Exchange(sluice_worker* worker, http::Request& req, http::Response& re
 }
 
 Exchange::~Exchange() {
-  if (vt_->call_end) vt_->call_end(spec_.model->provider->instance, call_state_);
+  if (sent_ && vt_->call_end) vt_->call_end(spec_.model->provider->instance, call_state_);
+  settle();
+}
+
+// Phase 11: the reservation becomes what the request used — the provider's
+// usage, or, for a stream cut short without it, the text produced so far.
+void Exchange::settle() {
+  if (!reserved_) return;
+  governance::Usage u;
+  if (usage_.prompt >= 0 && usage_.completion >= 0) {
+    u.prompt = usage_.prompt;
+    u.completion = usage_.completion;
+    u.cached = usage_.cached;
+  } else if (sent_ && (status_ == 0 || status_ < 300)) {
+    // No usage reported: the prompt reached the provider; the answer is
+    // counted from its streamed text (about four characters per token).
+    u.prompt = spec_.prompt_estimate;
+    u.completion = (delta_chars_ + 3) / 4;
+    usage_estimated_ = true;
+  }
+  const manifest::ModelConfig* mc = spec_.model->config;
+  governance::settle(worker_, plan_, mc && mc->pricing ? &*mc->pricing : nullptr, u);
 }
 
 void Exchange::run() {
   Hold hold(this);
+  res_.onAbort([this] { clientGone(); });
+  res_.onDrain([this] {
+    Hold hold(this);
+    if (upstream_) upstream_->resume();
+  });
+  const governance::Policy& policy = spec_.gateway->policy();
+  if (!policy.empty() && worker_->counters) {
+    plan_ = policy.plan(facts(), waived_);
+    if (!plan_.empty()) {
+      reserve();
+      return;
+    }
+  }
+  send();
+}
+
+governance::RequestFacts Exchange::facts() const {
+  governance::RequestFacts f;
+  f.principal = spec_.principal;
+  f.model = spec_.requested_model;
+  f.metadata = &spec_.metadata;
+  f.prompt_estimate = spec_.prompt_estimate;
+  const manifest::ModelConfig* mc = spec_.model->config;
+  f.max_output = spec_.max_tokens >= 0 ? spec_.max_tokens : (mc ? mc->max_output_tokens : 4096);
+  f.pricing = mc && mc->pricing ? &*mc->pricing : nullptr;
+  f.now_ms = static_cast<int64_t>(util::wallMs());
+  return f;
+}
+
+// Phase 5: every matching rate limit and budget is reserved at once, or none.
+void Exchange::reserve() {
+  admitting_ = true;
+  for (size_t i = 0; i < plan_.info.size(); i++) {
+    const governance::CheckInfo& info = plan_.info[i];
+    governance::keyBook().note(info.rate ? info.rate->id : info.budget->id, info.dims);
+  }
+  worker_->counters->reserve(plan_.checks, [this](const governance::ReserveResult& r) {
+    Hold hold(this);
+    admitted(r);
+  });
+}
+
+void Exchange::admitted(const governance::ReserveResult& r) {
+  admitting_ = false;
+  bool fail_closed =
+      spec_.gateway->config().state.on_unavailable == manifest::StateConfig::OnUnavailable::FailClosed;
+  governance::Decision d =
+      governance::decide(plan_, r, static_cast<int64_t>(util::wallMs()), fail_closed);
+  if (client_done_) {  // the client left while the store was deciding
+    if (d.reserved) governance::releasePlan(worker_, plan_);
+    upstream_done_ = true;
+    return;
+  }
+  switch (d.kind) {
+    case governance::Decision::Kind::Admit:
+      reserved_ = d.reserved;
+      limit_headers_ = std::move(d.headers);
+      spec_.auth_done_ns = util::monotonicNs();
+      send();
+      return;
+    case governance::Decision::Kind::Downgrade:
+      if (downgrade(d.downgrade)) return;
+      d.status = 429;
+      d.code = "budget_exceeded";
+      d.message = "budget '" + d.downgrade->id + "' exceeded and its downgrade_to model '" +
+                  d.downgrade->downgrade_to + "' cannot serve this request";
+      break;
+    case governance::Decision::Kind::Refuse:
+      break;
+  }
+  upstream_done_ = true;
+  fail(makeError(d.status, d.message, d.code), &d.headers);
+}
+
+// A budget over its limit sends the request to its cheaper model: the plan
+// is made again for that model with the budget charged but not enforced.
+bool Exchange::downgrade(const manifest::BudgetRule* rule) {
+  const ModelEntry* cheaper = spec_.gateway->findModel(rule->downgrade_to);
+  if (!cheaper) return false;
+  for (const auto* w : waived_) {
+    if (w == rule) return false;  // already downgraded for it
+  }
+  waived_.push_back(rule);
+  spec_.model = cheaper;
+  vt_ = cheaper->provider->vt;
+  plan_ = spec_.gateway->policy().plan(facts(), waived_);
+  reserve();
+  return true;
+}
+
+// The provider's body: the client's bytes with only the model renamed and,
+// for streams, usage requested — tools, response_format and unknown fields
+// pass through untouched.
+void Exchange::prepareBody() {
+  std::string upstream_model;
+  appendJsonString(&upstream_model, spec_.model->upstream_name);
+  std::string body = replaceSpan(req_.body, findTopLevelMember(req_.body, "model"), upstream_model);
+  if (spec_.stream && !spec_.client_wants_usage) {
+    if (!spec_.has_stream_options) {
+      body = insertMember(body, "stream_options", "{\"include_usage\":true}");
+    } else {
+      cJSON* copy = cJSON_ParseWithLength(body.data(), body.size());
+      cJSON* o = cJSON_GetObjectItemCaseSensitive(copy, "stream_options");
+      if (cJSON_IsObject(o)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "include_usage");
+        cJSON_AddTrueToObject(o, "include_usage");
+      } else {
+        cJSON_DeleteItemFromObjectCaseSensitive(copy, "stream_options");
+        cJSON* fresh = cJSON_AddObjectToObject(copy, "stream_options");
+        cJSON_AddTrueToObject(fresh, "include_usage");
+      }
+      char* printed = cJSON_PrintUnformatted(copy);
+      body = printed;
+      cJSON_free(printed);
+      cJSON_Delete(copy);
+    }
+  }
+  spec_.body = std::move(body);
+}
+
+void Exchange::send() {
+  prepareBody();
+  spec_.route_done_ns = util::monotonicNs();
+  sent_ = true;
   const ProviderInstance* provider = spec_.model->provider;
   call_.struct_size = sizeof call_;
   call_.endpoint = spec_.endpoint;
@@ -83,12 +253,6 @@ void Exchange::run() {
   call_.worker = worker_;
   call_.request_id = ss(spec_.request_id);
   ureq_.struct_size = sizeof ureq_;
-
-  res_.onAbort([this] { clientGone(); });
-  res_.onDrain([this] {
-    Hold hold(this);
-    if (upstream_) upstream_->resume();
-  });
 
   int rc = vt_->build_request(provider->instance, &call_, &ureq_, &call_state_);
   if (rc == SLUICE_ERR_UNSUPPORTED) {
@@ -288,6 +452,7 @@ bool Exchange::handleEvent(std::string_view event, std::string_view data, std::s
 // A canonical chunk on its way to the client. The usage-only chunk the
 // gateway asked for on the client's behalf is read and dropped.
 void Exchange::forwardChunk(std::string_view json, std::string* out) {
+  if (reserved_) delta_chars_ += countDeltaChars(json);
   size_t usage_at = findObjectValue(json, "\"usage\"");
   if (usage_at != std::string_view::npos) {
     // A decoding provider reports usage itself (it may correct the figures).
@@ -387,15 +552,17 @@ void Exchange::end() {
 
 // ------------------------------------------------------------ client side
 
-void Exchange::fail(const ApiError& e) {
+void Exchange::fail(const ApiError& e, const governance::HeaderList* extra) {
   if (client_done_) {
     maybeDelete();
     return;
   }
   http::Response::Headers h;
-  h.reserve(6);
+  h.reserve(12);
   h.emplace_back("Content-Type", "application/json");
   h.emplace_back("x-sluice-request-id", spec_.request_id);
+  if (extra) h.insert(h.end(), extra->begin(), extra->end());
+  appendRuleHeader(&h);
   appendTimingHeaders(&h, util::monotonicNs());
   res_.respond(e.status, h, errorBody(e));
   client_done_ = true;
@@ -434,7 +601,7 @@ void Exchange::clientGone() {
     upstream_ = nullptr;
   }
   if (local_active_) cancelLocal();
-  upstream_done_ = true;
+  upstream_done_ = !admitting_;  // a pending reservation answer still comes back to us
   res_.end();  // releases the connection; nothing is written to a closed socket
   maybeDelete();
 }
@@ -453,13 +620,25 @@ void Exchange::appendIdentityHeaders(http::Response::Headers* h) const {
   h->emplace_back("x-sluice-request-id", spec_.request_id);
   h->emplace_back("x-sluice-resolved-model", spec_.model->id);
   h->emplace_back("x-sluice-provider", spec_.model->provider->name);
+  h->insert(h->end(), limit_headers_.begin(), limit_headers_.end());
+  appendRuleHeader(h);
+}
+
+void Exchange::appendRuleHeader(http::Response::Headers* h) const {
+  if (plan_.rule_ids.empty()) return;
+  std::string ids;
+  for (const auto& id : plan_.rule_ids) ids += (ids.empty() ? "" : ",") + id;
+  h->emplace_back("x-sluice-applied-rules", std::move(ids));
 }
 
 void Exchange::appendTimingHeaders(http::Response::Headers* h, uint64_t now) const {
   std::string t;
   t.reserve(96);
   uint64_t start = req_.start_ns;
-  if (spec_.route_done_ns) appendMs(&t, "route", spec_.route_done_ns - start);
+  if (spec_.auth_done_ns) appendMs(&t, "auth", spec_.auth_done_ns - start);
+  if (spec_.route_done_ns) {
+    appendMs(&t, "route", spec_.route_done_ns - (spec_.auth_done_ns ? spec_.auth_done_ns : start));
+  }
   if (head_ns_ && spec_.route_done_ns) appendMs(&t, "upstream", head_ns_ - spec_.route_done_ns);
   if (first_byte_ns_) appendMs(&t, "ttft", first_byte_ns_ - start);
   appendMs(&t, "total", now - start);

@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "governance/decision.h"
+#include "governance/identity.h"
+#include "governance/limits.h"
 #include "http/client.h"
 #include "http/server.h"
 #include "http/sse.h"
@@ -32,9 +35,18 @@ struct ExchangeSpec {
   sluice_endpoint endpoint = SLUICE_EP_CHAT;
   bool stream = false;
   bool client_wants_usage = false;  // the client itself asked for the usage chunk
-  std::string body;                 // canonical body for the provider
+  bool has_stream_options = false;
+  std::string body;                 // canonical body for the provider (set by the exchange)
   std::string request_id;
+  uint64_t auth_done_ns = 0;        // identity, access and limits decided
   uint64_t route_done_ns = 0;
+
+  // The identity envelope and what rate limits and budgets need.
+  const governance::Principal* principal = nullptr;  // owned by `gateway`
+  governance::Metadata metadata;
+  std::string requested_model;
+  int64_t prompt_estimate = 0;  // tokens
+  int64_t max_tokens = -1;      // from the body; -1: the model's max_output_tokens
 };
 
 class Exchange : public http::ClientHandler {
@@ -53,7 +65,14 @@ class Exchange : public http::ClientHandler {
   Exchange(sluice_worker* worker, http::Request& req, http::Response& res, ExchangeSpec spec);
   ~Exchange();
   void run();
-  void fail(const ApiError& e);
+  void reserve();
+  void admitted(const governance::ReserveResult& result);
+  bool downgrade(const manifest::BudgetRule* rule);
+  governance::RequestFacts facts() const;
+  void send();
+  void prepareBody();
+  void settle();
+  void fail(const ApiError& e, const governance::HeaderList* extra = nullptr);
   void clientGone();
   void head(int status, std::string_view content_type);
   void body(const char* data, size_t len);
@@ -62,6 +81,7 @@ class Exchange : public http::ClientHandler {
   void forwardChunk(std::string_view json, std::string* out);
   void noteUsageFrom(std::string_view json);
   void appendIdentityHeaders(http::Response::Headers* h) const;
+  void appendRuleHeader(http::Response::Headers* h) const;
   void appendTimingHeaders(http::Response::Headers* h, uint64_t now) const;
   void streamFailed(const ApiError& e);
   void cancelLocal();
@@ -75,6 +95,16 @@ class Exchange : public http::ClientHandler {
 
   sluice_worker* worker_;
   http::Request& req_;
+  // Rate limits and budgets: the plan reserved before sending, settled in
+  // the destructor with what the request used.
+  governance::Plan plan_;
+  std::vector<const manifest::BudgetRule*> waived_;
+  governance::HeaderList limit_headers_;
+  bool reserved_ = false;
+  bool admitting_ = false;  // the store has not answered yet
+  bool sent_ = false;       // the provider was called
+  int64_t delta_chars_ = 0;  // streamed text, for an estimate when no usage arrives
+  bool usage_estimated_ = false;
   http::Response& res_;
   ExchangeSpec spec_;
   const sluice_provider_vtable* vt_;

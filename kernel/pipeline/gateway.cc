@@ -49,23 +49,31 @@ std::shared_ptr<Gateway> Gateway::build(std::shared_ptr<const manifest::Config> 
   }
   if (errors->size() != before) return nullptr;
 
-  // The model list, in manifest order.
-  std::string& js = gw->models_json_;
-  js = "{\"object\":\"list\",\"data\":[";
+  gw->directory_ = std::make_unique<governance::Directory>(config->auth);
+  gw->policy_ = std::make_unique<governance::Policy>(*config, kCounterKeyPrefix);
+  gw->models_json_ = gw->modelsJsonFor(gw->directory_->anonymous());
+  return gw;
+}
+
+// The model list, in manifest order, of what `caller` may use.
+std::string Gateway::modelsJsonFor(const governance::Principal& caller) const {
+  std::string js = "{\"object\":\"list\",\"data\":[";
   bool first = true;
-  for (const auto& pc : config->providers) {
+  for (const auto& pc : config_->providers) {
     for (const auto& mc : pc.models) {
+      std::string id = pc.name + "/" + mc.name;
+      if (!directory_->mayUse(caller, id)) continue;
       if (!first) js.push_back(',');
       first = false;
       js.append("{\"id\":");
-      appendJsonString(&js, pc.name + "/" + mc.name);
+      appendJsonString(&js, id);
       js.append(",\"object\":\"model\",\"created\":0,\"owned_by\":");
       appendJsonString(&js, pc.name);
       js.push_back('}');
     }
   }
   js.append("]}");
-  return gw;
+  return js;
 }
 
 Gateway::~Gateway() {

@@ -12,6 +12,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "governance/identity.h"
+#include "governance/limits.h"
 #include "manifest/config.h"
 #include "plugins/registry.h"
 #include "sluice/plugin.h"
@@ -49,8 +51,11 @@ class Gateway {
 
   const ModelEntry* findModel(std::string_view id) const;
   const manifest::Config& config() const { return *config_; }
-  // GET /models body, prebuilt.
+  // GET /models body: prebuilt for callers who may use every model.
   const std::string& modelsJson() const { return models_json_; }
+  std::string modelsJsonFor(const governance::Principal& caller) const;
+  const governance::Directory& directory() const { return *directory_; }
+  const governance::Policy& policy() const { return *policy_; }
   // Strips a configured base path; returns the rest or npos-like empty view.
   bool stripBasePath(std::string_view path, std::string_view* rest) const;
 
@@ -60,7 +65,12 @@ class Gateway {
   std::vector<std::unique_ptr<ProviderInstance>> providers_;
   std::unordered_map<std::string, ModelEntry, StringViewHash, std::equal_to<>> models_;
   std::string models_json_;
+  std::unique_ptr<governance::Directory> directory_;
+  std::unique_ptr<governance::Policy> policy_;
 };
+
+// Counter keys of every replica share this prefix (one Redis hash slot).
+constexpr const char* kCounterKeyPrefix = "{sluice}:";
 
 }  // namespace sluice::pipeline
 

@@ -139,9 +139,11 @@ void RequestHandler::handle(http::Request& req, http::Response& res) {
                    request_id);
       return;
     }
+    const governance::Principal* caller = authenticate(*gw, req, res, request_id);
+    if (!caller) return;
     res.respond(200,
                 {{"Content-Type", "application/json"}, {"x-sluice-request-id", request_id}},
-                gw->modelsJson());
+                caller->all_models ? gw->modelsJson() : gw->modelsJsonFor(*caller));
     return;
   }
 
@@ -163,6 +165,8 @@ void RequestHandler::handle(http::Request& req, http::Response& res) {
                  request_id);
     return;
   }
+  const governance::Principal* caller = authenticate(*gw, req, res, request_id);
+  if (!caller) return;
 
   cJSON* root = cJSON_ParseWithLength(req.body.data(), req.body.size());
   if (!root) {
@@ -218,7 +222,18 @@ void RequestHandler::handle(http::Request& req, http::Response& res) {
                  request_id);
     return;
   }
-  const ModelEntry* entry = gw->findModel(model->valuestring);
+  governance::Metadata metadata;
+  if (!identify(*gw, *caller, req, res, request_id, &metadata)) return;
+  std::string_view requested = model->valuestring;
+  if (!gw->directory().mayUse(*caller, requested)) {
+    respondError(res,
+                 makeError(403,
+                           caller->subject + " may not use model '" + std::string(requested) + "'",
+                           "model_not_allowed", "model"),
+                 request_id);
+    return;
+  }
+  const ModelEntry* entry = gw->findModel(requested);
   if (!entry) {
     respondError(res,
                  makeError(404,
@@ -240,36 +255,82 @@ void RequestHandler::handle(http::Request& req, http::Response& res) {
                              ? cJSON_GetObjectItemCaseSensitive(opts, "include_usage")
                              : nullptr;
   spec.client_wants_usage = cJSON_IsTrue(include);
-
-  // The provider gets the client's bytes with only the model renamed and,
-  // for streams, usage requested: tools, response_format and unknown fields
-  // pass through untouched.
-  std::string upstream_model;
-  appendJsonString(&upstream_model, entry->upstream_name);
-  std::string body = replaceSpan(req.body, findTopLevelMember(req.body, "model"), upstream_model);
-  if (spec.stream && !spec.client_wants_usage) {
-    if (!opts) {
-      body = insertMember(body, "stream_options", "{\"include_usage\":true}");
-    } else {
-      cJSON* copy = cJSON_ParseWithLength(body.data(), body.size());
-      cJSON* o = cJSON_GetObjectItemCaseSensitive(copy, "stream_options");
-      if (cJSON_IsObject(o)) {
-        cJSON_DeleteItemFromObjectCaseSensitive(o, "include_usage");
-        cJSON_AddTrueToObject(o, "include_usage");
-      } else {
-        cJSON_DeleteItemFromObjectCaseSensitive(copy, "stream_options");
-        cJSON* fresh = cJSON_AddObjectToObject(copy, "stream_options");
-        cJSON_AddTrueToObject(fresh, "include_usage");
+  spec.has_stream_options = opts != nullptr;
+  spec.principal = caller;
+  spec.requested_model.assign(requested);
+  spec.metadata = std::move(metadata);
+  if (!gw->policy().empty()) {
+    // Worst case for the reservation: ~4 bytes of request per prompt token
+    // (JSON overhead makes it an over-estimate) plus what the answer may use.
+    spec.prompt_estimate = static_cast<int64_t>((req.body.size() + 3) / 4);
+    for (const char* name : {"max_completion_tokens", "max_tokens"}) {
+      const cJSON* v = cJSON_GetObjectItemCaseSensitive(root, name);
+      if (cJSON_IsNumber(v) && v->valuedouble >= 0) {
+        spec.max_tokens = static_cast<int64_t>(v->valuedouble);
+        break;
       }
-      char* printed = cJSON_PrintUnformatted(copy);
-      body = printed;
-      cJSON_free(printed);
-      cJSON_Delete(copy);
     }
   }
-  spec.body = std::move(body);
-  spec.route_done_ns = util::monotonicNs();
+  spec.auth_done_ns = util::monotonicNs();
   Exchange::start(worker_, req, res, std::move(spec));
+}
+
+// Phase 2: who asks. Writes the 401 and returns nullptr on a missing or
+// unknown token; the token itself never appears in an answer or a log.
+const governance::Principal* RequestHandler::authenticate(const Gateway& gw,
+                                                          const http::Request& req,
+                                                          http::Response& res,
+                                                          const std::string& request_id) {
+  const governance::Directory& dir = gw.directory();
+  if (dir.open()) return &dir.anonymous();
+  std::string_view token =
+      governance::presentedToken(req.header("authorization"), req.header("x-api-key"));
+  if (token.empty()) {
+    respondError(res,
+                 makeError(401, "no API key: send Authorization: Bearer <token>",
+                           "missing_api_key"),
+                 request_id);
+    return nullptr;
+  }
+  const governance::Principal* p = dir.find(token);
+  if (!p) respondError(res, makeError(401, "the API key is not valid", "invalid_api_key"), request_id);
+  return p;
+}
+
+// Phase 3: the request's metadata — the manifest's defaults, the caller's
+// header over them, the account's own over both — and the required keys.
+bool RequestHandler::identify(const Gateway& gw, const governance::Principal& caller,
+                              const http::Request& req, http::Response& res,
+                              const std::string& request_id, governance::Metadata* out) {
+  const manifest::Config& cfg = gw.config();
+  for (const auto& [k, v] : cfg.default_metadata) (*out)[k] = v;
+  const std::string* header = req.header("x-sluice-metadata");
+  if (!header) header = req.header("x-tfy-metadata");
+  if (header) {
+    std::string error, bad_key;
+    if (!governance::parseMetadataHeader(*header, out, &error, &bad_key)) {
+      respondError(res,
+                   makeError(400, "X-Sluice-Metadata: " + error, "invalid_metadata",
+                             "X-Sluice-Metadata"),
+                   request_id);
+      return false;
+    }
+  }
+  for (const auto& [k, v] : caller.metadata) (*out)[k] = v;
+  std::string missing;
+  for (const auto& key : cfg.required_metadata) {
+    if (out->find(key) == out->end()) missing += (missing.empty() ? "" : ", ") + key;
+  }
+  if (!missing.empty()) {
+    respondError(res,
+                 makeError(400,
+                           "required metadata missing: " + missing +
+                               " (send them in X-Sluice-Metadata)",
+                           "missing_metadata", "X-Sluice-Metadata"),
+                 request_id);
+    return false;
+  }
+  return true;
 }
 
 }  // namespace sluice::pipeline

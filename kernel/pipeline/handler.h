@@ -1,6 +1,8 @@
-// The request lifecycle for one worker: path -> endpoint, body checks, model
-// resolution, then an Exchange with the provider. Later phases (identity,
-// policy, limits, guardrails, routing) slot in between, in DESIGN §3 order.
+// The request lifecycle for one worker: path -> endpoint, authentication,
+// body checks, identity and metadata, model access and resolution, then an
+// Exchange, which reserves rate limits and budgets before calling the
+// provider. Later phases (policy, guardrails, routing) slot in between, in
+// DESIGN §3 order.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +23,10 @@ class RequestHandler {
  private:
   const std::shared_ptr<Gateway>& current();
   std::string newRequestId(const http::Request& req);
+  const governance::Principal* authenticate(const Gateway& gw, const http::Request& req,
+                                            http::Response& res, const std::string& request_id);
+  bool identify(const Gateway& gw, const governance::Principal& caller, const http::Request& req,
+                http::Response& res, const std::string& request_id, governance::Metadata* out);
 
   sluice_worker* worker_;
   GatewayHolder* holder_;

@@ -9,11 +9,15 @@
 namespace sluice::http {
 class Client;
 }
+namespace sluice::governance {
+class CounterStore;
+}
 
 // The loop a plugin call runs on: timers and HTTP calls are scheduled there.
 struct sluice_worker {
   uv_loop_t* loop = nullptr;
   sluice::http::Client* client = nullptr;
+  sluice::governance::CounterStore* counters = nullptr;  // rate limits and budgets
   int index = 0;
 };
 

@@ -1,5 +1,6 @@
 // A worker end to end on its own thread: it listens on an ephemeral port,
 // serves the built-in default's mock provider, and drains on request.
+#include "governance/stores.h"
 #include "loop/worker.h"
 
 #include <arpa/inet.h>
@@ -42,7 +43,7 @@ TEST(Worker, ServesAndDrains) {
   holder.set(gw);
   manifest::ServerConfig server = cfg->server;
   server.listen = {{"127.0.0.1", 0}};
-  Worker worker(0, server, &holder, nullptr);
+  Worker worker(0, server, &holder, nullptr, governance::counterStoreFactory(cfg->state));
   std::string err;
   ASSERT_TRUE(worker.start(&err)) << err;
   ASSERT_NE(worker.boundPort(), 0);

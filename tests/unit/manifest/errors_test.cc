@@ -424,8 +424,10 @@ TEST(Errors, StateRedisNeedsAUrl) {
   EXPECT_EQ(errorStrings(load(kHead + "state: {backend: redis}\n")),
             Strings{"test.yaml:4:8: state: backend redis needs redis: {url: redis://HOST:PORT}"});
   EXPECT_EQ(errorStrings(load(kHead + "state: {backend: redis, redis: {url: \"http://x\"}}\n")),
-            Strings{"test.yaml:4:38: state.redis.url: url must start with redis://, rediss:// or "
-                    "unix://"});
+            Strings{"test.yaml:4:38: state.redis.url: url must start with redis:// or unix://"});
+  EXPECT_EQ(errorStrings(load(kHead + "state: {backend: redis, redis: {url: \"rediss://x\"}}\n")),
+            Strings{"test.yaml:4:38: state.redis.url: rediss:// (TLS) is not supported by this "
+                    "build's hiredis; use redis:// on a trusted network or unix://"});
   LoadResult r = load(kHead +
                       "state: {backend: redis, redis: {url: \"redis://r:6379\"}, "
                       "on_unavailable: fail_closed}\n");

@@ -163,8 +163,7 @@ TEST(Interpolation, ExpandedValuesNeverAppearInErrors) {
                 "configured provider model",
                 "test.yaml:11:43: guardrails[0].config.action: action must be one of redact, "
                 "block, audit",
-                "test.yaml:12:22: state.redis.url: url must start with redis://, rediss:// or "
-                "unix://",
+                "test.yaml:12:22: state.redis.url: url must start with redis:// or unix://",
             }));
 }
 

@@ -1,0 +1,176 @@
+#include "governance/identity.h"
+
+#include <cjson/cJSON.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <strings.h>
+
+#include <cstring>
+
+namespace sluice::governance {
+namespace {
+
+uint64_t bucketOf(const Digest& d) {
+  uint64_t v;
+  memcpy(&v, d.data(), sizeof v);
+  return v;
+}
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// UTF-8 code points in s (continuation bytes are not counted).
+size_t utf8Length(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+}  // namespace
+
+Digest sha256(std::string_view data) {
+  Digest d;
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), d.data());
+  return d;
+}
+
+std::string toHex(const Digest& d) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(64);
+  for (unsigned char c : d) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+bool fromHex(std::string_view hex, Digest* out) {
+  if (hex.size() != 64) return false;
+  for (size_t i = 0; i < 32; i++) {
+    int hi = hexValue(hex[2 * i]), lo = hexValue(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    (*out)[i] = static_cast<unsigned char>(hi << 4 | lo);
+  }
+  return true;
+}
+
+bool matchesPattern(std::string_view pattern, std::string_view value) {
+  if (!pattern.empty() && pattern.back() == '*') {
+    pattern.remove_suffix(1);
+    return value.substr(0, pattern.size()) == pattern;
+  }
+  return pattern == value;
+}
+
+Directory::Directory(const std::optional<manifest::AuthConfig>& auth) {
+  anonymous_.subject = "anonymous";
+  anonymous_.all_models = true;
+  if (!auth) return;
+  open_ = false;
+  auto add = [this](const std::string& hex, std::unique_ptr<Principal> p) {
+    Entry e;
+    if (!fromHex(hex, &e.digest)) return;  // the loader checked the format
+    e.principal = std::move(p);
+    index_.emplace(bucketOf(e.digest), entries_.size());
+    entries_.push_back(std::move(e));
+  };
+  for (const auto& u : auth->users) {
+    auto p = std::make_unique<Principal>();
+    p->subject = "user:" + u.email;
+    p->team = u.team;
+    if (p->team.empty()) {
+      for (const auto& t : auth->teams) {
+        for (const auto& m : t.members) {
+          if (strcasecmp(m.c_str(), u.email.c_str()) == 0 && p->team.empty()) p->team = t.name;
+        }
+      }
+    }
+    p->models = u.models;
+    p->metadata = u.metadata;
+    add(u.token_sha256, std::move(p));
+  }
+  for (const auto& a : auth->virtual_accounts) {
+    auto p = std::make_unique<Principal>();
+    p->subject = "virtualaccount:" + a.name;
+    p->team = a.team;
+    p->models = a.models;
+    p->metadata = a.metadata;
+    add(a.token_sha256, std::move(p));
+  }
+}
+
+const Principal* Directory::find(std::string_view token) const {
+  if (token.empty()) return nullptr;
+  Digest d = sha256(token);
+  auto [lo, hi] = index_.equal_range(bucketOf(d));
+  for (auto it = lo; it != hi; ++it) {
+    const Entry& e = entries_[it->second];
+    if (CRYPTO_memcmp(e.digest.data(), d.data(), d.size()) == 0) return e.principal.get();
+  }
+  return nullptr;
+}
+
+bool Directory::mayUse(const Principal& p, std::string_view model) const {
+  if (p.all_models) return true;
+  for (const auto& pattern : p.models) {
+    if (matchesPattern(pattern, model)) return true;
+  }
+  return false;
+}
+
+std::string_view presentedToken(const std::string* authorization, const std::string* api_key) {
+  if (authorization) {
+    std::string_view v = *authorization;
+    if (v.size() > 7 && strncasecmp(v.data(), "bearer ", 7) == 0) {
+      v.remove_prefix(7);
+      while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+      while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+      return v;
+    }
+    return {};
+  }
+  if (api_key) return *api_key;
+  return {};
+}
+
+bool parseMetadataHeader(std::string_view header, Metadata* out, std::string* error,
+                         std::string* bad_key) {
+  cJSON* root = cJSON_ParseWithLength(header.data(), header.size());
+  struct Free {
+    cJSON* p;
+    ~Free() { cJSON_Delete(p); }
+  } free_root{root};
+  if (!cJSON_IsObject(root)) {
+    *error = "must be a JSON object of string values";
+    return false;
+  }
+  for (const cJSON* item = root->child; item; item = item->next) {
+    std::string key = item->string ? item->string : "";
+    if (key.empty() || utf8Length(key) > kMaxMetadataValueChars) {
+      *bad_key = key.substr(0, 64);
+      *error = key.empty() ? "keys must not be empty" : "key is longer than 128 characters";
+      return false;
+    }
+    if (!cJSON_IsString(item)) {
+      *bad_key = key;
+      *error = "value of '" + key + "' must be a string";
+      return false;
+    }
+    size_t chars = utf8Length(item->valuestring);
+    if (chars > kMaxMetadataValueChars) {
+      *bad_key = key;
+      *error = "value of '" + key + "' is " + std::to_string(chars) +
+               " characters long; at most 128 are allowed";
+      return false;
+    }
+    (*out)[key] = item->valuestring;
+  }
+  return true;
+}
+
+}  // namespace sluice::governance

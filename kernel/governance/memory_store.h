@@ -1,0 +1,70 @@
+// The in-process counter store: one table per process, shared by every
+// worker. Keys are spread over shards, each behind its own mutex; a
+// reservation locks the shards of all its keys (in ascending order, so two
+// reservations never deadlock) and checks and adds under those locks.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "governance/counter_store.h"
+
+namespace sluice::governance {
+
+// floor(value * weight_ppm / 1e6), exact for every int64 value.
+int64_t weightedValue(int64_t value, uint32_t weight_ppm);
+
+class MemoryCounters {
+ public:
+  using Clock = std::function<int64_t()>;  // milliseconds
+
+  // `now_ms` drives expiry (default: the monotonic clock); tests pass a fake.
+  explicit MemoryCounters(Clock now_ms = {}, size_t shard_count = 64);
+  MemoryCounters(const MemoryCounters&) = delete;
+  MemoryCounters& operator=(const MemoryCounters&) = delete;
+
+  // The CounterStore operations, synchronous and thread-safe.
+  ReserveResult reserve(const std::vector<CounterCheck>& checks);
+  std::vector<int64_t> adjust(const std::vector<CounterDelta>& deltas);
+  std::vector<int64_t> read(const std::vector<std::string>& keys);
+  bool claimOnce(const std::string& key, uint32_t ttl_s);
+
+  // Entries held, expired ones not yet swept included (memory stays bounded).
+  size_t entryCount() const;
+
+ private:
+  struct Entry {
+    int64_t value = 0;
+    int64_t expires_at_ms = 0;  // 0: never
+  };
+  struct Shard {
+    mutable std::mutex mutex;
+    std::unordered_map<std::string, Entry> entries;
+    size_t size_at_sweep = 0;
+  };
+  class ShardLocks;
+
+  Shard& shardOf(const std::string& key);
+  bool expired(const Entry& e, int64_t now) const;
+  int64_t valueOf(const std::string& key, int64_t now);
+  // The live entry for `key` (a fresh one if missing or expired).
+  Entry& liveEntry(const std::string& key, int64_t now);
+  int64_t add(const std::string& key, int64_t delta, uint32_t ttl_s, int64_t now);
+  void sweepIfGrown(Shard& shard, int64_t now);
+
+  Clock now_ms_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+};
+
+// A per-loop handle on the shared table; callbacks run before each call returns.
+std::unique_ptr<CounterStore> makeMemoryStore(std::shared_ptr<MemoryCounters> counters);
+// Every loop gets a handle on the same table.
+CounterStoreFactory memoryStoreFactory(std::shared_ptr<MemoryCounters> counters);
+
+}  // namespace sluice::governance

@@ -1,0 +1,55 @@
+// The Lua scripts the Redis store runs server-side. A script runs atomically,
+// so a reservation's reads, decision and writes can never interleave with
+// another replica's. Redis Lua numbers are doubles: exact up to 2^53.
+#pragma once
+
+namespace sluice::governance::redis_scripts {
+
+// KEYS: per check, its key and its other key (the key again when it has none).
+// ARGV: per check, weight_ppm, limit, amount, enforce (1/0), ttl_s.
+// Returns {refused, before_1, ..., before_n}; refused is the 1-based index of
+// the first enforced check over its limit, 0 when admitted (then every key got
+// its amount, and its expiry when ttl_s > 0).
+inline constexpr const char* kReserve = R"lua(
+local function weighted(value, ppm)
+  if ppm == 0 then return 0 end
+  local q = math.floor(value / 1000000)
+  local r = value - q * 1000000
+  if r < 0 then q = q - 1; r = r + 1000000 elseif r >= 1000000 then q = q + 1; r = r - 1000000 end
+  return q * ppm + math.floor(r * ppm / 1000000)
+end
+local n = #KEYS / 2
+local result = {0}
+for i = 1, n do
+  local a = (i - 1) * 5
+  local before = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
+  local ppm = tonumber(ARGV[a + 1])
+  if ppm > 0 then
+    before = before + weighted(tonumber(redis.call('GET', KEYS[2 * i]) or '0'), ppm)
+  end
+  result[i + 1] = before
+  if result[1] == 0 and ARGV[a + 4] == '1' and before + tonumber(ARGV[a + 3]) > tonumber(ARGV[a + 2]) then
+    result[1] = i
+  end
+end
+if result[1] == 0 then
+  for i = 1, n do
+    local a = (i - 1) * 5
+    redis.call('INCRBY', KEYS[2 * i - 1], ARGV[a + 3])
+    if tonumber(ARGV[a + 5]) > 0 then redis.call('EXPIRE', KEYS[2 * i - 1], ARGV[a + 5]) end
+  end
+end
+return result
+)lua";
+
+// KEYS: the counters. ARGV: per key, delta and ttl_s. Returns the new values.
+inline constexpr const char* kAdjust = R"lua(
+local values = {}
+for i = 1, #KEYS do
+  values[i] = redis.call('INCRBY', KEYS[i], ARGV[2 * i - 1])
+  if tonumber(ARGV[2 * i]) > 0 then redis.call('EXPIRE', KEYS[i], ARGV[2 * i]) end
+end
+return values
+)lua";
+
+}  // namespace sluice::governance::redis_scripts

@@ -1,0 +1,724 @@
+#include "governance/redis_store.h"
+
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <netdb.h>
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+
+#include "governance/redis_scripts.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+namespace sluice::governance {
+
+namespace {
+
+constexpr const char* kLogComponent = "state";
+constexpr int64_t kWarnIntervalMs = 10000;
+
+std::atomic<uint64_t> g_unavailable_total{0};
+std::atomic<int64_t> g_last_warn_ms{-kWarnIntervalMs};
+
+int64_t monotonicMs() { return static_cast<int64_t>(util::monotonicNs() / 1000000); }
+
+// At most one warning per interval for the whole process: an outage must not
+// flood the log with one line per request.
+void warnUnavailable(const std::string& reason) {
+  int64_t now = monotonicMs();
+  int64_t last = g_last_warn_ms.load();
+  if (now - last < kWarnIntervalMs) return;
+  if (!g_last_warn_ms.compare_exchange_strong(last, now)) return;
+  util::logWarn(kLogComponent, "state backend unavailable: " + reason);
+}
+
+void reportUnavailable(const std::string& reason) {
+  g_unavailable_total.fetch_add(1, std::memory_order_relaxed);
+  warnUnavailable(reason);
+}
+
+std::string sha1Hex(const char* text) {
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(text), std::strlen(text), digest);
+  static const char* kHex = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char b : digest) {
+    hex += kHex[b >> 4];
+    hex += kHex[b & 15];
+  }
+  return hex;
+}
+
+const std::string& reserveSha() {
+  static const std::string sha = sha1Hex(redis_scripts::kReserve);
+  return sha;
+}
+
+const std::string& adjustSha() {
+  static const std::string sha = sha1Hex(redis_scripts::kAdjust);
+  return sha;
+}
+
+bool parseInt(const std::string& text, int64_t* out) {
+  if (text.empty()) return false;
+  errno = 0;
+  char* end = nullptr;
+  long long v = std::strtoll(text.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0') return false;
+  *out = v;
+  return true;
+}
+
+bool percentDecode(const std::string& in, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      *out += in[i];
+      continue;
+    }
+    if (i + 2 >= in.size() || !std::isxdigit(static_cast<unsigned char>(in[i + 1])) ||
+        !std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
+      return false;
+    }
+    *out += static_cast<char>(std::stoi(in.substr(i + 1, 2), nullptr, 16));
+    i += 2;
+  }
+  return true;
+}
+
+bool isNumericHost(const std::string& host) {
+  unsigned char buf[sizeof(in6_addr)];
+  return uv_inet_pton(AF_INET, host.c_str(), buf) == 0 ||
+         uv_inet_pton(AF_INET6, host.c_str(), buf) == 0;
+}
+
+template <class Handle>
+void closeAndDelete(Handle* handle) {
+  uv_close(reinterpret_cast<uv_handle_t*>(handle),
+           [](uv_handle_t* h) { delete reinterpret_cast<Handle*>(h); });
+}
+
+bool isError(const redisReply& r) { return r.type == REDIS_REPLY_ERROR; }
+
+std::string errorText(const redisReply& r) { return std::string(r.str, r.len); }
+
+// An array of `n` integers.
+bool integerArray(const redisReply& r, size_t n, std::vector<int64_t>* out) {
+  if (r.type != REDIS_REPLY_ARRAY || r.elements != n) return false;
+  out->clear();
+  for (size_t i = 0; i < n; ++i) {
+    if (r.element[i]->type != REDIS_REPLY_INTEGER) return false;
+    out->push_back(r.element[i]->integer);
+  }
+  return true;
+}
+
+bool parseReserveReply(const redisReply& r, size_t checks, ReserveResult* out) {
+  std::vector<int64_t> values;
+  if (!integerArray(r, checks + 1, &values)) return false;
+  int64_t refused = values[0];
+  if (refused < 0 || refused > static_cast<int64_t>(checks)) return false;
+  out->status = refused == 0 ? ReserveResult::Status::Admitted : ReserveResult::Status::Refused;
+  out->refused = static_cast<int>(refused) - 1;
+  out->before.assign(values.begin() + 1, values.end());
+  return true;
+}
+
+// MGET: a string per key, or nil for a missing one.
+bool parseReadReply(const redisReply& r, size_t keys, std::vector<int64_t>* out) {
+  if (r.type != REDIS_REPLY_ARRAY || r.elements != keys) return false;
+  out->clear();
+  for (size_t i = 0; i < keys; ++i) {
+    const redisReply& e = *r.element[i];
+    int64_t v = 0;
+    if (e.type == REDIS_REPLY_STRING) {
+      if (!parseInt(std::string(e.str, e.len), &v)) return false;
+    } else if (e.type != REDIS_REPLY_NIL) {
+      return false;
+    }
+    out->push_back(v);
+  }
+  return true;
+}
+
+ReserveResult unavailableReservation() {
+  ReserveResult r;
+  r.status = ReserveResult::Status::Unavailable;
+  return r;
+}
+
+}  // namespace
+
+uint64_t stateUnavailableTotal() { return g_unavailable_total.load(); }
+
+bool parseRedisUrl(const std::string& url, RedisEndpoint* out, std::string* error) {
+  RedisEndpoint ep;
+  if (url.rfind("rediss://", 0) == 0) {
+    *error = "rediss:// (TLS) is not supported: hiredis 0.14 has no TLS; use redis:// "
+             "(through a TLS tunnel if needed)";
+    return false;
+  }
+  if (url.rfind("unix://", 0) == 0) {
+    ep.unix_path = url.substr(7);
+    if (ep.unix_path.empty() || ep.unix_path[0] != '/') {
+      *error = "unix:// needs an absolute socket path (unix:///path/to/redis.sock)";
+      return false;
+    }
+    *out = ep;
+    return true;
+  }
+  if (url.rfind("redis://", 0) != 0) {
+    *error = "redis url must start with redis:// or unix://";
+    return false;
+  }
+  std::string rest = url.substr(8);
+  size_t slash = rest.find('/');
+  std::string authority = rest.substr(0, slash);
+  std::string path = slash == std::string::npos ? "" : rest.substr(slash + 1);
+
+  size_t at = authority.rfind('@');
+  if (at != std::string::npos) {
+    std::string userinfo = authority.substr(0, at);
+    authority = authority.substr(at + 1);
+    size_t colon = userinfo.find(':');
+    std::string user = colon == std::string::npos ? "" : userinfo.substr(0, colon);
+    std::string pass = colon == std::string::npos ? userinfo : userinfo.substr(colon + 1);
+    if (!percentDecode(user, &ep.username) || !percentDecode(pass, &ep.password)) {
+      *error = "redis url has a malformed %-escape in its credentials";
+      return false;
+    }
+  }
+
+  std::string port;
+  if (!authority.empty() && authority[0] == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string::npos) {
+      *error = "redis url has an unclosed [ in its host";
+      return false;
+    }
+    ep.host = authority.substr(1, close - 1);
+    std::string after = authority.substr(close + 1);
+    if (!after.empty() && after[0] != ':') {
+      *error = "redis url has text after its [host]";
+      return false;
+    }
+    if (!after.empty()) port = after.substr(1);
+  } else {
+    size_t colon = authority.find(':');
+    ep.host = authority.substr(0, colon);
+    if (colon != std::string::npos) port = authority.substr(colon + 1);
+  }
+  if (ep.host.empty()) {
+    *error = "redis url has no host";
+    return false;
+  }
+  int64_t n = 0;
+  if (!port.empty()) {
+    if (!parseInt(port, &n) || n < 1 || n > 65535) {
+      *error = "redis url has an invalid port '" + port + "'";
+      return false;
+    }
+    ep.port = static_cast<int>(n);
+  }
+  if (!path.empty()) {
+    if (!parseInt(path, &n) || n < 0 || n > 1000000) {
+      *error = "redis url has an invalid database number '" + path + "'";
+      return false;
+    }
+    ep.db = static_cast<int>(n);
+  }
+  *out = ep;
+  return true;
+}
+
+// One command on the wire. Calls that answer a caller are on `deadlines_`
+// until answered; hiredis holds one reference until their reply (or NULL,
+// when the connection goes) arrives.
+struct RedisStore::Call {
+  RedisStore* store = nullptr;
+  std::vector<std::string> argv;
+  const char* script = nullptr;  // argv is an EVALSHA of this script
+  uint64_t generation = 0;       // the connection it was sent on
+  uint64_t deadline_ms = 0;
+  bool answered = false;
+  bool counts_unavailable = true;  // false for the store's own commands
+  // Answers the caller; false (without answering) when the reply is malformed.
+  std::function<bool(const redisReply&)> on_reply;
+  std::function<void(const std::string& reason)> on_unavailable;
+  // A reply that came after the caller was answered Unavailable.
+  std::function<void(const redisReply&)> on_late_reply;
+};
+
+RedisStore::RedisStore(uv_loop_t* loop, RedisOptions options)
+    : loop_(loop),
+      options_(std::move(options)),
+      stall_ms_(std::max<uint64_t>(4ull * options_.timeout_ms, 1000)),
+      backoff_ms_(options_.backoff_initial_ms) {
+  timer_ = new uv_timer_t;
+  retry_timer_ = new uv_timer_t;
+  uv_timer_init(loop_, timer_);
+  uv_timer_init(loop_, retry_timer_);
+  timer_->data = this;
+  retry_timer_->data = this;
+
+  std::string error;
+  if (!parseRedisUrl(options_.url, &endpoint_, &error)) {
+    reason_ = "invalid redis url: " + error;
+    util::logError(kLogComponent, reason_);
+    return;
+  }
+  where_ = endpoint_.unix_path.empty()
+               ? "redis " + endpoint_.host + ":" + std::to_string(endpoint_.port)
+               : "redis unix:" + endpoint_.unix_path;
+  reason_ = "not connected to " + where_;
+  connect();
+}
+
+RedisStore::~RedisStore() { close(); }
+
+void RedisStore::close() {
+  if (closed_) return;
+  closed_ = true;
+  reason_ = "store closed";
+  if (resolving_) {
+    resolving_->data = nullptr;  // onResolved frees it
+    uv_cancel(reinterpret_cast<uv_req_t*>(resolving_));
+    resolving_ = nullptr;
+  }
+  closeAndDelete(timer_);
+  closeAndDelete(retry_timer_);
+  if (ac_) dropConnection(reason_);  // answers every pending call Unavailable
+  deadlines_.clear();
+}
+
+// ---- connection lifecycle ----
+
+void RedisStore::connect() {
+  if (closed_) return;
+  if (!endpoint_.unix_path.empty()) {
+    attach(redisAsyncConnectUnix(endpoint_.unix_path.c_str()));
+    return;
+  }
+  if (isNumericHost(endpoint_.host)) {
+    attach(redisAsyncConnect(endpoint_.host.c_str(), endpoint_.port));
+    return;
+  }
+  // hiredis would resolve a name with a blocking getaddrinfo: resolve it on
+  // libuv's thread pool and connect to the address.
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  resolving_ = new uv_getaddrinfo_t;
+  resolving_->data = this;
+  int rc = uv_getaddrinfo(loop_, resolving_, onResolved, endpoint_.host.c_str(), nullptr, &hints);
+  if (rc != 0) {
+    delete resolving_;
+    resolving_ = nullptr;
+    connectFailed("cannot resolve " + endpoint_.host + ": " + uv_strerror(rc));
+  }
+}
+
+void RedisStore::onResolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
+  auto* self = static_cast<RedisStore*>(req->data);
+  delete req;
+  if (!self) {  // the store closed meanwhile
+    if (res) uv_freeaddrinfo(res);
+    return;
+  }
+  self->resolving_ = nullptr;
+  std::vector<std::string> addresses;
+  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+    char ip[INET6_ADDRSTRLEN] = {0};
+    if (ai->ai_family == AF_INET) {
+      uv_ip4_name(reinterpret_cast<sockaddr_in*>(ai->ai_addr), ip, sizeof ip);
+    } else if (ai->ai_family == AF_INET6) {
+      uv_ip6_name(reinterpret_cast<sockaddr_in6*>(ai->ai_addr), ip, sizeof ip);
+    } else {
+      continue;
+    }
+    addresses.push_back(ip);
+  }
+  if (res) uv_freeaddrinfo(res);
+  if (status != 0 || addresses.empty()) {
+    self->connectFailed("cannot resolve " + self->endpoint_.host + ": " +
+                        (status != 0 ? uv_strerror(status) : "no address"));
+    return;
+  }
+  // A different address on each attempt: one unreachable family must not
+  // hide the other.
+  const std::string& ip = addresses[self->next_address_++ % addresses.size()];
+  self->attach(redisAsyncConnect(ip.c_str(), self->endpoint_.port));
+}
+
+void RedisStore::attach(redisAsyncContext* ac) {
+  if (!ac) {
+    connectFailed("cannot allocate a redis connection");
+    return;
+  }
+  if (ac->err) {
+    std::string reason = "cannot connect to " + where_ + ": " + ac->errstr;
+    redisAsyncFree(ac);
+    connectFailed(reason);
+    return;
+  }
+  if (redisLibuvAttach(ac, loop_) != REDIS_OK) {
+    redisAsyncFree(ac);
+    connectFailed("cannot watch the redis connection on the loop");
+    return;
+  }
+  ac->data = this;
+  redisAsyncSetConnectCallback(ac, onConnectThunk);
+  redisAsyncSetDisconnectCallback(ac, onDisconnectThunk);
+  ac_ = ac;
+  ++generation_;
+  sendHandshake();
+}
+
+// Commands queue on the context until the socket connects, in order: the
+// handshake goes first, and the PING's answer proves the server is there.
+void RedisStore::sendHandshake() {
+  uint64_t generation = generation_;
+  auto failHandshake = [this, generation](const std::string& reason) {
+    if (generation == generation_ && ac_) dropConnection("connection setup failed: " + reason);
+  };
+  std::vector<std::vector<std::string>> commands;
+  if (!endpoint_.password.empty()) {
+    if (endpoint_.username.empty()) {
+      commands.push_back({"AUTH", endpoint_.password});
+    } else {
+      commands.push_back({"AUTH", endpoint_.username, endpoint_.password});
+    }
+  }
+  if (endpoint_.db != 0) commands.push_back({"SELECT", std::to_string(endpoint_.db)});
+  commands.push_back({"PING"});
+  for (size_t i = 0; i < commands.size(); ++i) {
+    bool last = i + 1 == commands.size();
+    CallPtr call = newCall(std::move(commands[i]));
+    call->counts_unavailable = false;
+    call->on_reply = [this, last](const redisReply&) {
+      if (last) markReady();
+      return true;
+    };
+    call->on_unavailable = failHandshake;
+    send(call);
+  }
+}
+
+void RedisStore::markReady() {
+  connected_ = true;
+  backoff_ms_ = options_.backoff_initial_ms;
+  if (was_down_) util::logInfo(kLogComponent, "state backend reconnected to " + where_);
+  was_down_ = false;
+}
+
+void RedisStore::onConnectThunk(const redisAsyncContext* ac, int status) {
+  auto* self = static_cast<RedisStore*>(ac->data);
+  if (!self || status == REDIS_OK) return;
+  self->connectionLost("cannot connect to " + self->where_ + ": " + ac->errstr);
+}
+
+void RedisStore::onDisconnectThunk(const redisAsyncContext* ac, int status) {
+  auto* self = static_cast<RedisStore*>(ac->data);
+  if (!self) return;
+  self->connectionLost("lost the connection to " + self->where_ +
+                       (ac->err ? std::string(": ") + ac->errstr : std::string()));
+}
+
+void RedisStore::connectFailed(const std::string& reason) {
+  reason_ = reason;
+  was_down_ = true;
+  warnUnavailable(reason);
+  scheduleReconnect();
+}
+
+void RedisStore::connectionLost(const std::string& reason) {
+  ac_->data = nullptr;  // hiredis is freeing it: no more callbacks to us
+  ac_ = nullptr;
+  ++generation_;
+  connected_ = false;
+  sent_at_.clear();
+  connectFailed(reason);
+}
+
+void RedisStore::dropConnection(const std::string& reason) {
+  redisAsyncContext* ac = ac_;
+  ac->data = nullptr;
+  ac_ = nullptr;
+  ++generation_;
+  connected_ = false;
+  sent_at_.clear();
+  reason_ = reason;
+  // Runs every pending reply callback with NULL: now, or when the hiredis
+  // callback we are inside of returns.
+  redisAsyncFree(ac);
+  if (!closed_) connectFailed(reason);
+}
+
+void RedisStore::scheduleReconnect() {
+  if (closed_) return;
+  uv_timer_start(
+      retry_timer_, [](uv_timer_t* t) { static_cast<RedisStore*>(t->data)->connect(); },
+      backoff_ms_, 0);
+  backoff_ms_ = std::min(backoff_ms_ * 2, options_.backoff_max_ms);
+}
+
+// ---- calls ----
+
+RedisStore::CallPtr RedisStore::newCall(std::vector<std::string> argv, const char* script) {
+  auto call = std::make_shared<Call>();
+  call->store = this;
+  call->argv = std::move(argv);
+  call->script = script;
+  return call;
+}
+
+uint64_t RedisStore::nowMs() {
+  uv_update_time(loop_);  // a caller may have kept the loop busy since it last polled
+  return uv_now(loop_);
+}
+
+void RedisStore::send(const CallPtr& call) {
+  if (!ac_) {
+    fail(call, reason_);
+    return;
+  }
+  std::vector<const char*> argv;
+  std::vector<size_t> lengths;
+  for (const std::string& a : call->argv) {
+    argv.push_back(a.data());
+    lengths.push_back(a.size());
+  }
+  auto* holder = new CallPtr(call);
+  if (redisAsyncCommandArgv(ac_, onReplyThunk, holder, static_cast<int>(argv.size()),
+                            argv.data(), lengths.data()) != REDIS_OK) {
+    delete holder;
+    fail(call, "redis refused the command");
+    return;
+  }
+  uint64_t now = nowMs();
+  call->generation = generation_;
+  sent_at_.push_back(now);
+  if (call->deadline_ms == 0 && call->counts_unavailable) {
+    call->deadline_ms = now + options_.timeout_ms;
+    deadlines_.push_back(call);
+  }
+  armTimer();
+}
+
+void RedisStore::onReplyThunk(redisAsyncContext*, void* reply, void* privdata) {
+  std::unique_ptr<CallPtr> holder(static_cast<CallPtr*>(privdata));
+  CallPtr call = *holder;
+  // A store frees its context before it goes, so the store is alive.
+  call->store->onReply(call, static_cast<redisReply*>(reply));
+}
+
+void RedisStore::onReply(const CallPtr& call, redisReply* reply) {
+  bool current = call->generation == generation_ && ac_ != nullptr;
+  if (current && !sent_at_.empty()) sent_at_.pop_front();
+  if (!reply) {  // the connection is gone
+    if (current) {
+      connectionLost("lost the connection to " + where_ +
+                     (ac_->err ? std::string(": ") + ac_->errstr : std::string()));
+    }
+    fail(call, reason_);
+    return;
+  }
+  if (isError(*reply) && call->script && errorText(*reply).rfind("NOSCRIPT", 0) == 0) {
+    // The server lost its script cache: send the script itself.
+    call->argv[0] = "EVAL";
+    call->argv[1] = call->script;
+    call->script = nullptr;
+    send(call);
+    return;
+  }
+  if (call->answered) {
+    if (call->on_late_reply && !isError(*reply)) call->on_late_reply(*reply);
+    return;
+  }
+  if (isError(*reply)) {
+    fail(call, "redis answered an error: " + errorText(*reply));
+    return;
+  }
+  call->answered = true;
+  while (!deadlines_.empty() && deadlines_.front()->answered) deadlines_.pop_front();
+  if (!call->on_reply(*reply)) {
+    std::string reason = "unexpected reply from " + where_;
+    if (call->counts_unavailable) reportUnavailable(reason);
+    if (call->on_unavailable) call->on_unavailable(reason);
+  }
+}
+
+void RedisStore::fail(const CallPtr& call, const std::string& reason) {
+  if (call->answered) return;
+  call->answered = true;
+  if (call->counts_unavailable) reportUnavailable(reason);
+  if (call->on_unavailable) call->on_unavailable(reason);
+}
+
+void RedisStore::onTimer() {
+  uint64_t now = nowMs();
+  timer_due_ms_ = 0;
+  if (ac_ && !sent_at_.empty() && now - sent_at_.front() >= stall_ms_) {
+    dropConnection("no reply from " + where_ + " for " + std::to_string(stall_ms_) + " ms");
+  }
+  while (!closed_ && !deadlines_.empty()) {
+    CallPtr call = deadlines_.front();
+    if (!call->answered && call->deadline_ms > now) break;
+    deadlines_.pop_front();
+    fail(call, "no reply from " + where_ + " within " + std::to_string(options_.timeout_ms) +
+                   " ms");
+  }
+  armTimer();
+}
+
+void RedisStore::armTimer() {
+  if (closed_) return;
+  uint64_t next = UINT64_MAX;
+  if (!deadlines_.empty()) next = deadlines_.front()->deadline_ms;
+  if (!sent_at_.empty()) next = std::min(next, sent_at_.front() + stall_ms_);
+  if (next == UINT64_MAX) {
+    uv_timer_stop(timer_);
+    timer_due_ms_ = 0;
+    return;
+  }
+  if (timer_due_ms_ != 0 && timer_due_ms_ <= next) return;  // already due earlier
+  timer_due_ms_ = next;
+  uint64_t now = uv_now(loop_);
+  uv_timer_start(
+      timer_, [](uv_timer_t* t) { static_cast<RedisStore*>(t->data)->onTimer(); },
+      next > now ? next - now : 0, 0);
+}
+
+// ---- the CounterStore operations ----
+
+void RedisStore::reserve(std::vector<CounterCheck> checks, ReserveDone done) {
+  if (checks.empty()) {
+    if (done) done(ReserveResult{});
+    return;
+  }
+  std::vector<std::string> argv = {"EVALSHA", reserveSha(),
+                                   std::to_string(checks.size() * 2)};
+  std::vector<CounterDelta> undo;
+  for (const CounterCheck& c : checks) {
+    argv.push_back(c.key);
+    argv.push_back(c.other_key.empty() ? c.key : c.other_key);
+    if (c.amount != 0) undo.push_back({c.key, -c.amount, c.ttl_s});
+  }
+  for (const CounterCheck& c : checks) {
+    uint32_t ppm = c.other_key.empty() ? 0 : c.other_weight_ppm;
+    for (int64_t v : {int64_t{ppm}, c.limit, c.amount, int64_t{c.enforce ? 1 : 0},
+                      int64_t{c.ttl_s}}) {
+      argv.push_back(std::to_string(v));
+    }
+  }
+  CallPtr call = newCall(std::move(argv), redis_scripts::kReserve);
+  size_t n = checks.size();
+  call->on_reply = [done, n](const redisReply& r) {
+    ReserveResult result;
+    if (!parseReserveReply(r, n, &result)) return false;
+    if (done) done(result);
+    return true;
+  };
+  call->on_unavailable = [done](const std::string&) {
+    if (done) done(unavailableReservation());
+  };
+  // Admitted after the caller gave up: give the amounts back.
+  call->on_late_reply = [this, n, undo = std::move(undo)](const redisReply& r) {
+    ReserveResult result;
+    if (parseReserveReply(r, n, &result) && result.status == ReserveResult::Status::Admitted) {
+      adjust(undo, nullptr);
+    }
+  };
+  send(call);
+}
+
+void RedisStore::adjust(std::vector<CounterDelta> deltas, ValuesDone done) {
+  if (deltas.empty()) {
+    if (done) done({});
+    return;
+  }
+  std::vector<std::string> argv = {"EVALSHA", adjustSha(), std::to_string(deltas.size())};
+  for (const CounterDelta& d : deltas) argv.push_back(d.key);
+  for (const CounterDelta& d : deltas) {
+    argv.push_back(std::to_string(d.delta));
+    argv.push_back(std::to_string(d.ttl_s));
+  }
+  CallPtr call = newCall(std::move(argv), redis_scripts::kAdjust);
+  size_t n = deltas.size();
+  call->on_reply = [done, n](const redisReply& r) {
+    std::vector<int64_t> values;
+    if (!integerArray(r, n, &values)) return false;
+    if (done) done(values);
+    return true;
+  };
+  call->on_unavailable = [done](const std::string&) {
+    if (done) done({});
+  };
+  send(call);
+}
+
+void RedisStore::read(std::vector<std::string> keys, ValuesDone done) {
+  if (keys.empty()) {
+    if (done) done({});
+    return;
+  }
+  size_t n = keys.size();
+  std::vector<std::string> argv = {"MGET"};
+  for (std::string& k : keys) argv.push_back(std::move(k));
+  CallPtr call = newCall(std::move(argv));
+  call->on_reply = [done, n](const redisReply& r) {
+    std::vector<int64_t> values;
+    if (!parseReadReply(r, n, &values)) return false;
+    if (done) done(values);
+    return true;
+  };
+  call->on_unavailable = [done](const std::string&) {
+    if (done) done({});
+  };
+  send(call);
+}
+
+void RedisStore::claimOnce(std::string key, uint32_t ttl_s, ClaimDone done) {
+  std::vector<std::string> argv = {"SET", key, "1", "NX"};
+  if (ttl_s > 0) {
+    argv.push_back("EX");
+    argv.push_back(std::to_string(ttl_s));
+  }
+  CallPtr call = newCall(std::move(argv));
+  auto claimed = [](const redisReply& r) {
+    return r.type == REDIS_REPLY_STATUS && std::string(r.str, r.len) == "OK";
+  };
+  call->on_reply = [done, claimed](const redisReply& r) {
+    if (r.type != REDIS_REPLY_NIL && !claimed(r)) return false;
+    if (done) done(claimed(r));
+    return true;
+  };
+  // Unavailable: nobody can know whether they were first; never claim twice.
+  call->on_unavailable = [done](const std::string&) {
+    if (done) done(false);
+  };
+  // Claimed after the caller was told no: free the key for the next caller.
+  call->on_late_reply = [this, key, claimed](const redisReply& r) {
+    if (!claimed(r)) return;
+    CallPtr del = newCall({"DEL", key});
+    del->counts_unavailable = false;
+    send(del);
+  };
+  send(call);
+}
+
+CounterStoreFactory redisStoreFactory(RedisOptions options) {
+  return [options](uv_loop_t* loop) -> std::unique_ptr<CounterStore> {
+    return std::make_unique<RedisStore>(loop, options);
+  };
+}
+
+}  // namespace sluice::governance

@@ -1,0 +1,156 @@
+#include "governance/settle.h"
+
+#include <ctime>
+
+#include "governance/counter_store.h"
+#include "governance/decision.h"
+#include "http/client.h"
+#include "pipeline/errors.h"
+#include "util/log.h"
+
+namespace sluice::governance {
+namespace {
+
+// One webhook POST; deletes itself when the upstream answers or fails.
+class AlertPost : public http::ClientHandler {
+ public:
+  explicit AlertPost(std::string what) : what_(std::move(what)) {}
+  void onHead(int status, const std::vector<std::pair<std::string, std::string>>&) override {
+    status_ = status;
+  }
+  void onBody(const char*, size_t) override {}
+  void onEnd() override {
+    if (status_ >= 300) {
+      util::logWarn("budget", what_ + ": alert webhook answered " + std::to_string(status_));
+    }
+    delete this;
+  }
+  void onError(http::ClientError e, const std::string&) override {
+    util::logWarn("budget", what_ + ": alert webhook failed: " + http::clientErrorName(e));
+    delete this;
+  }
+
+ private:
+  std::string what_;
+  int status_ = 0;
+};
+
+void postAlert(sluice_worker* worker, const std::string& url, std::string body,
+               const std::string& what) {
+  http::ClientRequest req;
+  if (!http::Url::parse(url, &req.url)) {
+    util::logWarn("budget", what + ": alert webhook URL is not an http(s) URL");
+    return;
+  }
+  req.method = "POST";
+  req.headers.emplace_back("Content-Type", "application/json");
+  req.body = std::move(body);
+  req.total_timeout_ms = 10000;
+  worker->client->start(std::move(req), new AlertPost(what));
+}
+
+std::string isoTime(int64_t ms) {
+  time_t secs = static_cast<time_t>(ms / 1000);
+  tm t{};
+  gmtime_r(&secs, &t);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &t);
+  return buf;
+}
+
+double asUnits(CounterKind kind, int64_t v) {
+  return kind == CounterKind::Cost ? static_cast<double>(v) / kNanoPerUsd : static_cast<double>(v);
+}
+
+std::string number(double v) {
+  char buf[48];
+  snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+
+// What an alert needs once the store has answered; the exchange may be gone.
+struct PendingAlert {
+  CheckInfo info;
+  int64_t limit = 0;
+  int64_t delta = 0;
+  size_t value_index = 0;  // of the spent counter in the adjust answer
+  std::string claim_base;
+};
+
+}  // namespace
+
+std::string alertJson(const CheckInfo& info, int64_t limit, double threshold, int64_t spent,
+                      int64_t now_ms) {
+  Period p = periodFor(info.budget->unit, now_ms);
+  std::string out = "{\"type\":\"budget_threshold\",\"budget\":";
+  pipeline::appendJsonString(&out, info.budget->id);
+  out += ",\"key\":";
+  pipeline::appendJsonString(&out, info.dims);
+  out += ",\"threshold_percent\":" + number(threshold);
+  out += ",\"spent\":" + number(asUnits(info.kind, spent));
+  out += ",\"limit\":" + number(asUnits(info.kind, limit));
+  out += ",\"unit\":\"";
+  out += unitName(info.budget->unit);
+  out += "\",\"period_start\":\"" + isoTime(p.start_ms) + "\",\"period_end\":\"" +
+         isoTime(p.end_ms) + "\"}";
+  return out;
+}
+
+void settle(sluice_worker* worker, const Plan& plan, const manifest::Pricing* pricing,
+            const Usage& usage) {
+  if (!worker || !worker->counters || plan.empty()) return;
+  std::vector<CounterDelta> deltas = settlement(plan, pricing, usage);
+  if (deltas.empty()) return;
+  // Budgets with alerts: find their spent counter among the deltas.
+  std::vector<PendingAlert> alerts;
+  for (size_t i = 0; i < plan.checks.size(); i++) {
+    const CheckInfo& info = plan.info[i];
+    if (!info.budget || !info.budget->alerts || info.budget->alerts->thresholds.empty()) continue;
+    for (size_t d = 0; d < deltas.size(); d++) {
+      if (deltas[d].key != info.spent_key || deltas[d].delta <= 0) continue;
+      PendingAlert a;
+      a.info = info;
+      a.limit = plan.checks[i].limit;
+      a.delta = deltas[d].delta;
+      a.value_index = d;
+      a.claim_base = info.spent_key + ":alert:";
+      alerts.push_back(std::move(a));
+    }
+  }
+  CounterStore::ValuesDone done;
+  if (!alerts.empty()) {
+    done = [worker, alerts = std::move(alerts)](const std::vector<int64_t>& values) {
+      if (values.empty()) return;  // store unavailable: no alert rather than a wrong one
+      int64_t now_ms = static_cast<int64_t>(time(nullptr)) * 1000;
+      for (const auto& a : alerts) {
+        if (a.value_index >= values.size()) continue;
+        int64_t after = values[a.value_index];
+        int64_t before = after - a.delta;
+        for (double t : a.info.budget->alerts->thresholds) {
+          double mark = static_cast<double>(a.limit) * t / 100.0;
+          if (!(static_cast<double>(before) < mark && static_cast<double>(after) >= mark)) continue;
+          std::string body = alertJson(a.info, a.limit, t, after, now_ms);
+          std::string url = a.info.budget->alerts->webhook;
+          std::string what = "budget '" + a.info.budget->id + "' reached " + number(t) + "%";
+          uint32_t ttl = static_cast<uint32_t>(a.info.window_ms / 1000 + 86400);
+          worker->counters->claimOnce(
+              a.claim_base + number(t), ttl,
+              [worker, url, body = std::move(body), what](bool first) mutable {
+                if (!first) return;
+                util::logWarn("budget", what);
+                if (!url.empty()) postAlert(worker, url, std::move(body), what);
+              });
+        }
+      }
+    };
+  }
+  worker->counters->adjust(std::move(deltas), std::move(done));
+}
+
+void releasePlan(sluice_worker* worker, const Plan& plan) {
+  if (!worker || !worker->counters || plan.empty()) return;
+  std::vector<CounterDelta> deltas = release(plan);
+  if (!deltas.empty()) worker->counters->adjust(std::move(deltas), nullptr);
+}
+
+}  // namespace sluice::governance
