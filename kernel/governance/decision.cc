@@ -35,7 +35,7 @@ Decision refuseRate(const Plan& plan, size_t i, const ReserveResult& r, int64_t 
     d.message += "; retry in " + std::to_string(retryAfterSeconds(wait_ms)) + "s";
   }
   d.headers.emplace_back("Retry-After", std::to_string(retryAfterSeconds(wait_ms)));
-  appendRateLimitHeaders(plan, r.before, now_ms, &d.headers);
+  appendRateLimitHeaders(plan, r.before, now_ms, false, &d.headers);
   return d;
 }
 
@@ -53,7 +53,7 @@ Decision refuseBudget(const Plan& plan, size_t i, const ReserveResult& r, int64_
   d.message += " (spent and reserved " + formatAmount(info.kind, used) +
                ", this request may use up to " + formatAmount(info.kind, c.amount) + ")";
   d.headers.emplace_back("Retry-After", std::to_string(retryAfterSeconds(info.window_end_ms - now_ms)));
-  appendRateLimitHeaders(plan, r.before, now_ms, &d.headers);
+  appendRateLimitHeaders(plan, r.before, now_ms, false, &d.headers);
   return d;
 }
 
@@ -73,7 +73,7 @@ std::string formatAmount(CounterKind kind, int64_t amount) {
 }
 
 void appendRateLimitHeaders(const Plan& plan, const std::vector<int64_t>& before, int64_t now_ms,
-                            HeaderList* out) {
+                            bool admitted, HeaderList* out) {
   for (CounterKind kind : {CounterKind::Requests, CounterKind::Tokens}) {
     int best = -1;
     int64_t best_remaining = 0;
@@ -81,7 +81,7 @@ void appendRateLimitHeaders(const Plan& plan, const std::vector<int64_t>& before
       const CheckInfo& info = plan.info[i];
       if (!info.rate || info.kind != kind) continue;
       const CounterCheck& c = plan.checks[i];
-      int64_t used = (i < before.size() ? before[i] : 0) + c.amount;
+      int64_t used = (i < before.size() ? before[i] : 0) + (admitted ? c.amount : 0);
       int64_t remaining = std::max<int64_t>(0, c.limit - used);
       if (best < 0 || remaining < best_remaining) {
         best = static_cast<int>(i);
@@ -112,7 +112,7 @@ Decision decide(const Plan& plan, const ReserveResult& r, int64_t now_ms, bool f
       return d;  // fail_open: admitted, nothing reserved
     case ReserveResult::Status::Admitted:
       d.reserved = true;
-      appendRateLimitHeaders(plan, r.before, now_ms, &d.headers);
+      appendRateLimitHeaders(plan, r.before, now_ms, true, &d.headers);
       return d;
     case ReserveResult::Status::Refused:
       break;

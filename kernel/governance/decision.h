@@ -29,9 +29,9 @@ struct Decision {
 Decision decide(const Plan& plan, const ReserveResult& result, int64_t now_ms, bool fail_closed);
 
 // x-ratelimit-{limit,remaining,reset}-{requests,tokens} of the tightest rate
-// rule of each unit, after this request's reservation.
+// rule of each unit; `admitted` counts this request's reservation in.
 void appendRateLimitHeaders(const Plan& plan, const std::vector<int64_t>& before, int64_t now_ms,
-                            HeaderList* out);
+                            bool admitted, HeaderList* out);
 
 // "$1.25" for nano-dollars, "1200 tokens" for token budgets.
 std::string formatAmount(CounterKind kind, int64_t amount);

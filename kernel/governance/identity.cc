@@ -23,10 +23,19 @@ int hexValue(char c) {
   return -1;
 }
 
-// UTF-8 code points in s (continuation bytes are not counted).
-size_t utf8Length(std::string_view s) {
-  size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+// UTF-8 code points in s, or -1 when s is not valid UTF-8 (a run of stray
+// continuation bytes must not pass as a short value).
+int64_t utf8Length(std::string_view s) {
+  int64_t n = 0;
+  for (size_t i = 0; i < s.size(); n++) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return -1;
+    for (size_t k = 1; k < len; k++) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return -1;
+    }
+    i += len;
+  }
   return n;
 }
 
@@ -132,7 +141,6 @@ std::string_view presentedToken(const std::string* authorization, const std::str
       while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
       return v;
     }
-    return {};
   }
   if (api_key) return *api_key;
   return {};
@@ -140,20 +148,27 @@ std::string_view presentedToken(const std::string* authorization, const std::str
 
 bool parseMetadataHeader(std::string_view header, Metadata* out, std::string* error,
                          std::string* bad_key) {
-  cJSON* root = cJSON_ParseWithLength(header.data(), header.size());
+  const char* end = nullptr;
+  cJSON* root = cJSON_ParseWithLengthOpts(header.data(), header.size(), &end, false);
   struct Free {
     cJSON* p;
     ~Free() { cJSON_Delete(p); }
   } free_root{root};
-  if (!cJSON_IsObject(root)) {
+  // Nothing but white space may follow the object.
+  size_t rest = root && end ? static_cast<size_t>(end - header.data()) : header.size();
+  bool trailing = header.find_first_not_of(" \t\r\n", rest) != std::string_view::npos;
+  if (!cJSON_IsObject(root) || trailing) {
     *error = "must be a JSON object of string values";
     return false;
   }
   for (const cJSON* item = root->child; item; item = item->next) {
     std::string key = item->string ? item->string : "";
-    if (key.empty() || utf8Length(key) > kMaxMetadataValueChars) {
-      *bad_key = key.substr(0, 64);
-      *error = key.empty() ? "keys must not be empty" : "key is longer than 128 characters";
+    int64_t key_chars = utf8Length(key);
+    if (key_chars <= 0 || key_chars > static_cast<int64_t>(kMaxMetadataValueChars)) {
+      *bad_key = key_chars < 0 ? "" : key.substr(0, 64);
+      *error = key.empty()       ? "keys must not be empty"
+               : key_chars < 0 ? "keys must be valid UTF-8"
+                               : "key '" + key.substr(0, 64) + "...' is longer than 128 characters";
       return false;
     }
     if (!cJSON_IsString(item)) {
@@ -161,8 +176,13 @@ bool parseMetadataHeader(std::string_view header, Metadata* out, std::string* er
       *error = "value of '" + key + "' must be a string";
       return false;
     }
-    size_t chars = utf8Length(item->valuestring);
-    if (chars > kMaxMetadataValueChars) {
+    int64_t chars = utf8Length(item->valuestring);
+    if (chars < 0) {
+      *bad_key = key;
+      *error = "value of '" + key + "' is not valid UTF-8";
+      return false;
+    }
+    if (chars > static_cast<int64_t>(kMaxMetadataValueChars)) {
       *bad_key = key;
       *error = "value of '" + key + "' is " + std::to_string(chars) +
                " characters long; at most 128 are allowed";

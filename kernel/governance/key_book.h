@@ -15,7 +15,9 @@ class KeyBook {
  public:
   static constexpr size_t kMaxKeysPerRule = 10000;
 
-  void note(const std::string& rule_id, const std::string& dims);
+  // Remembers that `rule_id` counted under `dims`. Each thread skips the
+  // shared lock for counter keys it has already noted.
+  void note(const std::string& rule_id, const std::string& dims, const std::string& counter_key);
   std::vector<std::string> keysOf(const std::string& rule_id) const;
 
  private:

@@ -39,13 +39,12 @@ std::string_view dimensionValue(std::string_view dim, const RequestFacts& f) {
   return "-";
 }
 
-int64_t periodMonths(int64_t now_ms, int* year, int* month) {
+void yearMonthOf(int64_t now_ms, int* year, int* month) {
   time_t secs = static_cast<time_t>(floorDiv(now_ms, 1000));
   tm t{};
   gmtime_r(&secs, &t);
   *year = t.tm_year + 1900;
   *month = t.tm_mon + 1;
-  return 0;
 }
 
 int64_t monthStartMs(int year, int month) {
@@ -146,7 +145,7 @@ Period periodFor(manifest::BudgetUnit unit, int64_t now_ms) {
     p.label = "w" + std::to_string(week);
   } else {
     int year = 0, month = 0;
-    periodMonths(now_ms, &year, &month);
+    yearMonthOf(now_ms, &year, &month);
     p.start_ms = monthStartMs(year, month);
     p.end_ms = month == 12 ? monthStartMs(year + 1, 1) : monthStartMs(year, month + 1);
     char buf[16];

@@ -1,6 +1,5 @@
 #include "governance/redis_store.h"
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <netdb.h>
@@ -98,6 +97,56 @@ bool isNumericHost(const std::string& host) {
   unsigned char buf[sizeof(in6_addr)];
   return uv_inet_pton(AF_INET, host.c_str(), buf) == 0 ||
          uv_inet_pton(AF_INET6, host.c_str(), buf) == 0;
+}
+
+// hiredis 0.14's own libuv adapter ignores poll errors, but libuv reports a
+// socket error (a refused connect, a reset) only as an error status, after
+// which it stops watching: the connection would hang forever. This adapter
+// hands errors to hiredis, whose read or write then finds the error and
+// disconnects.
+struct LoopEvents {
+  redisAsyncContext* context;
+  uv_poll_t handle;
+  int events;
+};
+
+void onPoll(uv_poll_t* handle, int status, int events) {
+  auto* p = static_cast<LoopEvents*>(handle->data);
+  int ready = status < 0 ? p->events : events;
+  if (p->context && (ready & UV_READABLE)) redisAsyncHandleRead(p->context);
+  if (p->context && (ready & UV_WRITABLE)) redisAsyncHandleWrite(p->context);
+  // Still connected after an error: keep watching, libuv stopped.
+  if (status < 0 && p->context && p->events) uv_poll_start(&p->handle, p->events, onPoll);
+}
+
+void updatePoll(LoopEvents* p, int add, int remove) {
+  p->events = (p->events | add) & ~remove;
+  if (p->events) {
+    uv_poll_start(&p->handle, p->events, onPoll);
+  } else {
+    uv_poll_stop(&p->handle);
+  }
+}
+
+bool attachToLoop(redisAsyncContext* ac, uv_loop_t* loop) {
+  auto* p = new LoopEvents{ac, {}, 0};
+  if (uv_poll_init(loop, &p->handle, ac->c.fd) != 0) {
+    delete p;
+    return false;
+  }
+  p->handle.data = p;
+  ac->ev.data = p;
+  ac->ev.addRead = [](void* d) { updatePoll(static_cast<LoopEvents*>(d), UV_READABLE, 0); };
+  ac->ev.delRead = [](void* d) { updatePoll(static_cast<LoopEvents*>(d), 0, UV_READABLE); };
+  ac->ev.addWrite = [](void* d) { updatePoll(static_cast<LoopEvents*>(d), UV_WRITABLE, 0); };
+  ac->ev.delWrite = [](void* d) { updatePoll(static_cast<LoopEvents*>(d), 0, UV_WRITABLE); };
+  ac->ev.cleanup = [](void* d) {
+    auto* p = static_cast<LoopEvents*>(d);
+    p->context = nullptr;  // the context is going; the poll handle closes on the loop
+    uv_close(reinterpret_cast<uv_handle_t*>(&p->handle),
+             [](uv_handle_t* h) { delete static_cast<LoopEvents*>(h->data); });
+  };
+  return true;
 }
 
 template <class Handle>
@@ -369,7 +418,7 @@ void RedisStore::attach(redisAsyncContext* ac) {
     connectFailed(reason);
     return;
   }
-  if (redisLibuvAttach(ac, loop_) != REDIS_OK) {
+  if (!attachToLoop(ac, loop_)) {
     redisAsyncFree(ac);
     connectFailed("cannot watch the redis connection on the loop");
     return;

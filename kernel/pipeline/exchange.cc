@@ -154,7 +154,8 @@ void Exchange::reserve() {
   admitting_ = true;
   for (size_t i = 0; i < plan_.info.size(); i++) {
     const governance::CheckInfo& info = plan_.info[i];
-    governance::keyBook().note(info.rate ? info.rate->id : info.budget->id, info.dims);
+    governance::keyBook().note(info.rate ? info.rate->id : info.budget->id, info.dims,
+                               plan_.checks[i].key);
   }
   worker_->counters->reserve(plan_.checks, [this](const governance::ReserveResult& r) {
     Hold hold(this);
@@ -198,7 +199,7 @@ void Exchange::admitted(const governance::ReserveResult& r) {
 // is made again for that model with the budget charged but not enforced.
 bool Exchange::downgrade(const manifest::BudgetRule* rule) {
   const ModelEntry* cheaper = spec_.gateway->findModel(rule->downgrade_to);
-  if (!cheaper) return false;
+  if (!cheaper || !spec_.gateway->directory().mayUse(*spec_.principal, cheaper->id)) return false;
   for (const auto* w : waived_) {
     if (w == rule) return false;  // already downgraded for it
   }
