@@ -72,8 +72,7 @@ MemoryCounters::Entry& MemoryCounters::liveEntry(const std::string& key, int64_t
   return it->second;
 }
 
-int64_t MemoryCounters::add(const std::string& key, int64_t delta, uint32_t ttl_s,
-                            int64_t now) {
+int64_t MemoryCounters::add(const std::string& key, int64_t delta, uint32_t ttl_s, int64_t now) {
   Entry& e = liveEntry(key, now);
   e.value += delta;
   if (ttl_s > 0) e.expires_at_ms = now + static_cast<int64_t>(ttl_s) * 1000;
@@ -158,8 +157,7 @@ namespace {
 
 class MemoryStore : public CounterStore {
  public:
-  explicit MemoryStore(std::shared_ptr<MemoryCounters> counters)
-      : counters_(std::move(counters)) {}
+  explicit MemoryStore(std::shared_ptr<MemoryCounters> counters) : counters_(std::move(counters)) {}
 
   void reserve(std::vector<CounterCheck> checks, ReserveDone done) override {
     ReserveResult result = counters_->reserve(checks);

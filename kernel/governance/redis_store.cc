@@ -143,16 +143,18 @@ bool attachToLoop(redisAsyncContext* ac, uv_loop_t* loop) {
   ac->ev.cleanup = [](void* d) {
     auto* p = static_cast<LoopEvents*>(d);
     p->context = nullptr;  // the context is going; the poll handle closes on the loop
-    uv_close(reinterpret_cast<uv_handle_t*>(&p->handle),
-             [](uv_handle_t* h) { delete static_cast<LoopEvents*>(h->data); });
+    auto* h = reinterpret_cast<uv_handle_t*>(&p->handle);
+    if (uv_is_closing(h)) return;  // the loop's owner closed it already (leaks p, never crashes)
+    uv_close(h, [](uv_handle_t* closed) { delete static_cast<LoopEvents*>(closed->data); });
   };
   return true;
 }
 
 template <class Handle>
 void closeAndDelete(Handle* handle) {
-  uv_close(reinterpret_cast<uv_handle_t*>(handle),
-           [](uv_handle_t* h) { delete reinterpret_cast<Handle*>(h); });
+  auto* h = reinterpret_cast<uv_handle_t*>(handle);
+  if (uv_is_closing(h)) return;  // the loop's owner closed it already: leak, never crash
+  uv_close(h, [](uv_handle_t* closed) { delete reinterpret_cast<Handle*>(closed); });
 }
 
 bool isError(const redisReply& r) { return r.type == REDIS_REPLY_ERROR; }
@@ -211,8 +213,9 @@ uint64_t stateUnavailableTotal() { return g_unavailable_total.load(); }
 bool parseRedisUrl(const std::string& url, RedisEndpoint* out, std::string* error) {
   RedisEndpoint ep;
   if (url.rfind("rediss://", 0) == 0) {
-    *error = "rediss:// (TLS) is not supported: hiredis 0.14 has no TLS; use redis:// "
-             "(through a TLS tunnel if needed)";
+    *error =
+        "rediss:// (TLS) is not supported: hiredis 0.14 has no TLS; use redis:// "
+        "(through a TLS tunnel if needed)";
     return false;
   }
   if (url.rfind("unix://", 0) == 0) {
@@ -298,7 +301,7 @@ struct RedisStore::Call {
   uint64_t generation = 0;       // the connection it was sent on
   uint64_t deadline_ms = 0;
   bool answered = false;
-  bool counts_unavailable = true;  // false for the store's own commands
+  bool for_caller = true;  // false for the store's own commands: no deadline, no metric
   // Answers the caller; false (without answering) when the reply is malformed.
   std::function<bool(const redisReply&)> on_reply;
   std::function<void(const std::string& reason)> on_unavailable;
@@ -451,7 +454,7 @@ void RedisStore::sendHandshake() {
   for (size_t i = 0; i < commands.size(); ++i) {
     bool last = i + 1 == commands.size();
     CallPtr call = newCall(std::move(commands[i]));
-    call->counts_unavailable = false;
+    call->for_caller = false;
     call->on_reply = [this, last](const redisReply&) {
       if (last) markReady();
       return true;
@@ -546,8 +549,8 @@ void RedisStore::send(const CallPtr& call) {
     lengths.push_back(a.size());
   }
   auto* holder = new CallPtr(call);
-  if (redisAsyncCommandArgv(ac_, onReplyThunk, holder, static_cast<int>(argv.size()),
-                            argv.data(), lengths.data()) != REDIS_OK) {
+  if (redisAsyncCommandArgv(ac_, onReplyThunk, holder, static_cast<int>(argv.size()), argv.data(),
+                            lengths.data()) != REDIS_OK) {
     delete holder;
     fail(call, "redis refused the command");
     return;
@@ -555,7 +558,7 @@ void RedisStore::send(const CallPtr& call) {
   uint64_t now = nowMs();
   call->generation = generation_;
   sent_at_.push_back(now);
-  if (call->deadline_ms == 0 && call->counts_unavailable) {
+  if (call->deadline_ms == 0 && call->for_caller) {
     call->deadline_ms = now + options_.timeout_ms;
     deadlines_.push_back(call);
   }
@@ -600,7 +603,7 @@ void RedisStore::onReply(const CallPtr& call, redisReply* reply) {
   while (!deadlines_.empty() && deadlines_.front()->answered) deadlines_.pop_front();
   if (!call->on_reply(*reply)) {
     std::string reason = "unexpected reply from " + where_;
-    if (call->counts_unavailable) reportUnavailable(reason);
+    if (call->for_caller) reportUnavailable(reason);
     if (call->on_unavailable) call->on_unavailable(reason);
   }
 }
@@ -608,7 +611,7 @@ void RedisStore::onReply(const CallPtr& call, redisReply* reply) {
 void RedisStore::fail(const CallPtr& call, const std::string& reason) {
   if (call->answered) return;
   call->answered = true;
-  if (call->counts_unavailable) reportUnavailable(reason);
+  if (call->for_caller) reportUnavailable(reason);
   if (call->on_unavailable) call->on_unavailable(reason);
 }
 
@@ -622,8 +625,8 @@ void RedisStore::onTimer() {
     CallPtr call = deadlines_.front();
     if (!call->answered && call->deadline_ms > now) break;
     deadlines_.pop_front();
-    fail(call, "no reply from " + where_ + " within " + std::to_string(options_.timeout_ms) +
-                   " ms");
+    fail(call,
+         "no reply from " + where_ + " within " + std::to_string(options_.timeout_ms) + " ms");
   }
   armTimer();
 }
@@ -653,8 +656,7 @@ void RedisStore::reserve(std::vector<CounterCheck> checks, ReserveDone done) {
     if (done) done(ReserveResult{});
     return;
   }
-  std::vector<std::string> argv = {"EVALSHA", reserveSha(),
-                                   std::to_string(checks.size() * 2)};
+  std::vector<std::string> argv = {"EVALSHA", reserveSha(), std::to_string(checks.size() * 2)};
   std::vector<CounterDelta> undo;
   for (const CounterCheck& c : checks) {
     argv.push_back(c.key);
@@ -663,8 +665,8 @@ void RedisStore::reserve(std::vector<CounterCheck> checks, ReserveDone done) {
   }
   for (const CounterCheck& c : checks) {
     uint32_t ppm = c.other_key.empty() ? 0 : c.other_weight_ppm;
-    for (int64_t v : {int64_t{ppm}, c.limit, c.amount, int64_t{c.enforce ? 1 : 0},
-                      int64_t{c.ttl_s}}) {
+    for (int64_t v :
+         {int64_t{ppm}, c.limit, c.amount, int64_t{c.enforce ? 1 : 0}, int64_t{c.ttl_s}}) {
       argv.push_back(std::to_string(v));
     }
   }
@@ -758,7 +760,7 @@ void RedisStore::claimOnce(std::string key, uint32_t ttl_s, ClaimDone done) {
   call->on_late_reply = [this, key, claimed](const redisReply& r) {
     if (!claimed(r)) return;
     CallPtr del = newCall({"DEL", key});
-    del->counts_unavailable = false;
+    del->for_caller = false;
     send(del);
   };
   send(call);

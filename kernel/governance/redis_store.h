@@ -2,16 +2,19 @@
 // one server-side Lua script, so reads, decision and writes are atomic in
 // Redis. One async hiredis connection per loop; nothing ever blocks the loop.
 //
-// When Redis cannot answer (not connected, an error reply, or no reply within
+// When Redis cannot answer (no connection, an error reply, or no reply within
 // `timeout_ms`) a call is answered Unavailable (adjust/read: an empty vector,
 // claimOnce: false), exactly once, and the connection is re-established with
-// backoff. A reservation whose reply arrives after its timeout is undone if it
-// had been admitted, so nothing leaks.
+// backoff. Calls made while a connection is being set up wait for it, within
+// their timeout. A connection with no reply for max(4 x timeout_ms, 1 s) is
+// dropped and re-established. A reservation whose reply arrives after its
+// timeout is undone if it had been admitted, so nothing leaks.
 //
 // Lifecycle: the store belongs to one loop thread. close() cancels everything
 // (pending calls are answered Unavailable) and closes the handles it owns;
-// they finish closing on the loop's next run. Never destroy the store inside
-// one of its own callbacks; close() may be called anywhere.
+// they finish closing on the loop's next run. Close (or destroy) the store
+// before the loop's owner closes leftover handles. Never destroy the store
+// inside one of its own callbacks; close() may be called anywhere.
 #pragma once
 
 #include <uv.h>
@@ -31,7 +34,7 @@ namespace sluice::governance {
 
 // Where Redis is: redis://[[user]:password@]host[:port][/db] or unix:///path.
 struct RedisEndpoint {
-  std::string host;       // name or address (IPv6 without brackets); empty for unix
+  std::string host;  // name or address (IPv6 without brackets); empty for unix
   int port = 6379;
   std::string unix_path;  // set for unix:// URLs
   std::string username;   // AUTH user (Redis 6 ACL); empty: the default user

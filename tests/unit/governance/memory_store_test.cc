@@ -111,8 +111,8 @@ TEST(MemoryStore, ConcurrentReservationsNeverOvershoot) {
       for (int i = 0; i < 250; ++i) {
         CounterCheck global = check("global", 500, 1);
         CounterCheck mine = check("thread" + std::to_string(t), 1'000'000, 1);
-        std::vector<CounterCheck> checks = i % 2 ? std::vector{global, mine}
-                                                 : std::vector{mine, global};
+        std::vector<CounterCheck> checks =
+            i % 2 ? std::vector{global, mine} : std::vector{mine, global};
         store->reserve(checks, [&](const ReserveResult& r) {
           (r.status == Status::Admitted ? admitted : refused)++;
         });

@@ -130,7 +130,9 @@ class RedisStoreTest : public ::testing::Test {
     return values.value_or(std::vector<int64_t>{-1});
   }
 
-  void wait(uint64_t ms) { loop_.runUntil([] { return false; }, ms); }
+  void wait(uint64_t ms) {
+    loop_.runUntil([] { return false; }, ms);
+  }
 
   void closeAll(RedisStore& store) {
     store.close();
@@ -466,7 +468,8 @@ TEST_F(RedisStoreTest, FactoryGivesEachLoopItsOwnConnection) {
   ASSERT_TRUE(loop_.runUntil([&] { return ra->connected() && rb->connected(); }));
   int clients = 0;
   std::string list = server.command({"CLIENT", "LIST"});
-  for (size_t p = list.find("cmd="); p != std::string::npos; p = list.find("cmd=", p + 1)) ++clients;
+  for (size_t p = list.find("cmd="); p != std::string::npos; p = list.find("cmd=", p + 1))
+    ++clients;
   EXPECT_EQ(clients, 3) << "two stores and this query";
   ra->close();
   closeAll(*rb);

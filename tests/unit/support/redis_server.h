@@ -98,15 +98,19 @@ class RedisServer {
   }
 
   bool launch() {
-    std::vector<std::string> args = {"redis-server",   "--port",       std::to_string(port_),
-                                     "--bind",         "127.0.0.1",    "--dir",
-                                     dir_,             "--save",       "",
-                                     "--appendonly",   "no",           "--daemonize",
-                                     "no",             "--logfile",    dir_ + "/redis.log"};
-    if (!password_.empty()) {
-      args.push_back("--requirepass");
-      args.push_back(password_);
-    }
+    std::vector<std::string> args = {"redis-server"};
+    auto option = [&](const char* name, std::string value) {
+      args.push_back(name);
+      args.push_back(std::move(value));
+    };
+    option("--port", std::to_string(port_));
+    option("--bind", "127.0.0.1");
+    option("--dir", dir_);
+    option("--logfile", dir_ + "/redis.log");
+    option("--save", "");  // nothing on disk
+    option("--appendonly", "no");
+    option("--daemonize", "no");
+    if (!password_.empty()) option("--requirepass", password_);
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
