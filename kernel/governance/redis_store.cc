@@ -25,6 +25,10 @@ constexpr const char* kLogComponent = "state";
 constexpr int64_t kWarnIntervalMs = 10000;
 
 std::atomic<uint64_t> g_unavailable_total{0};
+// Open stores, and those of them connected: /admin/limits says "connected"
+// only when every worker's connection is up.
+std::atomic<int64_t> g_open_stores{0};
+std::atomic<int64_t> g_connected_stores{0};
 std::atomic<int64_t> g_last_warn_ms{-kWarnIntervalMs};
 
 int64_t monotonicMs() { return static_cast<int64_t>(util::monotonicNs() / 1000000); }
@@ -210,6 +214,14 @@ ReserveResult unavailableReservation() {
 
 uint64_t stateUnavailableTotal() { return g_unavailable_total.load(); }
 
+bool allRedisStoresConnected() { return g_connected_stores.load() >= g_open_stores.load(); }
+
+void RedisStore::setConnected(bool up) {
+  if (up == connected_) return;
+  connected_ = up;
+  g_connected_stores.fetch_add(up ? 1 : -1);
+}
+
 bool parseRedisUrl(const std::string& url, RedisEndpoint* out, std::string* error) {
   RedisEndpoint ep;
   if (url.rfind("rediss://", 0) == 0) {
@@ -314,6 +326,7 @@ RedisStore::RedisStore(uv_loop_t* loop, RedisOptions options)
       options_(std::move(options)),
       stall_ms_(std::max<uint64_t>(4ull * options_.timeout_ms, 1000)),
       backoff_ms_(options_.backoff_initial_ms) {
+  g_open_stores.fetch_add(1);
   timer_ = new uv_timer_t;
   retry_timer_ = new uv_timer_t;
   uv_timer_init(loop_, timer_);
@@ -340,6 +353,8 @@ void RedisStore::close() {
   if (closed_) return;
   closed_ = true;
   reason_ = "store closed";
+  setConnected(false);
+  g_open_stores.fetch_sub(1);
   if (resolving_) {
     resolving_->data = nullptr;  // onResolved frees it
     uv_cancel(reinterpret_cast<uv_req_t*>(resolving_));
@@ -465,7 +480,7 @@ void RedisStore::sendHandshake() {
 }
 
 void RedisStore::markReady() {
-  connected_ = true;
+  setConnected(true);
   backoff_ms_ = options_.backoff_initial_ms;
   if (was_down_) util::logInfo(kLogComponent, "state backend reconnected to " + where_);
   was_down_ = false;
@@ -495,7 +510,7 @@ void RedisStore::connectionLost(const std::string& reason) {
   ac_->data = nullptr;  // hiredis is freeing it: no more callbacks to us
   ac_ = nullptr;
   ++generation_;
-  connected_ = false;
+  setConnected(false);
   sent_at_.clear();
   connectFailed(reason);
 }
@@ -505,7 +520,7 @@ void RedisStore::dropConnection(const std::string& reason) {
   ac->data = nullptr;
   ac_ = nullptr;
   ++generation_;
-  connected_ = false;
+  setConnected(false);
   sent_at_.clear();
   reason_ = reason;
   // Runs every pending reply callback with NULL: now, or when the hiredis

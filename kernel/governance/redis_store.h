@@ -54,6 +54,8 @@ struct RedisOptions {
 
 // Calls answered Unavailable by every Redis store in the process (a metric).
 uint64_t stateUnavailableTotal();
+// True when every open Redis store of the process is connected.
+bool allRedisStoresConnected();
 
 class RedisStore : public CounterStore {
  public:
@@ -70,7 +72,7 @@ class RedisStore : public CounterStore {
   void claimOnce(std::string key, uint32_t ttl_s, ClaimDone done) override;
 
   // True once the server has answered on the current connection.
-  bool connected() const { return connected_; }
+  bool connected() const override { return connected_; }
   void close();
 
  private:
@@ -87,6 +89,7 @@ class RedisStore : public CounterStore {
   void attach(redisAsyncContext* ac);
   void sendHandshake();
   void markReady();
+  void setConnected(bool up);
   void connectFailed(const std::string& reason);
   void connectionLost(const std::string& reason);  // hiredis frees the context
   void dropConnection(const std::string& reason);  // we free the context

@@ -21,7 +21,7 @@ StateStatus stateStatus(const manifest::StateConfig& state, const CounterStore* 
   s.on_unavailable =
       state.on_unavailable == manifest::StateConfig::OnUnavailable::FailClosed ? "fail_closed"
                                                                                 : "fail_open";
-  s.connected = store ? store->connected() : !redis;
+  s.connected = !redis || ((!store || store->connected()) && allRedisStoresConnected());
   s.unavailable_total = stateUnavailableTotal();
   return s;
 }
