@@ -1,6 +1,5 @@
 #include "cli/commands.h"
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <signal.h>
 #include <uv.h>
@@ -12,6 +11,7 @@
 
 #include "admin/admin.h"
 #include "cli/config_load.h"
+#include "governance/identity.h"
 #include "governance/limits_report.h"
 #include "governance/stores.h"
 #include "http/tls.h"
@@ -360,18 +360,7 @@ int cmdPlugins(const std::vector<std::string>& args) {
 
 // ---------------------------------------------------------------- token
 
-std::string sha256Hex(const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; i++) {
-    out.push_back(hex[md[i] >> 4]);
-    out.push_back(hex[md[i] & 15]);
-  }
-  return out;
-}
+std::string sha256Hex(const std::string& data) { return governance::toHex(governance::sha256(data)); }
 
 int cmdToken(const std::vector<std::string>& args) {
   std::string account = flagValue(args, "--account", "--account");

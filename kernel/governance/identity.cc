@@ -2,7 +2,7 @@
 
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
+#include <openssl/evp.h>
 #include <strings.h>
 
 #include <cstring>
@@ -42,8 +42,18 @@ int64_t utf8Length(std::string_view s) {
 }  // namespace
 
 Digest sha256(std::string_view data) {
+  // One context per thread, reused: the one-shot SHA256() of OpenSSL 3
+  // allocates and frees a context on every call, once per request here.
+  struct Context {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~Context() { EVP_MD_CTX_free(ctx); }
+  };
+  thread_local Context c;
   Digest d;
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), d.data());
+  unsigned int len = 0;
+  EVP_DigestInit_ex(c.ctx, EVP_sha256(), nullptr);
+  EVP_DigestUpdate(c.ctx, data.data(), data.size());
+  EVP_DigestFinal_ex(c.ctx, d.data(), &len);
   return d;
 }
 

@@ -1,6 +1,7 @@
 #include "governance/limits.h"
 
 #include <cmath>
+#include <cstdio>
 #include <ctime>
 
 namespace sluice::governance {
@@ -148,7 +149,7 @@ Period periodFor(manifest::BudgetUnit unit, int64_t now_ms) {
     yearMonthOf(now_ms, &year, &month);
     p.start_ms = monthStartMs(year, month);
     p.end_ms = month == 12 ? monthStartMs(year + 1, 1) : monthStartMs(year, month + 1);
-    char buf[16];
+    char buf[32];
     snprintf(buf, sizeof buf, "%04d-%02d", year, month);
     p.label = buf;
   }
@@ -287,6 +288,12 @@ std::vector<CounterDelta> release(const Plan& plan) {
     if (c.amount) out.push_back({c.key, -c.amount, c.ttl_s});
   }
   return out;
+}
+
+std::string jsonNumber(double v) {
+  char buf[48];
+  snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
 }
 
 std::string formatDuration(int64_t ms) {

@@ -110,6 +110,9 @@ const char* unitName(manifest::BudgetUnit unit);
 CounterKind kindOf(manifest::LimitUnit unit);
 CounterKind kindOf(manifest::BudgetUnit unit);
 
+// A JSON number for a USD amount or a percentage ("%.9g").
+std::string jsonNumber(double v);
+
 // OpenAI's reset format: "1m30s", "6s", "250ms".
 std::string formatDuration(int64_t ms);
 

@@ -7,29 +7,15 @@
 #include "governance/decision.h"
 #include "governance/key_book.h"
 #include "pipeline/errors.h"
+#include "util/clock.h"
 
 namespace sluice::governance {
 namespace {
 
 using pipeline::appendJsonString;
 
-std::string isoTime(int64_t ms) {
-  time_t secs = static_cast<time_t>(ms / 1000);
-  tm t{};
-  gmtime_r(&secs, &t);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &t);
-  return buf;
-}
-
-std::string number(double v) {
-  char buf[48];
-  snprintf(buf, sizeof buf, "%.9g", v);
-  return buf;
-}
-
 std::string amount(CounterKind kind, int64_t v) {
-  return kind == CounterKind::Cost ? number(static_cast<double>(v) / kNanoPerUsd) : std::to_string(v);
+  return kind == CounterKind::Cost ? jsonNumber(static_cast<double>(v) / kNanoPerUsd) : std::to_string(v);
 }
 
 // Which counter keys to read, and where each answer goes in the report.
@@ -87,7 +73,7 @@ void reportLimits(const Policy& policy, const StateStatus& status, CounterStore*
       out += ",\"unit\":\"";
       out += unitName(rule->unit);
       out += "\",\"limit\":" + std::to_string(rule->limit_to);
-      out += ",\"window_end\":\"" + isoTime(w.end_ms) + "\",\"counters\":[";
+      out += ",\"window_end\":\"" + util::isoTimeUtc(w.end_ms) + "\",\"counters\":[";
       bool first = true;
       for (const auto& row : *rows) {
         if (row.budget || row.rule != r) continue;
@@ -116,8 +102,8 @@ void reportLimits(const Policy& policy, const StateStatus& status, CounterStore*
       out += ",\"unit\":\"";
       out += unitName(rule->unit);
       out += "\",\"limit\":" + amount(kind, limit);
-      out += ",\"period_start\":\"" + isoTime(p.start_ms) + "\",\"period_end\":\"" +
-             isoTime(p.end_ms) + "\",\"entries\":[";
+      out += ",\"period_start\":\"" + util::isoTimeUtc(p.start_ms) + "\",\"period_end\":\"" +
+             util::isoTimeUtc(p.end_ms) + "\",\"entries\":[";
       bool first = true;
       for (const auto& row : *rows) {
         if (!row.budget || row.rule != b) continue;

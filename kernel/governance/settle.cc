@@ -6,6 +6,7 @@
 #include "governance/decision.h"
 #include "http/client.h"
 #include "pipeline/errors.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 namespace sluice::governance {
@@ -49,23 +50,8 @@ void postAlert(sluice_worker* worker, const std::string& url, std::string body,
   worker->client->start(std::move(req), new AlertPost(what));
 }
 
-std::string isoTime(int64_t ms) {
-  time_t secs = static_cast<time_t>(ms / 1000);
-  tm t{};
-  gmtime_r(&secs, &t);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &t);
-  return buf;
-}
-
 double asUnits(CounterKind kind, int64_t v) {
   return kind == CounterKind::Cost ? static_cast<double>(v) / kNanoPerUsd : static_cast<double>(v);
-}
-
-std::string number(double v) {
-  char buf[48];
-  snprintf(buf, sizeof buf, "%.9g", v);
-  return buf;
 }
 
 // What an alert needs once the store has answered; the exchange may be gone.
@@ -86,13 +72,13 @@ std::string alertJson(const CheckInfo& info, int64_t limit, double threshold, in
   pipeline::appendJsonString(&out, info.budget->id);
   out += ",\"key\":";
   pipeline::appendJsonString(&out, info.dims);
-  out += ",\"threshold_percent\":" + number(threshold);
-  out += ",\"spent\":" + number(asUnits(info.kind, spent));
-  out += ",\"limit\":" + number(asUnits(info.kind, limit));
+  out += ",\"threshold_percent\":" + jsonNumber(threshold);
+  out += ",\"spent\":" + jsonNumber(asUnits(info.kind, spent));
+  out += ",\"limit\":" + jsonNumber(asUnits(info.kind, limit));
   out += ",\"unit\":\"";
   out += unitName(info.budget->unit);
-  out += "\",\"period_start\":\"" + isoTime(p.start_ms) + "\",\"period_end\":\"" +
-         isoTime(p.end_ms) + "\"}";
+  out += "\",\"period_start\":\"" + util::isoTimeUtc(p.start_ms) + "\",\"period_end\":\"" +
+         util::isoTimeUtc(p.end_ms) + "\"}";
   return out;
 }
 
@@ -131,10 +117,10 @@ void settle(sluice_worker* worker, const Plan& plan, const manifest::Pricing* pr
           if (!(static_cast<double>(before) < mark && static_cast<double>(after) >= mark)) continue;
           std::string body = alertJson(a.info, a.limit, t, after, now_ms);
           std::string url = a.info.budget->alerts->webhook;
-          std::string what = "budget '" + a.info.budget->id + "' reached " + number(t) + "%";
+          std::string what = "budget '" + a.info.budget->id + "' reached " + jsonNumber(t) + "%";
           uint32_t ttl = static_cast<uint32_t>(a.info.window_ms / 1000 + 86400);
           worker->counters->claimOnce(
-              a.claim_base + number(t), ttl,
+              a.claim_base + jsonNumber(t), ttl,
               [worker, url, body = std::move(body), what](bool first) mutable {
                 if (!first) return;
                 util::logWarn("budget", what);

@@ -386,7 +386,7 @@ void Exchange::head(int status, std::string_view content_type) {
   if (spec_.stream && status == 200 && startsWithNoCase(content_type, "text/event-stream")) {
     streaming_ = true;
     http::Response::Headers h;
-    h.reserve(8);
+    h.reserve(16);
     h.emplace_back("Content-Type", "text/event-stream");
     h.emplace_back("Cache-Control", "no-cache");
     appendIdentityHeaders(&h);
@@ -542,7 +542,7 @@ void Exchange::end() {
     if (u.found) noteUsageFrom(body);
   }
   http::Response::Headers h;
-  h.reserve(8);
+  h.reserve(16);
   h.emplace_back("Content-Type", content_type_);
   appendIdentityHeaders(&h);
   appendTimingHeaders(&h, util::monotonicNs());
