@@ -25,6 +25,9 @@
  *   1.0  First stable ABI: descriptor, config schema, host services (log,
  *        clock, metrics, timers, secrets, counters, async HTTP), provider,
  *        routing, guardrail and sink kinds.
+ *   1.1  Guardrails: sluice_guard_input gains request_id and request_state
+ *        (per-request memory across calls, e.g. placeholder numbering over a
+ *        stream's windows); the vtable gains request_end() to release it.
  */
 #ifndef SLUICE_PLUGIN_H
 #define SLUICE_PLUGIN_H
@@ -38,7 +41,7 @@ extern "C" {
 
 #define SLUICE_PLUGIN_MAGIC 0x534c5543u /* "SLUC" */
 #define SLUICE_ABI_MAJOR 1
-#define SLUICE_ABI_MINOR 0
+#define SLUICE_ABI_MINOR 1
 
 #if defined(__GNUC__)
 #define SLUICE_EXPORT __attribute__((visibility("default")))
@@ -352,6 +355,16 @@ typedef struct sluice_guard_input {
    * even before check() returns; the host owns the timeout and cancel. */
   sluice_guard_done done;
   void* token;
+
+  /* -- 1.1 -- */
+  sluice_str request_id;
+  /* Memory the plugin keeps for one request across its calls (every hook,
+   * every message, every window of a stream): NULL on the request's first
+   * call; whatever the plugin stores in *request_state comes back on later
+   * calls for the same request, and goes to request_end() when the request
+   * is over. Per guardrail instance and request; never shared between
+   * threads. */
+  void** request_state;
 } sluice_guard_input;
 
 typedef struct sluice_guardrail_vtable {
@@ -364,6 +377,11 @@ typedef struct sluice_guardrail_vtable {
   int (*check)(void* instance, const sluice_guard_input* in, sluice_guard_result* result);
   /* The host gave up on a PENDING check (timeout or client gone). */
   void (*cancel)(void* instance, void* token);
+
+  /* -- 1.1 -- */
+  /* The request is over: free what check() kept in *request_state. Called
+   * once per request that left a non-NULL state; may be NULL. */
+  void (*request_end)(void* instance, void* request_state);
 } sluice_guardrail_vtable;
 
 /* ------------------------------------------------------------------------ */
