@@ -27,7 +27,8 @@
  *        routing, guardrail and sink kinds.
  *   1.1  Guardrails: sluice_guard_input gains request_id and request_state
  *        (per-request memory across calls, e.g. placeholder numbering over a
- *        stream's windows); the vtable gains request_end() to release it.
+ *        stream's windows); the vtable gains request_end() to release it;
+ *        sluice_guard_result gains hold_bytes for stream hold-back.
  */
 #ifndef SLUICE_PLUGIN_H
 #define SLUICE_PLUGIN_H
@@ -339,6 +340,14 @@ typedef struct sluice_guard_result {
   sluice_str content; /* MUTATE: the new content */
   const sluice_finding* findings;
   size_t finding_count;
+
+  /* -- 1.1 -- */
+  /* Streams: how many bytes at the end of the checked text (the returned
+   * content after MUTATE) may begin something this guardrail would still act
+   * on once more text arrives (an e-mail address without its domain yet, an
+   * unfinished private-key block). The host holds at least these back from
+   * the client, up to its window cap. 0: nothing pending. */
+  size_t hold_bytes;
 } sluice_guard_result;
 
 typedef void (*sluice_guard_done)(void* token, const sluice_guard_result* result);
