@@ -10,14 +10,17 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sluice::governance {
 
-// One counter inside a reservation.
+// One counter inside a reservation. Keys are views: the caller keeps them
+// alive until reserve() returns (a store that answers later copies what it
+// keeps).
 struct CounterCheck {
-  std::string key;        // receives `amount`
-  std::string other_key;  // also counted toward the limit; empty: none
+  std::string_view key;        // receives `amount`
+  std::string_view other_key;  // also counted toward the limit; empty: none
   // What `other_key` weighs, in parts per million (a sliding window's previous
   // window, or 1,000,000 for a budget's settled spend next to its reservations).
   uint32_t other_weight_ppm = 0;
@@ -35,7 +38,7 @@ struct ReserveResult {
 };
 
 struct CounterDelta {
-  std::string key;
+  std::string_view key;  // kept alive by the caller until adjust() returns
   int64_t delta = 0;
   uint32_t ttl_s = 0;
 };
@@ -52,9 +55,9 @@ class CounterStore {
   // Adds every check's amount if every enforced check stays within its limit
   // (before + amount <= limit), else adds nothing. `done` runs on the loop the
   // store belongs to, and may run before reserve() returns.
-  virtual void reserve(std::vector<CounterCheck> checks, ReserveDone done) = 0;
+  virtual void reserve(const std::vector<CounterCheck>& checks, ReserveDone done) = 0;
   // Adds the deltas (settlement, release). `done` may be empty.
-  virtual void adjust(std::vector<CounterDelta> deltas, ValuesDone done) = 0;
+  virtual void adjust(const std::vector<CounterDelta>& deltas, ValuesDone done) = 0;
   // Current values (0 for a missing key), for the admin API.
   virtual void read(std::vector<std::string> keys, ValuesDone done) = 0;
   // True for exactly one caller per key until it expires (alert thresholds).

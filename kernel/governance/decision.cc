@@ -17,7 +17,7 @@ const char* per(int64_t window_ms) {
 int64_t retryAfterSeconds(int64_t until_ms) { return std::max<int64_t>(1, (until_ms + 999) / 1000); }
 
 Decision refuseRate(const Plan& plan, size_t i, const ReserveResult& r, int64_t now_ms) {
-  const CheckInfo& info = plan.info[i];
+  const CheckInfo& info = plan.info(i);
   const CounterCheck& c = plan.checks[i];
   Decision d;
   d.kind = Decision::Kind::Refuse;
@@ -34,13 +34,13 @@ Decision refuseRate(const Plan& plan, size_t i, const ReserveResult& r, int64_t 
   } else {
     d.message += "; retry in " + std::to_string(retryAfterSeconds(wait_ms)) + "s";
   }
-  d.headers.emplace_back("Retry-After", std::to_string(retryAfterSeconds(wait_ms)));
+  d.headers.add("Retry-After", std::to_string(retryAfterSeconds(wait_ms)));
   appendRateLimitHeaders(plan, r.before, now_ms, false, &d.headers);
   return d;
 }
 
 Decision refuseBudget(const Plan& plan, size_t i, const ReserveResult& r, int64_t now_ms) {
-  const CheckInfo& info = plan.info[i];
+  const CheckInfo& info = plan.info(i);
   const CounterCheck& c = plan.checks[i];
   Decision d;
   d.kind = Decision::Kind::Refuse;
@@ -52,7 +52,7 @@ Decision refuseBudget(const Plan& plan, size_t i, const ReserveResult& r, int64_
   int64_t used = i < r.before.size() ? r.before[i] : 0;
   d.message += " (spent and reserved " + formatAmount(info.kind, used) +
                ", this request may use up to " + formatAmount(info.kind, c.amount) + ")";
-  d.headers.emplace_back("Retry-After", std::to_string(retryAfterSeconds(info.window_end_ms - now_ms)));
+  d.headers.add("Retry-After", std::to_string(retryAfterSeconds(info.window_end_ms - now_ms)));
   appendRateLimitHeaders(plan, r.before, now_ms, false, &d.headers);
   return d;
 }
@@ -78,7 +78,7 @@ void appendRateLimitHeaders(const Plan& plan, const std::vector<int64_t>& before
     int best = -1;
     int64_t best_remaining = 0;
     for (size_t i = 0; i < plan.checks.size(); i++) {
-      const CheckInfo& info = plan.info[i];
+      const CheckInfo& info = plan.info(i);
       if (!info.rate || info.kind != kind) continue;
       const CounterCheck& c = plan.checks[i];
       int64_t used = (i < before.size() ? before[i] : 0) + (admitted ? c.amount : 0);
@@ -89,12 +89,13 @@ void appendRateLimitHeaders(const Plan& plan, const std::vector<int64_t>& before
       }
     }
     if (best < 0) continue;
-    const char* unit = kind == CounterKind::Requests ? "requests" : "tokens";
-    out->emplace_back(std::string("x-ratelimit-limit-") + unit,
+    bool requests = kind == CounterKind::Requests;
+    out->add(requests ? "x-ratelimit-limit-requests" : "x-ratelimit-limit-tokens",
                       std::to_string(plan.checks[best].limit));
-    out->emplace_back(std::string("x-ratelimit-remaining-") + unit, std::to_string(best_remaining));
-    out->emplace_back(std::string("x-ratelimit-reset-") + unit,
-                      formatDuration(plan.info[best].window_end_ms - now_ms));
+    out->add(requests ? "x-ratelimit-remaining-requests" : "x-ratelimit-remaining-tokens",
+                      std::to_string(best_remaining));
+    out->add(requests ? "x-ratelimit-reset-requests" : "x-ratelimit-reset-tokens",
+                      formatDuration(plan.info(best).window_end_ms - now_ms));
   }
 }
 
@@ -107,11 +108,12 @@ Decision decide(const Plan& plan, const ReserveResult& r, int64_t now_ms, bool f
         d.status = 503;
         d.code = "state_unavailable";
         d.message = "rate limits and budgets cannot be checked: the state backend is unavailable";
-        d.headers.emplace_back("Retry-After", "1");
+        d.headers.add("Retry-After", "1");
       }
       return d;  // fail_open: admitted, nothing reserved
     case ReserveResult::Status::Admitted:
       d.reserved = true;
+      d.headers.reserve(256);  // six x-ratelimit-* lines
       appendRateLimitHeaders(plan, r.before, now_ms, true, &d.headers);
       return d;
     case ReserveResult::Status::Refused:
@@ -125,7 +127,7 @@ Decision decide(const Plan& plan, const ReserveResult& r, int64_t now_ms, bool f
     d.message = "a rate limit or budget was exceeded";
     return d;
   }
-  const CheckInfo& info = plan.info[i];
+  const CheckInfo& info = plan.info(i);
   if (info.budget && info.budget->on_exceed == manifest::BudgetRule::OnExceed::Downgrade) {
     d.kind = Decision::Kind::Downgrade;
     d.downgrade = info.budget;

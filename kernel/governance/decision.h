@@ -8,11 +8,12 @@
 #include <vector>
 
 #include "governance/counter_store.h"
+#include "http/headers.h"
 #include "governance/limits.h"
 
 namespace sluice::governance {
 
-using HeaderList = std::vector<std::pair<std::string, std::string>>;
+using HeaderList = http::Headers;
 
 struct Decision {
   enum class Kind { Admit, Refuse, Downgrade } kind = Kind::Admit;

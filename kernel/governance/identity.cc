@@ -1,8 +1,11 @@
 #include "governance/identity.h"
 
 #include <cjson/cJSON.h>
+// SHA256_Init & co. are deprecated in OpenSSL 3 in favour of EVP, which
+// allocates per digest; they remain supported.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <strings.h>
 
 #include <cstring>
@@ -42,18 +45,13 @@ int64_t utf8Length(std::string_view s) {
 }  // namespace
 
 Digest sha256(std::string_view data) {
-  // One context per thread, reused: the one-shot SHA256() of OpenSSL 3
-  // allocates and frees a context on every call, once per request here.
-  struct Context {
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    ~Context() { EVP_MD_CTX_free(ctx); }
-  };
-  thread_local Context c;
+  // The plain SHA-256 functions: no allocation and no provider lookup, which
+  // OpenSSL 3's EVP interface costs on every call — once per request here.
+  SHA256_CTX ctx;
   Digest d;
-  unsigned int len = 0;
-  EVP_DigestInit_ex(c.ctx, EVP_sha256(), nullptr);
-  EVP_DigestUpdate(c.ctx, data.data(), data.size());
-  EVP_DigestFinal_ex(c.ctx, d.data(), &len);
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, data.data(), data.size());
+  SHA256_Final(d.data(), &ctx);
   return d;
 }
 

@@ -1,5 +1,8 @@
 #include "governance/limits.h"
 
+#include <atomic>
+#include <charconv>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -192,14 +195,91 @@ std::string dimensionKey(const std::vector<std::string>& applies_per, const Requ
   return out;
 }
 
-Policy::Policy(const manifest::Config& config, std::string key_prefix)
-    : prefix_(std::move(key_prefix)) {
-  for (const auto& r : config.rate_limits) rates_.push_back(&r);
-  for (const auto& b : config.budgets) budgets_.push_back(&b);
+namespace {
+
+std::atomic<uint64_t> next_policy_id{1};
+
+void appendSized(std::string* out, std::string_view v) {
+  uint32_t n = static_cast<uint32_t>(v.size());
+  out->append(reinterpret_cast<const char*>(&n), sizeof n).append(v);
 }
 
-Plan Policy::plan(const RequestFacts& f, const std::vector<const manifest::BudgetRule*>& waived) const {
-  Plan plan;
+void noteMetadataKey(std::vector<std::string>* keys, const std::string& key) {
+  for (const auto& k : *keys) {
+    if (k == key) return;
+  }
+  keys->push_back(key);
+}
+
+bool isWaived(const Waived& waived, const manifest::BudgetRule* rule) {
+  for (const auto* w : waived) {
+    if (w == rule) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+const std::string& Plan::ruleIds() const {
+  static const std::string kNone;
+  return shape ? shape->rule_ids : kNone;
+}
+
+std::string rateKey(const std::string& prefix, const manifest::RateLimitRule& rule,
+                    const std::string& window_label, std::string_view dims) {
+  std::string key;
+  key.reserve(prefix.size() + rule.id.size() + window_label.size() + dims.size() + 5);
+  key.append(prefix).append("rl:").append(rule.id).append(":").append(window_label).append(":");
+  return key.append(dims);
+}
+
+std::string budgetKeyBase(const std::string& prefix, const manifest::BudgetRule& rule,
+                          const std::string& period_label, std::string_view dims) {
+  std::string key;
+  key.reserve(prefix.size() + rule.id.size() + period_label.size() + dims.size() + 11);
+  key.append(prefix).append("bg:").append(rule.id).append(":").append(period_label).append(":");
+  return key.append(dims);
+}
+
+Policy::Policy(const manifest::Config& config, std::string key_prefix)
+    : prefix_(std::move(key_prefix)), id_(next_policy_id.fetch_add(1)) {
+  auto noteRule = [this](const manifest::When& when, const std::vector<std::string>& per) {
+    for (const auto& [key, value] : when.metadata) noteMetadataKey(&metadata_keys_, key);
+    for (const auto& dim : per) {
+      if (dim.rfind("metadata.", 0) == 0) noteMetadataKey(&metadata_keys_, dim.substr(9));
+    }
+  };
+  for (const auto& r : config.rate_limits) {
+    rates_.push_back(&r);
+    noteRule(r.when, r.applies_per);
+  }
+  for (const auto& b : config.budgets) {
+    budgets_.push_back(&b);
+    noteRule(b.when, b.applies_per);
+  }
+}
+
+void Policy::signature(const RequestFacts& f, const Waived& waived, std::string* out) const {
+  // The principal pointer stands for its subject and team: principals live
+  // as long as the snapshot this policy belongs to.
+  const Principal* who = f.principal;
+  out->append(reinterpret_cast<const char*>(&who), sizeof who);
+  appendSized(out, f.model);
+  for (const auto& key : metadata_keys_) {
+    auto it = f.metadata ? f.metadata->find(key) : Metadata::const_iterator{};
+    if (!f.metadata || it == f.metadata->end()) {
+      out->push_back('\0');
+    } else {
+      out->push_back('\1');
+      appendSized(out, it->second);
+    }
+  }
+  for (const auto* w : waived) out->append(reinterpret_cast<const char*>(&w), sizeof w);
+}
+
+std::shared_ptr<const PlanShape> Policy::shape(const RequestFacts& f, const Waived& waived) const {
+  auto shape = std::make_shared<PlanShape>();
+  shape->valid_until_ms = INT64_MAX;
   for (const auto* rule : rates_) {
     if (!matches(rule->when, f)) continue;
     Period w = windowFor(rule->unit, f.now_ms);
@@ -207,16 +287,10 @@ Plan Policy::plan(const RequestFacts& f, const std::vector<const manifest::Budge
     info.rate = rule;
     info.kind = kindOf(rule->unit);
     info.dims = dimensionKey(rule->applies_per, f);
+    info.key = rateKey(prefix_, *rule, w.label, info.dims);
     info.window_end_ms = w.end_ms;
     info.window_ms = w.end_ms - w.start_ms;
-    CounterCheck c;
-    c.key = prefix_ + "rl:" + rule->id + ":" + w.label + ":" + info.dims;
-    c.limit = rule->limit_to;
-    c.amount = worstCase(info.kind, f);
-    c.ttl_s = static_cast<uint32_t>(info.window_ms / 1000 + 60);
-    plan.checks.push_back(std::move(c));
-    plan.info.push_back(std::move(info));
-    plan.rule_ids.push_back(rule->id);
+    shape->info.push_back(std::move(info));
   }
   for (const auto* rule : budgets_) {
     if (!matches(rule->when, f)) continue;
@@ -225,26 +299,51 @@ Plan Policy::plan(const RequestFacts& f, const std::vector<const manifest::Budge
     info.budget = rule;
     info.kind = kindOf(rule->unit);
     info.dims = dimensionKey(rule->applies_per, f);
+    std::string base = budgetKeyBase(prefix_, *rule, p.label, info.dims);
+    info.key = base + ":held";
+    info.spent_key = std::move(base.append(":spent"));
     info.window_end_ms = p.end_ms;
     info.window_ms = p.end_ms - p.start_ms;
-    std::string base = prefix_ + "bg:" + rule->id + ":" + p.label + ":" + info.dims;
-    info.spent_key = base + ":spent";
-    bool waive = false;
-    for (const auto* w : waived) waive = waive || w == rule;
-    CounterCheck c;
-    c.key = base + ":held";
-    c.other_key = info.spent_key;
-    c.other_weight_ppm = 1000000;
-    c.limit = info.kind == CounterKind::Cost ? std::llround(rule->limit_to * kNanoPerUsd)
-                                             : std::llround(rule->limit_to);
-    c.amount = worstCase(info.kind, f);
-    c.enforce = rule->on_exceed != manifest::BudgetRule::OnExceed::Audit && !waive;
-    c.ttl_s = static_cast<uint32_t>(info.window_ms / 1000 + 86400);
-    plan.checks.push_back(std::move(c));
-    plan.info.push_back(std::move(info));
-    plan.rule_ids.push_back(rule->id);
+    shape->info.push_back(std::move(info));
   }
+  // The checks view the info's strings, which stay where they are from here on.
+  shape->checks.reserve(shape->info.size());
+  for (const CheckInfo& info : shape->info) {
+    CounterCheck c;
+    c.key = info.key;
+    if (info.rate) {
+      c.limit = info.rate->limit_to;
+      c.ttl_s = static_cast<uint32_t>(info.window_ms / 1000 + 60);
+    } else {
+      c.other_key = info.spent_key;
+      c.other_weight_ppm = 1000000;
+      c.limit = info.kind == CounterKind::Cost ? std::llround(info.budget->limit_to * kNanoPerUsd)
+                                               : std::llround(info.budget->limit_to);
+      c.enforce = info.budget->on_exceed != manifest::BudgetRule::OnExceed::Audit &&
+                  !isWaived(waived, info.budget);
+      c.ttl_s = static_cast<uint32_t>(info.window_ms / 1000 + 86400);
+    }
+    shape->checks.push_back(c);
+    const std::string& id = info.rate ? info.rate->id : info.budget->id;
+    if (!shape->rule_ids.empty()) shape->rule_ids.push_back(',');
+    shape->rule_ids.append(id);
+    shape->valid_until_ms = std::min(shape->valid_until_ms, info.window_end_ms);
+  }
+  return shape;
+}
+
+Plan planFor(std::shared_ptr<const PlanShape> shape, const RequestFacts& f) {
+  Plan plan;
+  plan.checks = shape->checks;
+  for (size_t i = 0; i < plan.checks.size(); i++) {
+    plan.checks[i].amount = worstCase(shape->info[i].kind, f);
+  }
+  plan.shape = std::move(shape);
   return plan;
+}
+
+Plan Policy::plan(const RequestFacts& f, const Waived& waived) const {
+  return planFor(shape(f, waived), f);
 }
 
 int64_t costNano(const manifest::Pricing* pricing, const Usage& u) {
@@ -268,9 +367,10 @@ int64_t settledAmount(const CheckInfo& info, const manifest::Pricing* pricing, c
 std::vector<CounterDelta> settlement(const Plan& plan, const manifest::Pricing* pricing,
                                      const Usage& usage) {
   std::vector<CounterDelta> out;
+  out.reserve(plan.checks.size() * 2);
   for (size_t i = 0; i < plan.checks.size(); i++) {
     const CounterCheck& c = plan.checks[i];
-    const CheckInfo& info = plan.info[i];
+    const CheckInfo& info = plan.info(i);
     int64_t actual = settledAmount(info, pricing, usage);
     if (info.budget) {
       out.push_back({c.key, -c.amount, c.ttl_s});
@@ -297,21 +397,26 @@ std::string jsonNumber(double v) {
 }
 
 std::string formatDuration(int64_t ms) {
+  char buf[48];
+  char* p = buf;
+  auto put = [&p, &buf](int64_t v, const char* unit) {
+    p = std::to_chars(p, buf + sizeof buf, v).ptr;
+    while (*unit) *p++ = *unit++;
+  };
   if (ms < 0) ms = 0;
-  if (ms < 1000) return std::to_string(ms) + "ms";
-  int64_t s = (ms + 999) / 1000;
-  std::string out;
-  if (s >= 3600) {
-    out += std::to_string(s / 3600) + "h";
-    s %= 3600;
-    out += std::to_string(s / 60) + "m";
-    s %= 60;
-  } else if (s >= 60) {
-    out += std::to_string(s / 60) + "m";
-    s %= 60;
+  if (ms < 1000) {
+    put(ms, "ms");
+  } else {
+    int64_t s = (ms + 999) / 1000;
+    if (s >= 3600) {
+      put(s / 3600, "h");
+      put(s % 3600 / 60, "m");
+    } else if (s >= 60) {
+      put(s / 60, "m");
+    }
+    put(s % 60, "s");
   }
-  out += std::to_string(s) + "s";
-  return out;
+  return std::string(buf, static_cast<size_t>(p - buf));
 }
 
 }  // namespace sluice::governance

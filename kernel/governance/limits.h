@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,16 +46,30 @@ struct CheckInfo {
   const manifest::BudgetRule* budget = nullptr;
   CounterKind kind = CounterKind::Requests;
   std::string dims;            // "team=payments,metadata.project_id=p1"
+  std::string key;             // the counter the request reserves on
   std::string spent_key;       // budgets: the settled-spend counter
   int64_t window_end_ms = 0;   // when the counter resets
   int64_t window_ms = 0;
 };
 
+// Everything of a plan but its amounts. It depends only on the caller, the
+// requested model, the metadata the rules read, the waived budgets and the
+// current windows, so requests of the same shape share one (PlanCache); it
+// never changes once built, and the checks' key views point into it.
+struct PlanShape {
+  std::vector<CheckInfo> info;
+  std::vector<CounterCheck> checks;  // parallel to info; amounts are 0 here
+  std::string rule_ids;              // "per-caller,team-monthly", for x-sluice-applied-rules
+  int64_t valid_until_ms = 0;        // the first window end: a new shape after it
+};
+
+// One request's plan: its shape, and the checks with this request's amounts.
 struct Plan {
-  std::vector<CounterCheck> checks;
-  std::vector<CheckInfo> info;  // parallel to checks
-  std::vector<std::string> rule_ids;
+  std::shared_ptr<const PlanShape> shape;
+  std::vector<CounterCheck> checks;  // views into `shape`, which this plan keeps alive
   bool empty() const { return checks.empty(); }
+  const CheckInfo& info(size_t i) const { return shape->info[i]; }
+  const std::string& ruleIds() const;
 };
 
 struct Usage {
@@ -63,15 +78,24 @@ struct Usage {
   int64_t cached = 0;
 };
 
+using Waived = std::vector<const manifest::BudgetRule*>;
+
 class Policy {
  public:
   Policy(const manifest::Config& config, std::string key_prefix);
 
   bool empty() const { return rates_.empty() && budgets_.empty(); }
-  // The plan for one request. Budgets in `waived` are charged but not
-  // enforced (a downgrade already happened because of them).
-  Plan plan(const RequestFacts& facts,
-            const std::vector<const manifest::BudgetRule*>& waived = {}) const;
+  // The plan for one request, built afresh. Budgets in `waived` are charged
+  // but not enforced (a downgrade already happened because of them).
+  Plan plan(const RequestFacts& facts, const Waived& waived = {}) const;
+  // The shape part of plan(): what PlanCache keeps.
+  std::shared_ptr<const PlanShape> shape(const RequestFacts& facts, const Waived& waived) const;
+  // Appends to *out everything shape() reads of `facts` and `waived` except
+  // the clock: equal signatures within a shape's validity give equal shapes.
+  void signature(const RequestFacts& facts, const Waived& waived, std::string* out) const;
+  // Unique per Policy object in this process (caches tell snapshots apart).
+  uint64_t id() const { return id_; }
+
   const std::vector<const manifest::RateLimitRule*>& rateRules() const { return rates_; }
   const std::vector<const manifest::BudgetRule*>& budgetRules() const { return budgets_; }
   const std::string& keyPrefix() const { return prefix_; }
@@ -79,8 +103,20 @@ class Policy {
  private:
   std::vector<const manifest::RateLimitRule*> rates_;
   std::vector<const manifest::BudgetRule*> budgets_;
+  std::vector<std::string> metadata_keys_;  // every metadata key a rule reads
   std::string prefix_;
+  uint64_t id_;
 };
+
+// A plan with `shape` and this request's worst-case amounts.
+Plan planFor(std::shared_ptr<const PlanShape> shape, const RequestFacts& facts);
+
+// Counter keys: "<prefix>rl:<rule>:<window>:<dims>" and, for budgets,
+// "<prefix>bg:<rule>:<period>:<dims>" + ":held" / ":spent".
+std::string rateKey(const std::string& prefix, const manifest::RateLimitRule& rule,
+                    const std::string& window_label, std::string_view dims);
+std::string budgetKeyBase(const std::string& prefix, const manifest::BudgetRule& rule,
+                          const std::string& period_label, std::string_view dims);
 
 // Does a `when` clause hold for this request?
 bool matches(const manifest::When& when, const RequestFacts& facts);
@@ -90,7 +126,8 @@ std::string dimensionKey(const std::vector<std::string>& applies_per, const Requ
 int64_t costNano(const manifest::Pricing* pricing, const Usage& usage);
 // What a check's counter settles to for this usage.
 int64_t settledAmount(const CheckInfo& info, const manifest::Pricing* pricing, const Usage& usage);
-// Deltas that turn the plan's reservations into the real usage.
+// Deltas that turn the plan's reservations into the real usage (their keys
+// are views into the plan's shape).
 std::vector<CounterDelta> settlement(const Plan& plan, const manifest::Pricing* pricing,
                                      const Usage& usage);
 // Deltas that undo the plan's reservations (nothing was used).

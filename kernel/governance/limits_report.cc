@@ -39,14 +39,14 @@ void reportLimits(const Policy& policy, const StateStatus& status, CounterStore*
     Period w = windowFor(rates[r]->unit, now_ms);
     for (auto& dims : keyBook().keysOf(rates[r]->id)) {
       rows->push_back({false, r, dims, keys.size()});
-      keys.push_back(prefix + "rl:" + rates[r]->id + ":" + w.label + ":" + dims);
+      keys.push_back(rateKey(prefix, *rates[r], w.label, dims));
     }
   }
   for (size_t b = 0; b < budgets.size(); b++) {
     Period p = periodFor(budgets[b]->unit, now_ms);
     for (auto& dims : keyBook().keysOf(budgets[b]->id)) {
       rows->push_back({true, b, dims, keys.size()});
-      std::string base = prefix + "bg:" + budgets[b]->id + ":" + p.label + ":" + dims;
+      std::string base = budgetKeyBase(prefix, *budgets[b], p.label, dims);
       keys.push_back(base + ":held");
       keys.push_back(base + ":spent");
     }

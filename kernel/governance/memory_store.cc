@@ -23,21 +23,62 @@ int64_t weightedValue(int64_t value, uint32_t weight_ppm) {
   return static_cast<int64_t>(quotient);
 }
 
-// Holds the locks of every shard a call touches, taken in ascending order.
+// The keys of one call, hashed once, and the locks of their shards, taken in
+// ascending order (any fixed order avoids deadlock). A request touches a
+// handful of keys: they and their shards live on the stack.
 class MemoryCounters::ShardLocks {
  public:
-  ShardLocks(MemoryCounters& counters, const std::vector<const std::string*>& keys) {
-    std::vector<Shard*> shards;
-    shards.reserve(keys.size());
-    for (const std::string* key : keys) shards.push_back(&counters.shardOf(*key));
-    std::sort(shards.begin(), shards.end());  // any fixed order avoids deadlock
-    shards.erase(std::unique(shards.begin(), shards.end()), shards.end());
-    locks_.reserve(shards.size());
-    for (Shard* shard : shards) locks_.emplace_back(shard->mutex);
+  static constexpr size_t kMaxInline = 16;
+
+  // `items`: checks (key, other_key) or deltas (key).
+  template <typename Items>
+  ShardLocks(MemoryCounters& counters, const Items& items) {
+    for (const auto& item : items) {
+      keys_.push(Key(item.key));
+      if constexpr (requires { item.other_key; }) {
+        keys_.push(Key(item.other_key));  // empty when none: hashed, never looked up
+      }
+    }
+    for (const Key& k : keys_) {
+      if (k.text.empty()) continue;
+      Shard* s = &counters.shardOf(k);
+      if (std::find(shards_.begin(), shards_.end(), s) == shards_.end()) shards_.push(s);
+    }
+    std::sort(shards_.begin(), shards_.end());
+    for (Shard* s : shards_) s->mutex.lock();
   }
+  ~ShardLocks() {
+    for (Shard* s : shards_) s->mutex.unlock();
+  }
+  ShardLocks(const ShardLocks&) = delete;
+  ShardLocks& operator=(const ShardLocks&) = delete;
+
+  // The i-th key in the order given: for checks 2i is key, 2i + 1 other_key.
+  const Key& key(size_t i) const { return keys_.begin()[i]; }
 
  private:
-  std::vector<std::unique_lock<std::mutex>> locks_;
+  // A vector that stays on the stack up to kMaxInline elements.
+  template <typename T>
+  struct SmallVec {
+    T* begin() { return heap_.empty() ? reinterpret_cast<T*>(inline_) : heap_.data(); }
+    T* end() { return begin() + n_; }
+    const T* begin() const { return const_cast<SmallVec*>(this)->begin(); }
+    const T* end() const { return begin() + n_; }
+    void push(T v) {
+      if (n_ < kMaxInline) {
+        new (reinterpret_cast<T*>(inline_) + n_) T(v);
+      } else {
+        if (heap_.empty()) heap_.assign(begin(), end());
+        heap_.push_back(v);
+      }
+      n_++;
+    }
+    alignas(T) unsigned char inline_[kMaxInline * sizeof(T)];
+    std::vector<T> heap_;
+    size_t n_ = 0;
+  };
+  SmallVec<Key> keys_;
+  SmallVec<Shard*> shards_;
 };
 
 MemoryCounters::MemoryCounters(Clock now_ms, size_t shard_count)
@@ -48,31 +89,31 @@ MemoryCounters::MemoryCounters(Clock now_ms, size_t shard_count)
   }
 }
 
-MemoryCounters::Shard& MemoryCounters::shardOf(const std::string& key) {
-  return *shards_[std::hash<std::string>{}(key) % shards_.size()];
-}
-
 bool MemoryCounters::expired(const Entry& e, int64_t now) const {
   return e.expires_at_ms != 0 && e.expires_at_ms <= now;
 }
 
-int64_t MemoryCounters::valueOf(const std::string& key, int64_t now) {
+int64_t MemoryCounters::valueOf(const Key& key, int64_t now) {
   const auto& entries = shardOf(key).entries;
   auto it = entries.find(key);
   if (it == entries.end() || expired(it->second, now)) return 0;
   return it->second.value;
 }
 
-MemoryCounters::Entry& MemoryCounters::liveEntry(const std::string& key, int64_t now) {
+MemoryCounters::Entry& MemoryCounters::liveEntry(const Key& key, int64_t now) {
   Shard& shard = shardOf(key);
-  auto [it, inserted] = shard.entries.try_emplace(key);
-  if (!inserted && expired(it->second, now)) it->second = Entry{};
+  auto it = shard.entries.find(key);
+  if (it != shard.entries.end()) {
+    if (expired(it->second, now)) it->second = Entry{};
+    return it->second;
+  }
+  it = shard.entries.emplace(std::string(key.text), Entry{}).first;
   // Erasing never moves other entries, so `it` stays valid.
-  if (inserted) sweepIfGrown(shard, now);
+  sweepIfGrown(shard, now);
   return it->second;
 }
 
-int64_t MemoryCounters::add(const std::string& key, int64_t delta, uint32_t ttl_s, int64_t now) {
+int64_t MemoryCounters::add(const Key& key, int64_t delta, uint32_t ttl_s, int64_t now) {
   Entry& e = liveEntry(key, now);
   e.value += delta;
   if (ttl_s > 0) e.expires_at_ms = now + static_cast<int64_t>(ttl_s) * 1000;
@@ -86,21 +127,16 @@ void MemoryCounters::sweepIfGrown(Shard& shard, int64_t now) {
 }
 
 ReserveResult MemoryCounters::reserve(const std::vector<CounterCheck>& checks) {
-  std::vector<const std::string*> keys;
-  for (const CounterCheck& c : checks) {
-    keys.push_back(&c.key);
-    if (!c.other_key.empty()) keys.push_back(&c.other_key);
-  }
-  ShardLocks locks(*this, keys);
+  ShardLocks locks(*this, checks);
   int64_t now = now_ms_();
 
   ReserveResult result;
   result.before.reserve(checks.size());
   for (size_t i = 0; i < checks.size(); ++i) {
     const CounterCheck& c = checks[i];
-    int64_t before = valueOf(c.key, now);
+    int64_t before = valueOf(locks.key(2 * i), now);
     if (!c.other_key.empty() && c.other_weight_ppm > 0) {
-      before += weightedValue(valueOf(c.other_key, now), c.other_weight_ppm);
+      before += weightedValue(valueOf(locks.key(2 * i + 1), now), c.other_weight_ppm);
     }
     result.before.push_back(before);
     if (result.refused < 0 && c.enforce && before + c.amount > c.limit) {
@@ -111,32 +147,36 @@ ReserveResult MemoryCounters::reserve(const std::vector<CounterCheck>& checks) {
     result.status = ReserveResult::Status::Refused;
     return result;
   }
-  for (const CounterCheck& c : checks) add(c.key, c.amount, c.ttl_s, now);
+  for (size_t i = 0; i < checks.size(); ++i) {
+    add(locks.key(2 * i), checks[i].amount, checks[i].ttl_s, now);
+  }
   return result;
 }
 
 std::vector<int64_t> MemoryCounters::adjust(const std::vector<CounterDelta>& deltas) {
-  std::vector<const std::string*> keys;
-  for (const CounterDelta& d : deltas) keys.push_back(&d.key);
-  ShardLocks locks(*this, keys);
+  ShardLocks locks(*this, deltas);
   int64_t now = now_ms_();
   std::vector<int64_t> values;
   values.reserve(deltas.size());
-  for (const CounterDelta& d : deltas) values.push_back(add(d.key, d.delta, d.ttl_s, now));
+  for (size_t i = 0; i < deltas.size(); ++i) {
+    values.push_back(add(locks.key(i), deltas[i].delta, deltas[i].ttl_s, now));
+  }
   return values;
 }
 
 std::vector<int64_t> MemoryCounters::read(const std::vector<std::string>& keys) {
   std::vector<int64_t> values;
   values.reserve(keys.size());
-  for (const std::string& key : keys) {
+  for (const std::string& text : keys) {
+    Key key(text);
     std::lock_guard lock(shardOf(key).mutex);
     values.push_back(valueOf(key, now_ms_()));
   }
   return values;
 }
 
-bool MemoryCounters::claimOnce(const std::string& key, uint32_t ttl_s) {
+bool MemoryCounters::claimOnce(const std::string& text, uint32_t ttl_s) {
+  Key key(text);
   std::lock_guard lock(shardOf(key).mutex);
   int64_t now = now_ms_();
   if (valueOf(key, now) != 0) return false;
@@ -159,11 +199,11 @@ class MemoryStore : public CounterStore {
  public:
   explicit MemoryStore(std::shared_ptr<MemoryCounters> counters) : counters_(std::move(counters)) {}
 
-  void reserve(std::vector<CounterCheck> checks, ReserveDone done) override {
+  void reserve(const std::vector<CounterCheck>& checks, ReserveDone done) override {
     ReserveResult result = counters_->reserve(checks);
     if (done) done(result);
   }
-  void adjust(std::vector<CounterDelta> deltas, ValuesDone done) override {
+  void adjust(const std::vector<CounterDelta>& deltas, ValuesDone done) override {
     std::vector<int64_t> values = counters_->adjust(deltas);
     if (done) done(values);
   }

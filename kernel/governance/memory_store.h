@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -43,19 +44,37 @@ class MemoryCounters {
     int64_t value = 0;
     int64_t expires_at_ms = 0;  // 0: never
   };
+  // A key with its hash, computed once per call: it picks the shard and
+  // the bucket.
+  struct Key {
+    explicit Key(std::string_view k) : text(k), hash(std::hash<std::string_view>{}(k)) {}
+    std::string_view text;
+    size_t hash;
+  };
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(const std::string& s) const { return std::hash<std::string_view>{}(s); }
+    size_t operator()(const Key& k) const { return k.hash; }
+  };
+  struct KeyEq {
+    using is_transparent = void;
+    bool operator()(const std::string& a, const std::string& b) const { return a == b; }
+    bool operator()(const std::string& a, const Key& b) const { return a == b.text; }
+    bool operator()(const Key& a, const std::string& b) const { return a.text == b; }
+  };
   struct Shard {
     mutable std::mutex mutex;
-    std::unordered_map<std::string, Entry> entries;
+    std::unordered_map<std::string, Entry, KeyHash, KeyEq> entries;
     size_t size_at_sweep = 0;
   };
   class ShardLocks;
 
-  Shard& shardOf(const std::string& key);
+  Shard& shardOf(const Key& key) { return *shards_[key.hash % shards_.size()]; }
   bool expired(const Entry& e, int64_t now) const;
-  int64_t valueOf(const std::string& key, int64_t now);
+  int64_t valueOf(const Key& key, int64_t now);
   // The live entry for `key` (a fresh one if missing or expired).
-  Entry& liveEntry(const std::string& key, int64_t now);
-  int64_t add(const std::string& key, int64_t delta, uint32_t ttl_s, int64_t now);
+  Entry& liveEntry(const Key& key, int64_t now);
+  int64_t add(const Key& key, int64_t delta, uint32_t ttl_s, int64_t now);
   void sweepIfGrown(Shard& shard, int64_t now);
 
   Clock now_ms_;

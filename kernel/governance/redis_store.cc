@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <charconv>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -68,6 +69,10 @@ const std::string& reserveSha() {
 const std::string& adjustSha() {
   static const std::string sha = sha1Hex(redis_scripts::kAdjust);
   return sha;
+}
+
+const std::string& scriptSha(const char* script) {
+  return script == redis_scripts::kReserve ? reserveSha() : adjustSha();
 }
 
 bool parseInt(const std::string& text, int64_t* out) {
@@ -169,6 +174,7 @@ std::string errorText(const redisReply& r) { return std::string(r.str, r.len); }
 bool integerArray(const redisReply& r, size_t n, std::vector<int64_t>* out) {
   if (r.type != REDIS_REPLY_ARRAY || r.elements != n) return false;
   out->clear();
+  out->reserve(n);
   for (size_t i = 0; i < n; ++i) {
     if (r.element[i]->type != REDIS_REPLY_INTEGER) return false;
     out->push_back(r.element[i]->integer);
@@ -177,13 +183,12 @@ bool integerArray(const redisReply& r, size_t n, std::vector<int64_t>* out) {
 }
 
 bool parseReserveReply(const redisReply& r, size_t checks, ReserveResult* out) {
-  std::vector<int64_t> values;
-  if (!integerArray(r, checks + 1, &values)) return false;
-  int64_t refused = values[0];
+  if (!integerArray(r, checks + 1, &out->before)) return false;
+  int64_t refused = out->before[0];
   if (refused < 0 || refused > static_cast<int64_t>(checks)) return false;
   out->status = refused == 0 ? ReserveResult::Status::Admitted : ReserveResult::Status::Refused;
   out->refused = static_cast<int>(refused) - 1;
-  out->before.assign(values.begin() + 1, values.end());
+  out->before.erase(out->before.begin());
   return true;
 }
 
@@ -202,6 +207,11 @@ bool parseReadReply(const redisReply& r, size_t keys, std::vector<int64_t>* out)
     out->push_back(v);
   }
   return true;
+}
+
+// SET NX answered OK: the caller is the first.
+bool claimed(const redisReply& r) {
+  return r.type == REDIS_REPLY_STATUS && std::string_view(r.str, r.len) == "OK";
 }
 
 ReserveResult unavailableReservation() {
@@ -308,17 +318,20 @@ bool parseRedisUrl(const std::string& url, RedisEndpoint* out, std::string* erro
 // when the connection goes) arrives.
 struct RedisStore::Call {
   RedisStore* store = nullptr;
-  std::vector<std::string> argv;
-  const char* script = nullptr;  // argv is an EVALSHA of this script
+  CallKind kind = CallKind::Fire;
+  RespArgs args;                 // everything after the command word(s)
+  const char* script = nullptr;  // args follow an EVALSHA (or EVAL) of this script
+  bool send_script = false;      // the server lost its script cache: EVAL it
   uint64_t generation = 0;       // the connection it was sent on
   uint64_t deadline_ms = 0;
   bool answered = false;
   bool for_caller = true;  // false for the store's own commands: no deadline, no metric
-  // Answers the caller; false (without answering) when the reply is malformed.
-  std::function<bool(const redisReply&)> on_reply;
-  std::function<void(const std::string& reason)> on_unavailable;
-  // A reply that came after the caller was answered Unavailable.
-  std::function<void(const redisReply&)> on_late_reply;
+  size_t n = 0;            // checks, deltas or keys: the size of the reply
+  bool last_handshake = false;
+  std::string claim_key;  // Claim: freed again if the claim succeeds too late
+  ReserveDone reserve_done;
+  ValuesDone values_done;
+  ClaimDone claim_done;
 };
 
 RedisStore::RedisStore(uv_loop_t* loop, RedisOptions options)
@@ -452,29 +465,20 @@ void RedisStore::attach(redisAsyncContext* ac) {
 // Commands queue on the context until the socket connects, in order: the
 // handshake goes first, and the PING's answer proves the server is there.
 void RedisStore::sendHandshake() {
-  uint64_t generation = generation_;
-  auto failHandshake = [this, generation](const std::string& reason) {
-    if (generation == generation_ && ac_) dropConnection("connection setup failed: " + reason);
-  };
-  std::vector<std::vector<std::string>> commands;
+  std::vector<RespArgs> commands;
   if (!endpoint_.password.empty()) {
-    if (endpoint_.username.empty()) {
-      commands.push_back({"AUTH", endpoint_.password});
-    } else {
-      commands.push_back({"AUTH", endpoint_.username, endpoint_.password});
-    }
+    RespArgs auth;
+    auth.add("AUTH");
+    if (!endpoint_.username.empty()) auth.add(endpoint_.username);
+    commands.push_back(std::move(auth.add(endpoint_.password)));
   }
-  if (endpoint_.db != 0) commands.push_back({"SELECT", std::to_string(endpoint_.db)});
-  commands.push_back({"PING"});
+  if (endpoint_.db != 0) commands.push_back(std::move(RespArgs().add("SELECT").add(int64_t{endpoint_.db})));
+  commands.push_back(std::move(RespArgs().add("PING")));
   for (size_t i = 0; i < commands.size(); ++i) {
     bool last = i + 1 == commands.size();
-    CallPtr call = newCall(std::move(commands[i]));
+    CallPtr call = newCall(CallKind::Handshake, std::move(commands[i]));
     call->for_caller = false;
-    call->on_reply = [this, last](const redisReply&) {
-      if (last) markReady();
-      return true;
-    };
-    call->on_unavailable = failHandshake;
+    call->last_handshake = last;
     send(call);
   }
 }
@@ -537,12 +541,70 @@ void RedisStore::scheduleReconnect() {
   backoff_ms_ = std::min(backoff_ms_ * 2, options_.backoff_max_ms);
 }
 
+// ---- RESP ----
+
+namespace {
+
+// "<prefix><n>\r\n" into buf; returns its length.
+size_t respHeader(char prefix, size_t n, char (&buf)[24]) {
+  buf[0] = prefix;
+  char* end = std::to_chars(buf + 1, buf + sizeof buf - 2, n).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  return static_cast<size_t>(end - buf);
+}
+
+}  // namespace
+
+RespArgs& RespArgs::add(std::string_view arg) {
+  char len[24];
+  text.append(len, respHeader('$', arg.size(), len)).append(arg).append("\r\n");
+  count++;
+  return *this;
+}
+
+RespArgs& RespArgs::add(int64_t value) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
+  return add(std::string_view(digits, static_cast<size_t>(end - digits)));
+}
+
+std::vector<std::string_view> RespArgs::views() const {
+  std::vector<std::string_view> out;
+  out.reserve(count);
+  size_t at = 0;
+  while (at < text.size() && text[at] == '$') {
+    size_t eol = text.find("\r\n", at);
+    if (eol == std::string::npos) break;
+    size_t len = std::strtoull(text.c_str() + at + 1, nullptr, 10);
+    if (eol + 2 + len > text.size()) break;
+    out.emplace_back(text.data() + eol + 2, len);
+    at = eol + 2 + len + 2;
+  }
+  return out;
+}
+
+std::string respCommand(std::initializer_list<std::string_view> head, const RespArgs& tail) {
+  char buf[24];
+  size_t n = respHeader('*', head.size() + tail.count, buf);
+  size_t bytes = n + tail.text.size();
+  for (std::string_view h : head) bytes += h.size() + 16;
+  std::string out;
+  out.reserve(bytes);
+  out.append(buf, n);
+  for (std::string_view h : head) {
+    out.append(buf, respHeader('$', h.size(), buf)).append(h).append("\r\n");
+  }
+  return out.append(tail.text);
+}
+
 // ---- calls ----
 
-RedisStore::CallPtr RedisStore::newCall(std::vector<std::string> argv, const char* script) {
+RedisStore::CallPtr RedisStore::newCall(CallKind kind, RespArgs args, const char* script) {
   auto call = std::make_shared<Call>();
   call->store = this;
-  call->argv = std::move(argv);
+  call->kind = kind;
+  call->args = std::move(args);
   call->script = script;
   return call;
 }
@@ -557,15 +619,17 @@ void RedisStore::send(const CallPtr& call) {
     fail(call, reason_);
     return;
   }
-  std::vector<const char*> argv;
-  std::vector<size_t> lengths;
-  for (const std::string& a : call->argv) {
-    argv.push_back(a.data());
-    lengths.push_back(a.size());
+  std::string command;
+  if (!call->script) {
+    command = respCommand({}, call->args);
+  } else if (call->send_script) {
+    command = respCommand({"EVAL", call->script}, call->args);
+  } else {
+    command = respCommand({"EVALSHA", scriptSha(call->script)}, call->args);
   }
   auto* holder = new CallPtr(call);
-  if (redisAsyncCommandArgv(ac_, onReplyThunk, holder, static_cast<int>(argv.size()), argv.data(),
-                            lengths.data()) != REDIS_OK) {
+  if (redisAsyncFormattedCommand(ac_, onReplyThunk, holder, command.data(), command.size()) !=
+      REDIS_OK) {
     delete holder;
     fail(call, "redis refused the command");
     return;
@@ -600,14 +664,16 @@ void RedisStore::onReply(const CallPtr& call, redisReply* reply) {
   }
   if (isError(*reply) && call->script && errorText(*reply).rfind("NOSCRIPT", 0) == 0) {
     // The server lost its script cache: send the script itself.
-    call->argv[0] = "EVAL";
-    call->argv[1] = call->script;
-    call->script = nullptr;
-    send(call);
+    if (!call->send_script) {
+      call->send_script = true;
+      send(call);
+      return;
+    }
+    fail(call, "redis answered an error: " + errorText(*reply));
     return;
   }
   if (call->answered) {
-    if (call->on_late_reply && !isError(*reply)) call->on_late_reply(*reply);
+    if (!isError(*reply)) lateReply(*call, *reply);
     return;
   }
   if (isError(*reply)) {
@@ -616,10 +682,90 @@ void RedisStore::onReply(const CallPtr& call, redisReply* reply) {
   }
   call->answered = true;
   while (!deadlines_.empty() && deadlines_.front()->answered) deadlines_.pop_front();
-  if (!call->on_reply(*reply)) {
+  if (!answer(*call, *reply)) {
     std::string reason = "unexpected reply from " + where_;
     if (call->for_caller) reportUnavailable(reason);
-    if (call->on_unavailable) call->on_unavailable(reason);
+    answerUnavailable(*call, reason);
+  }
+}
+
+bool RedisStore::answer(Call& call, const redisReply& r) {
+  switch (call.kind) {
+    case CallKind::Handshake:
+      if (call.last_handshake) markReady();
+      return true;
+    case CallKind::Reserve: {
+      ReserveResult result;
+      if (!parseReserveReply(r, call.n, &result)) return false;
+      if (call.reserve_done) call.reserve_done(result);
+      return true;
+    }
+    case CallKind::Adjust:
+    case CallKind::Read: {
+      std::vector<int64_t> values;
+      bool ok = call.kind == CallKind::Adjust ? integerArray(r, call.n, &values)
+                                                : parseReadReply(r, call.n, &values);
+      if (!ok) return false;
+      if (call.values_done) call.values_done(values);
+      return true;
+    }
+    case CallKind::Claim: {
+      if (r.type != REDIS_REPLY_NIL && !claimed(r)) return false;
+      if (call.claim_done) call.claim_done(claimed(r));
+      return true;
+    }
+    case CallKind::Fire:
+      return true;
+  }
+  return false;
+}
+
+void RedisStore::answerUnavailable(Call& call, const std::string& reason) {
+  switch (call.kind) {
+    case CallKind::Handshake:
+      if (call.generation == generation_ && ac_) {
+        dropConnection("connection setup failed: " + reason);
+      }
+      break;
+    case CallKind::Reserve:
+      if (call.reserve_done) call.reserve_done(unavailableReservation());
+      break;
+    case CallKind::Adjust:
+    case CallKind::Read:
+      if (call.values_done) call.values_done({});
+      break;
+    case CallKind::Claim:
+      // Nobody can know whether they were first: never claim twice.
+      if (call.claim_done) call.claim_done(false);
+      break;
+    case CallKind::Fire:
+      break;
+  }
+}
+
+// A reply that came after the caller was answered Unavailable: undo what it
+// did for nobody.
+void RedisStore::lateReply(const Call& call, const redisReply& r) {
+  if (call.kind == CallKind::Reserve) {
+    ReserveResult result;
+    if (!parseReserveReply(r, call.n, &result) ||
+        result.status != ReserveResult::Status::Admitted) {
+      return;
+    }
+    // args: the key count, 2n keys, then 5 numbers per check (ppm, limit,
+    // amount, enforce, ttl).
+    std::vector<std::string_view> a = call.args.views();
+    std::vector<CounterDelta> undo;
+    for (size_t i = 0; i < call.n && 1 + 2 * call.n + 5 * i + 4 < a.size(); i++) {
+      int64_t amount = std::stoll(std::string(a[1 + 2 * call.n + 5 * i + 2]));
+      auto ttl = static_cast<uint32_t>(std::stoul(std::string(a[1 + 2 * call.n + 5 * i + 4])));
+      if (amount != 0) undo.push_back({a[1 + 2 * i], -amount, ttl});
+    }
+    adjust(undo, nullptr);
+  } else if (call.kind == CallKind::Claim && claimed(r)) {
+    RespArgs args;
+    args.add("DEL").add(call.claim_key);
+    send(newCall(CallKind::Fire, std::move(args)));
   }
 }
 
@@ -627,7 +773,7 @@ void RedisStore::fail(const CallPtr& call, const std::string& reason) {
   if (call->answered) return;
   call->answered = true;
   if (call->for_caller) reportUnavailable(reason);
-  if (call->on_unavailable) call->on_unavailable(reason);
+  answerUnavailable(*call, reason);
 }
 
 void RedisStore::onTimer() {
@@ -666,68 +812,43 @@ void RedisStore::armTimer() {
 
 // ---- the CounterStore operations ----
 
-void RedisStore::reserve(std::vector<CounterCheck> checks, ReserveDone done) {
+void RedisStore::reserve(const std::vector<CounterCheck>& checks, ReserveDone done) {
   if (checks.empty()) {
     if (done) done(ReserveResult{});
     return;
   }
-  std::vector<std::string> argv = {"EVALSHA", reserveSha(), std::to_string(checks.size() * 2)};
-  std::vector<CounterDelta> undo;
-  for (const CounterCheck& c : checks) {
-    argv.push_back(c.key);
-    argv.push_back(c.other_key.empty() ? c.key : c.other_key);
-    if (c.amount != 0) undo.push_back({c.key, -c.amount, c.ttl_s});
-  }
+  RespArgs args;
+  size_t bytes = 16 + checks.size() * 80;  // the numbers, with their RESP framing
+  for (const CounterCheck& c : checks) bytes += c.key.size() + c.other_key.size() + c.key.size();
+  args.text.reserve(bytes);
+  args.add(static_cast<int64_t>(checks.size() * 2));
+  for (const CounterCheck& c : checks) args.add(c.key).add(c.other_key.empty() ? c.key : c.other_key);
   for (const CounterCheck& c : checks) {
     uint32_t ppm = c.other_key.empty() ? 0 : c.other_weight_ppm;
-    for (int64_t v :
-         {int64_t{ppm}, c.limit, c.amount, int64_t{c.enforce ? 1 : 0}, int64_t{c.ttl_s}}) {
-      argv.push_back(std::to_string(v));
-    }
+    args.add(int64_t{ppm}).add(c.limit).add(c.amount).add(int64_t{c.enforce ? 1 : 0});
+    args.add(int64_t{c.ttl_s});
   }
-  CallPtr call = newCall(std::move(argv), redis_scripts::kReserve);
-  size_t n = checks.size();
-  call->on_reply = [done, n](const redisReply& r) {
-    ReserveResult result;
-    if (!parseReserveReply(r, n, &result)) return false;
-    if (done) done(result);
-    return true;
-  };
-  call->on_unavailable = [done](const std::string&) {
-    if (done) done(unavailableReservation());
-  };
-  // Admitted after the caller gave up: give the amounts back.
-  call->on_late_reply = [this, n, undo = std::move(undo)](const redisReply& r) {
-    ReserveResult result;
-    if (parseReserveReply(r, n, &result) && result.status == ReserveResult::Status::Admitted) {
-      adjust(undo, nullptr);
-    }
-  };
+  CallPtr call = newCall(CallKind::Reserve, std::move(args), redis_scripts::kReserve);
+  call->n = checks.size();
+  call->reserve_done = std::move(done);
   send(call);
 }
 
-void RedisStore::adjust(std::vector<CounterDelta> deltas, ValuesDone done) {
+void RedisStore::adjust(const std::vector<CounterDelta>& deltas, ValuesDone done) {
   if (deltas.empty()) {
     if (done) done({});
     return;
   }
-  std::vector<std::string> argv = {"EVALSHA", adjustSha(), std::to_string(deltas.size())};
-  for (const CounterDelta& d : deltas) argv.push_back(d.key);
-  for (const CounterDelta& d : deltas) {
-    argv.push_back(std::to_string(d.delta));
-    argv.push_back(std::to_string(d.ttl_s));
-  }
-  CallPtr call = newCall(std::move(argv), redis_scripts::kAdjust);
-  size_t n = deltas.size();
-  call->on_reply = [done, n](const redisReply& r) {
-    std::vector<int64_t> values;
-    if (!integerArray(r, n, &values)) return false;
-    if (done) done(values);
-    return true;
-  };
-  call->on_unavailable = [done](const std::string&) {
-    if (done) done({});
-  };
+  RespArgs args;
+  size_t bytes = 16 + deltas.size() * 48;
+  for (const CounterDelta& d : deltas) bytes += d.key.size();
+  args.text.reserve(bytes);
+  args.add(static_cast<int64_t>(deltas.size()));
+  for (const CounterDelta& d : deltas) args.add(d.key);
+  for (const CounterDelta& d : deltas) args.add(d.delta).add(int64_t{d.ttl_s});
+  CallPtr call = newCall(CallKind::Adjust, std::move(args), redis_scripts::kAdjust);
+  call->n = deltas.size();
+  call->values_done = std::move(done);
   send(call);
 }
 
@@ -737,47 +858,22 @@ void RedisStore::read(std::vector<std::string> keys, ValuesDone done) {
     return;
   }
   size_t n = keys.size();
-  std::vector<std::string> argv = {"MGET"};
-  for (std::string& k : keys) argv.push_back(std::move(k));
-  CallPtr call = newCall(std::move(argv));
-  call->on_reply = [done, n](const redisReply& r) {
-    std::vector<int64_t> values;
-    if (!parseReadReply(r, n, &values)) return false;
-    if (done) done(values);
-    return true;
-  };
-  call->on_unavailable = [done](const std::string&) {
-    if (done) done({});
-  };
+  RespArgs args;
+  args.add("MGET");
+  for (const std::string& k : keys) args.add(k);
+  CallPtr call = newCall(CallKind::Read, std::move(args));
+  call->n = keys.size();
+  call->values_done = std::move(done);
   send(call);
 }
 
 void RedisStore::claimOnce(std::string key, uint32_t ttl_s, ClaimDone done) {
-  std::vector<std::string> argv = {"SET", key, "1", "NX"};
-  if (ttl_s > 0) {
-    argv.push_back("EX");
-    argv.push_back(std::to_string(ttl_s));
-  }
-  CallPtr call = newCall(std::move(argv));
-  auto claimed = [](const redisReply& r) {
-    return r.type == REDIS_REPLY_STATUS && std::string(r.str, r.len) == "OK";
-  };
-  call->on_reply = [done, claimed](const redisReply& r) {
-    if (r.type != REDIS_REPLY_NIL && !claimed(r)) return false;
-    if (done) done(claimed(r));
-    return true;
-  };
-  // Unavailable: nobody can know whether they were first; never claim twice.
-  call->on_unavailable = [done](const std::string&) {
-    if (done) done(false);
-  };
-  // Claimed after the caller was told no: free the key for the next caller.
-  call->on_late_reply = [this, key, claimed](const redisReply& r) {
-    if (!claimed(r)) return;
-    CallPtr del = newCall({"DEL", key});
-    del->for_caller = false;
-    send(del);
-  };
+  RespArgs args;
+  args.add("SET").add(key).add("1").add("NX");
+  if (ttl_s > 0) args.add("EX").add(int64_t{ttl_s});
+  CallPtr call = newCall(CallKind::Claim, std::move(args));
+  call->claim_key = std::move(key);
+  call->claim_done = std::move(done);
   send(call);
 }
 

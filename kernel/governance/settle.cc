@@ -54,13 +54,14 @@ double asUnits(CounterKind kind, int64_t v) {
   return kind == CounterKind::Cost ? static_cast<double>(v) / kNanoPerUsd : static_cast<double>(v);
 }
 
-// What an alert needs once the store has answered; the exchange may be gone.
+// What an alert needs once the store has answered; the exchange may be gone,
+// the plan's shape is kept alive here.
 struct PendingAlert {
-  CheckInfo info;
+  std::shared_ptr<const PlanShape> shape;
+  size_t check = 0;
   int64_t limit = 0;
   int64_t delta = 0;
   size_t value_index = 0;  // of the spent counter in the adjust answer
-  std::string claim_base;
 };
 
 }  // namespace
@@ -90,17 +91,11 @@ void settle(sluice_worker* worker, const Plan& plan, const manifest::Pricing* pr
   // Budgets with alerts: find their spent counter among the deltas.
   std::vector<PendingAlert> alerts;
   for (size_t i = 0; i < plan.checks.size(); i++) {
-    const CheckInfo& info = plan.info[i];
+    const CheckInfo& info = plan.info(i);
     if (!info.budget || !info.budget->alerts || info.budget->alerts->thresholds.empty()) continue;
     for (size_t d = 0; d < deltas.size(); d++) {
       if (deltas[d].key != info.spent_key || deltas[d].delta <= 0) continue;
-      PendingAlert a;
-      a.info = info;
-      a.limit = plan.checks[i].limit;
-      a.delta = deltas[d].delta;
-      a.value_index = d;
-      a.claim_base = info.spent_key + ":alert:";
-      alerts.push_back(std::move(a));
+      alerts.push_back({plan.shape, i, plan.checks[i].limit, deltas[d].delta, d});
     }
   }
   CounterStore::ValuesDone done;
@@ -110,17 +105,18 @@ void settle(sluice_worker* worker, const Plan& plan, const manifest::Pricing* pr
       int64_t now_ms = static_cast<int64_t>(time(nullptr)) * 1000;
       for (const auto& a : alerts) {
         if (a.value_index >= values.size()) continue;
+        const CheckInfo& info = a.shape->info[a.check];
         int64_t after = values[a.value_index];
         int64_t before = after - a.delta;
-        for (double t : a.info.budget->alerts->thresholds) {
+        for (double t : info.budget->alerts->thresholds) {
           double mark = static_cast<double>(a.limit) * t / 100.0;
           if (!(static_cast<double>(before) < mark && static_cast<double>(after) >= mark)) continue;
-          std::string body = alertJson(a.info, a.limit, t, after, now_ms);
-          std::string url = a.info.budget->alerts->webhook;
-          std::string what = "budget '" + a.info.budget->id + "' reached " + jsonNumber(t) + "%";
-          uint32_t ttl = static_cast<uint32_t>(a.info.window_ms / 1000 + 86400);
+          std::string body = alertJson(info, a.limit, t, after, now_ms);
+          std::string url = info.budget->alerts->webhook;
+          std::string what = "budget '" + info.budget->id + "' reached " + jsonNumber(t) + "%";
+          uint32_t ttl = static_cast<uint32_t>(info.window_ms / 1000 + 86400);
           worker->counters->claimOnce(
-              a.claim_base + jsonNumber(t), ttl,
+              info.spent_key + ":alert:" + jsonNumber(t), ttl,
               [worker, url, body = std::move(body), what](bool first) mutable {
                 if (!first) return;
                 util::logWarn("budget", what);
@@ -130,13 +126,13 @@ void settle(sluice_worker* worker, const Plan& plan, const manifest::Pricing* pr
       }
     };
   }
-  worker->counters->adjust(std::move(deltas), std::move(done));
+  worker->counters->adjust(deltas, std::move(done));
 }
 
 void releasePlan(sluice_worker* worker, const Plan& plan) {
   if (!worker || !worker->counters || plan.empty()) return;
   std::vector<CounterDelta> deltas = release(plan);
-  if (!deltas.empty()) worker->counters->adjust(std::move(deltas), nullptr);
+  if (!deltas.empty()) worker->counters->adjust(deltas, nullptr);
 }
 
 }  // namespace sluice::governance

@@ -153,14 +153,16 @@ const std::string* Request::header(std::string_view lower_name) const {
 
 // ---------------------------------------------------------------- Response
 
+// Room for a response head: the status line, framing and connection lines,
+// and the headers, so appendHead never reallocates.
+size_t Response::headBytes(const Headers& headers) { return 160 + headers.text().size(); }
+
 void Response::appendHead(std::string* out, int status, const Headers& headers,
                           const char* framing) {
   char line[64];
   int n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, reasonPhrase(status));
   out->append(line, n);
-  for (const auto& h : headers) {
-    out->append(h.first).append(": ").append(h.second).append("\r\n");
-  }
+  out->append(headers.text());
   out->append(framing);
   bool keep = conn_->parser_.request().keep_alive && !conn_->close_after_response_ &&
               !conn_->serverDraining();
@@ -176,7 +178,7 @@ void Response::respond(int status, const Headers& headers, std::string_view body
     return;
   }
   std::string out;
-  out.reserve(256 + body.size());
+  out.reserve(headBytes(headers) + body.size());
   char framing[48];
   snprintf(framing, sizeof framing, "Content-Length: %zu\r\n", body.size());
   appendHead(&out, status, headers, framing);
@@ -190,7 +192,7 @@ void Response::begin(int status, const Headers& headers) {
   started_ = true;
   if (aborted_) return;
   std::string out;
-  out.reserve(256);
+  out.reserve(headBytes(headers));
   appendHead(&out, status, headers, "Transfer-Encoding: chunked\r\n");
   conn_->send(std::move(out));
 }

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "http/headers.h"
 #include "manifest/config.h"
 
 namespace sluice::http {
@@ -40,7 +41,7 @@ struct Request {
 // the close callback fires.
 class Response {
  public:
-  using Headers = std::vector<std::pair<std::string, std::string>>;
+  using Headers = http::Headers;
 
   // A whole response with Content-Length.
   void respond(int status, const Headers& headers, std::string_view body);
@@ -65,6 +66,7 @@ class Response {
  private:
   friend class Connection;
   explicit Response(Connection* conn) : conn_(conn) {}
+  static size_t headBytes(const Headers& headers);
   void appendHead(std::string* out, int status, const Headers& headers, const char* framing);
   Connection* conn_;
   bool started_ = false;

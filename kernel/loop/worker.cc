@@ -63,6 +63,7 @@ bool Worker::setUp(std::string* error) {
   handle_.client = client_.get();
   if (counters_factory_) counters_ = counters_factory_(&loop_);
   handle_.counters = counters_.get();
+  handle_.plans = &plans_;
   handle_.index = index_;
   handler_ = std::make_unique<pipeline::RequestHandler>(&handle_, holder_);
   pipeline::RequestHandler* h = handler_.get();

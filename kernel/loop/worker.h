@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "governance/counter_store.h"
+#include "governance/plan_cache.h"
 #include "http/client.h"
 #include "http/server.h"
 #include "manifest/config.h"
@@ -51,6 +52,7 @@ class Worker {
   sluice_worker handle_;
   governance::CounterStoreFactory counters_factory_;
   std::unique_ptr<governance::CounterStore> counters_;
+  governance::PlanCache plans_;
   std::unique_ptr<http::Client> client_;
   std::unique_ptr<pipeline::RequestHandler> handler_;
   std::unique_ptr<http::Server> server_;

@@ -4,7 +4,7 @@
 
 #include <cstring>
 
-#include "governance/key_book.h"
+#include "governance/plan_cache.h"
 #include "governance/settle.h"
 #include "pipeline/json_splice.h"
 #include "util/clock.h"
@@ -16,6 +16,8 @@ namespace {
 // A whole (non-streamed) upstream answer is held in memory; past this it is
 // refused rather than risking the process.
 constexpr size_t kMaxBufferedResponse = 64 * 1024 * 1024;
+// Room for the gateway's response headers (identity, limits, rules, timing).
+constexpr size_t kHeadBytes = 512;
 
 std::string_view sv(sluice_str s) { return std::string_view(s.ptr ? s.ptr : "", s.len); }
 sluice_str ss(std::string_view s) { return sluice_str{s.data(), s.size()}; }
@@ -70,11 +72,22 @@ int64_t countDeltaChars(std::string_view json) {
   return n;
 }
 
+// "name;dur=1.234" (milliseconds, three decimals), without printf's
+// floating-point path: it runs several times per request.
 void appendMs(std::string* out, const char* name, uint64_t ns) {
-  char buf[64];
-  int n = snprintf(buf, sizeof buf, "%s%s;dur=%.3f", out->empty() ? "" : ", ", name,
-                   static_cast<double>(ns) / 1e6);
-  out->append(buf, n);
+  if (!out->empty()) out->append(", ");
+  out->append(name).append(";dur=");
+  uint64_t us = (ns + 500) / 1000;
+  char buf[24];
+  char* end = buf + sizeof buf;
+  char* p = end;
+  for (int i = 0; i < 3; i++, us /= 10) *--p = static_cast<char>('0' + us % 10);
+  *--p = '.';
+  do {
+    *--p = static_cast<char>('0' + us % 10);
+    us /= 10;
+  } while (us);
+  out->append(p, static_cast<size_t>(end - p));
 }
 
 }  // namespace
@@ -125,9 +138,8 @@ void Exchange::run() {
     Hold hold(this);
     if (upstream_) upstream_->resume();
   });
-  const governance::Policy& policy = spec_.gateway->policy();
-  if (!policy.empty() && worker_->counters) {
-    plan_ = policy.plan(facts(), waived_);
+  if (!spec_.gateway->policy().empty() && worker_->counters) {
+    plan_ = makePlan();
     if (!plan_.empty()) {
       reserve();
       return;
@@ -149,14 +161,15 @@ governance::RequestFacts Exchange::facts() const {
   return f;
 }
 
+governance::Plan Exchange::makePlan() const {
+  const governance::Policy& policy = spec_.gateway->policy();
+  if (worker_->plans) return worker_->plans->plan(policy, facts(), waived_);
+  return policy.plan(facts(), waived_);
+}
+
 // Phase 5: every matching rate limit and budget is reserved at once, or none.
 void Exchange::reserve() {
   admitting_ = true;
-  for (size_t i = 0; i < plan_.info.size(); i++) {
-    const governance::CheckInfo& info = plan_.info[i];
-    governance::keyBook().note(info.rate ? info.rate->id : info.budget->id, info.dims,
-                               plan_.checks[i].key);
-  }
   worker_->counters->reserve(plan_.checks, [this](const governance::ReserveResult& r) {
     Hold hold(this);
     admitted(r);
@@ -206,7 +219,7 @@ bool Exchange::downgrade(const manifest::BudgetRule* rule) {
   waived_.push_back(rule);
   spec_.model = cheaper;
   vt_ = cheaper->provider->vt;
-  plan_ = spec_.gateway->policy().plan(facts(), waived_);
+  plan_ = makePlan();
   reserve();
   return true;
 }
@@ -386,9 +399,9 @@ void Exchange::head(int status, std::string_view content_type) {
   if (spec_.stream && status == 200 && startsWithNoCase(content_type, "text/event-stream")) {
     streaming_ = true;
     http::Response::Headers h;
-    h.reserve(16);
-    h.emplace_back("Content-Type", "text/event-stream");
-    h.emplace_back("Cache-Control", "no-cache");
+    h.reserve(kHeadBytes);
+    h.add("Content-Type", "text/event-stream");
+    h.add("Cache-Control", "no-cache");
     appendIdentityHeaders(&h);
     appendTimingHeaders(&h, head_ns_);
     res_.begin(200, h);
@@ -542,8 +555,8 @@ void Exchange::end() {
     if (u.found) noteUsageFrom(body);
   }
   http::Response::Headers h;
-  h.reserve(16);
-  h.emplace_back("Content-Type", content_type_);
+  h.reserve(kHeadBytes);
+  h.add("Content-Type", content_type_);
   appendIdentityHeaders(&h);
   appendTimingHeaders(&h, util::monotonicNs());
   res_.respond(status_, h, body);
@@ -559,10 +572,10 @@ void Exchange::fail(const ApiError& e, const governance::HeaderList* extra) {
     return;
   }
   http::Response::Headers h;
-  h.reserve(12);
-  h.emplace_back("Content-Type", "application/json");
-  h.emplace_back("x-sluice-request-id", spec_.request_id);
-  if (extra) h.insert(h.end(), extra->begin(), extra->end());
+  h.reserve(kHeadBytes);
+  h.add("Content-Type", "application/json");
+  h.add("x-sluice-request-id", spec_.request_id);
+  if (extra) h.append(*extra);
   appendRuleHeader(&h);
   appendTimingHeaders(&h, util::monotonicNs());
   res_.respond(e.status, h, errorBody(e));
@@ -618,18 +631,16 @@ void Exchange::maybeDelete() {
 }
 
 void Exchange::appendIdentityHeaders(http::Response::Headers* h) const {
-  h->emplace_back("x-sluice-request-id", spec_.request_id);
-  h->emplace_back("x-sluice-resolved-model", spec_.model->id);
-  h->emplace_back("x-sluice-provider", spec_.model->provider->name);
-  h->insert(h->end(), limit_headers_.begin(), limit_headers_.end());
+  h->add("x-sluice-request-id", spec_.request_id);
+  h->add("x-sluice-resolved-model", spec_.model->id);
+  h->add("x-sluice-provider", spec_.model->provider->name);
+  h->append(limit_headers_);
   appendRuleHeader(h);
 }
 
 void Exchange::appendRuleHeader(http::Response::Headers* h) const {
-  if (plan_.rule_ids.empty()) return;
-  std::string ids;
-  for (const auto& id : plan_.rule_ids) ids += (ids.empty() ? "" : ",") + id;
-  h->emplace_back("x-sluice-applied-rules", std::move(ids));
+  if (plan_.ruleIds().empty()) return;
+  h->add("x-sluice-applied-rules", plan_.ruleIds());
 }
 
 void Exchange::appendTimingHeaders(http::Response::Headers* h, uint64_t now) const {
@@ -643,7 +654,7 @@ void Exchange::appendTimingHeaders(http::Response::Headers* h, uint64_t now) con
   if (head_ns_ && spec_.route_done_ns) appendMs(&t, "upstream", head_ns_ - spec_.route_done_ns);
   if (first_byte_ns_) appendMs(&t, "ttft", first_byte_ns_ - start);
   appendMs(&t, "total", now - start);
-  h->emplace_back("Server-Timing", std::move(t));
+  h->add("Server-Timing", std::move(t));
 }
 
 }  // namespace sluice::pipeline

@@ -69,6 +69,7 @@ class Exchange : public http::ClientHandler {
   void admitted(const governance::ReserveResult& result);
   bool downgrade(const manifest::BudgetRule* rule);
   governance::RequestFacts facts() const;
+  governance::Plan makePlan() const;
   void send();
   void prepareBody();
   void settle();

@@ -54,9 +54,9 @@ std::string shapeError(const cJSON* v, Shape shape, const char* name) {
 
 void respondError(http::Response& res, const ApiError& e, const std::string& request_id) {
   http::Response::Headers h;
-  h.emplace_back("Content-Type", "application/json");
-  if (!request_id.empty()) h.emplace_back("x-sluice-request-id", request_id);
-  if (e.status == 405) h.emplace_back("Allow", e.param.empty() ? "POST" : "GET");
+  h.add("Content-Type", "application/json");
+  if (!request_id.empty()) h.add("x-sluice-request-id", request_id);
+  if (e.status == 405) h.add("Allow", e.param.empty() ? "POST" : "GET");
   res.respond(e.status, h, errorBody(e));
 }
 

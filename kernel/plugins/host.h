@@ -11,6 +11,7 @@ class Client;
 }
 namespace sluice::governance {
 class CounterStore;
+class PlanCache;
 }
 
 // The loop a plugin call runs on: timers and HTTP calls are scheduled there.
@@ -18,6 +19,7 @@ struct sluice_worker {
   uv_loop_t* loop = nullptr;
   sluice::http::Client* client = nullptr;
   sluice::governance::CounterStore* counters = nullptr;  // rate limits and budgets
+  sluice::governance::PlanCache* plans = nullptr;         // this loop's plan shapes
   int index = 0;
 };
 

@@ -131,9 +131,9 @@ class CounterStoreContract : public ::testing::TestWithParam<BackendFactory> {
     return false;
   }
 
-  static CounterCheck check(std::string key, int64_t limit, int64_t amount) {
+  static CounterCheck check(std::string_view key, int64_t limit, int64_t amount) {
     CounterCheck c;
-    c.key = std::move(key);
+    c.key = key;  // a view: the caller keeps the key alive
     c.limit = limit;
     c.amount = amount;
     return c;

@@ -378,16 +378,15 @@ TEST(Plan, OneCheckPerMatchingRuleInRuleOrder) {
   Caller c;
   Plan plan = policy.plan(c.facts);
   ASSERT_EQ(plan.checks.size(), 5u);
-  ASSERT_EQ(plan.info.size(), 5u);
-  EXPECT_EQ(plan.rule_ids,
-            (std::vector<std::string>{"rpm", "tph", "monthly", "daily-tokens", "weekly"}));
-  EXPECT_EQ(plan.info[0].rate, &cfg.rate_limits[0]);
-  EXPECT_EQ(plan.info[1].rate, &cfg.rate_limits[1]);
-  EXPECT_EQ(plan.info[2].budget, &cfg.budgets[0]);
-  EXPECT_EQ(plan.info[3].budget, &cfg.budgets[1]);
-  EXPECT_EQ(plan.info[4].budget, &cfg.budgets[2]);
-  for (size_t i = 0; i < 2; i++) EXPECT_EQ(plan.info[i].budget, nullptr);
-  for (size_t i = 2; i < 5; i++) EXPECT_EQ(plan.info[i].rate, nullptr);
+  ASSERT_EQ(plan.shape->info.size(), 5u);
+  EXPECT_EQ(plan.ruleIds(), "rpm,tph,monthly,daily-tokens,weekly");
+  EXPECT_EQ(plan.info(0).rate, &cfg.rate_limits[0]);
+  EXPECT_EQ(plan.info(1).rate, &cfg.rate_limits[1]);
+  EXPECT_EQ(plan.info(2).budget, &cfg.budgets[0]);
+  EXPECT_EQ(plan.info(3).budget, &cfg.budgets[1]);
+  EXPECT_EQ(plan.info(4).budget, &cfg.budgets[2]);
+  for (size_t i = 0; i < 2; i++) EXPECT_EQ(plan.info(i).budget, nullptr);
+  for (size_t i = 2; i < 5; i++) EXPECT_EQ(plan.info(i).rate, nullptr);
 }
 
 TEST(Plan, NoRulesNoChecks) {
@@ -410,10 +409,10 @@ TEST(Plan, RequestRateCheck) {
   EXPECT_EQ(rpm.amount, 1);
   EXPECT_TRUE(rpm.enforce);
   EXPECT_EQ(rpm.ttl_s, 60u + 60u);
-  EXPECT_EQ(plan.info[0].kind, CounterKind::Requests);
-  EXPECT_EQ(plan.info[0].dims, "subject=user:alice@example.com");
-  EXPECT_EQ(plan.info[0].window_end_ms, ms(kWed_2026_11_18_134500 + 60));
-  EXPECT_EQ(plan.info[0].window_ms, 60 * kSecondMs);
+  EXPECT_EQ(plan.info(0).kind, CounterKind::Requests);
+  EXPECT_EQ(plan.info(0).dims, "subject=user:alice@example.com");
+  EXPECT_EQ(plan.info(0).window_end_ms, ms(kWed_2026_11_18_134500 + 60));
+  EXPECT_EQ(plan.info(0).window_ms, 60 * kSecondMs);
 }
 
 TEST(Plan, TokenRateCheckReservesPromptEstimatePlusMaxOutput) {
@@ -427,8 +426,8 @@ TEST(Plan, TokenRateCheckReservesPromptEstimatePlusMaxOutput) {
   EXPECT_EQ(tph.amount, 100 + 50);
   EXPECT_TRUE(tph.enforce);
   EXPECT_EQ(tph.ttl_s, 3600u + 60u);
-  EXPECT_EQ(plan.info[1].kind, CounterKind::Tokens);
-  EXPECT_EQ(plan.info[1].window_end_ms, ms(kWed_2026_11_18_130000 + 3600));
+  EXPECT_EQ(plan.info(1).kind, CounterKind::Tokens);
+  EXPECT_EQ(plan.info(1).window_end_ms, ms(kWed_2026_11_18_130000 + 3600));
 }
 
 TEST(Plan, CostBudgetCheckHoldsWorstCaseNextToSpent) {
@@ -437,7 +436,7 @@ TEST(Plan, CostBudgetCheckHoldsWorstCaseNextToSpent) {
   Caller c;
   Plan plan = policy.plan(c.facts);
   const CounterCheck& monthly = plan.checks[2];
-  const CheckInfo& info = plan.info[2];
+  const CheckInfo& info = plan.info(2);
   EXPECT_EQ(monthly.key, "sl:bg:monthly:2026-11:team=payments:held");
   EXPECT_EQ(info.spent_key, "sl:bg:monthly:2026-11:team=payments:spent");
   EXPECT_EQ(monthly.other_key, info.spent_key);
@@ -489,7 +488,7 @@ TEST(Plan, AuditBudgetIsChargedButNotEnforced) {
   EXPECT_EQ(audit.amount, 150);
   EXPECT_FALSE(audit.enforce);
   EXPECT_EQ(audit.ttl_s, 86400u + 86400u);
-  EXPECT_EQ(plan.info[3].kind, CounterKind::Tokens);
+  EXPECT_EQ(plan.info(3).kind, CounterKind::Tokens);
 }
 
 TEST(Plan, DowngradeBudgetIsEnforcedUnlessWaived) {
@@ -503,7 +502,7 @@ TEST(Plan, DowngradeBudgetIsEnforcedUnlessWaived) {
   EXPECT_EQ(weekly.limit, 20LL * 1000000000LL);
   EXPECT_TRUE(weekly.enforce);
   EXPECT_EQ(weekly.ttl_s, 7u * 86400u + 86400u);
-  EXPECT_EQ(plan.info[4].window_end_ms, ms(kMon_2026_11_23_000000));
+  EXPECT_EQ(plan.info(4).window_end_ms, ms(kMon_2026_11_23_000000));
 
   Plan waived = policy.plan(c.facts, {&cfg.budgets[2]});
   ASSERT_EQ(waived.checks.size(), 5u);
@@ -555,7 +554,7 @@ TEST(CostNano, OneMillionTokensCostTheListPrice) {
   EXPECT_EQ(costNano(&p, {1000000, 0, 1000000}), 75000000);
 }
 
-const CounterDelta* deltaFor(const std::vector<CounterDelta>& deltas, const std::string& key) {
+const CounterDelta* deltaFor(const std::vector<CounterDelta>& deltas, std::string_view key) {
   auto it = std::find_if(deltas.begin(), deltas.end(),
                          [&](const CounterDelta& d) { return d.key == key; });
   return it == deltas.end() ? nullptr : &*it;
@@ -607,7 +606,7 @@ TEST(Settlement, BudgetsReleaseHeldAndAddSpent) {
   for (Expect e : {Expect{2, cost}, Expect{3, 100}, Expect{4, cost}}) {
     const CounterCheck& check = plan.checks[e.check];
     const CounterDelta* held = deltaFor(deltas, check.key);
-    const CounterDelta* spent = deltaFor(deltas, plan.info[e.check].spent_key);
+    const CounterDelta* spent = deltaFor(deltas, plan.info(e.check).spent_key);
     ASSERT_NE(held, nullptr) << check.key;
     ASSERT_NE(spent, nullptr) << check.key;
     EXPECT_EQ(held->delta, -check.amount) << check.key;
@@ -644,7 +643,7 @@ TEST(Release, UndoesEveryNonZeroReservation) {
     EXPECT_EQ(deltas[i].ttl_s, plan.checks[i].ttl_s);
   }
   // Spent counters are untouched: nothing was used.
-  for (const auto& info : plan.info) {
+  for (const auto& info : plan.shape->info) {
     if (info.budget) EXPECT_EQ(deltaFor(deltas, info.spent_key), nullptr);
   }
 

@@ -14,9 +14,9 @@ namespace {
 
 using Status = ReserveResult::Status;
 
-CounterCheck check(std::string key, int64_t limit, int64_t amount, uint32_t ttl_s = 0) {
+CounterCheck check(std::string_view key, int64_t limit, int64_t amount, uint32_t ttl_s = 0) {
   CounterCheck c;
-  c.key = std::move(key);
+  c.key = key;  // a view: the caller keeps the key alive
   c.limit = limit;
   c.amount = amount;
   c.ttl_s = ttl_s;
@@ -108,9 +108,10 @@ TEST(MemoryStore, ConcurrentReservationsNeverOvershoot) {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       std::unique_ptr<CounterStore> store = makeMemoryStore(counters);
+      std::string my_key = "thread" + std::to_string(t);
       for (int i = 0; i < 250; ++i) {
         CounterCheck global = check("global", 500, 1);
-        CounterCheck mine = check("thread" + std::to_string(t), 1'000'000, 1);
+        CounterCheck mine = check(my_key, 1'000'000, 1);
         std::vector<CounterCheck> checks =
             i % 2 ? std::vector{global, mine} : std::vector{mine, global};
         store->reserve(checks, [&](const ReserveResult& r) {

@@ -24,9 +24,9 @@ using Status = ReserveResult::Status;
 using testing::RedisServer;
 using testing::UvTestLoop;
 
-CounterCheck check(std::string key, int64_t limit, int64_t amount, uint32_t ttl_s = 0) {
+CounterCheck check(std::string_view key, int64_t limit, int64_t amount, uint32_t ttl_s = 0) {
   CounterCheck c;
-  c.key = std::move(key);
+  c.key = key;  // a view: the caller keeps the key alive
   c.limit = limit;
   c.amount = amount;
   c.ttl_s = ttl_s;
