@@ -142,6 +142,27 @@ class RedisStoreTest : public ::testing::Test {
   UvTestLoop loop_;
 };
 
+TEST(Resp, ArgumentsAreBulkStringsAndComeBackAsViews) {
+  RespArgs args;
+  args.add("SET").add("k\r\ney").add(int64_t{-42}).add("");
+  EXPECT_EQ(args.count, 4u);
+  EXPECT_EQ(args.text, "$3\r\nSET\r\n$5\r\nk\r\ney\r\n$3\r\n-42\r\n$0\r\n\r\n");
+  std::vector<std::string_view> back = args.views();
+  ASSERT_EQ(back.size(), 4u);
+  EXPECT_EQ(back[0], "SET");
+  EXPECT_EQ(back[1], "k\r\ney");  // binary-safe: lengths, not delimiters
+  EXPECT_EQ(back[2], "-42");
+  EXPECT_EQ(back[3], "");
+}
+
+TEST(Resp, CommandCountsHeadAndTail) {
+  RespArgs tail;
+  tail.add(int64_t{1}).add("key");
+  EXPECT_EQ(respCommand({"EVALSHA", "abc"}, tail),
+            "*4\r\n$7\r\nEVALSHA\r\n$3\r\nabc\r\n$1\r\n1\r\n$3\r\nkey\r\n");
+  EXPECT_EQ(respCommand({}, RespArgs().add("PING")), "*1\r\n$4\r\nPING\r\n");
+}
+
 TEST(RedisUrl, ParsesEveryPart) {
   RedisEndpoint ep;
   std::string error;
