@@ -15,6 +15,7 @@
 #include "governance/identity.h"
 #include "governance/limits.h"
 #include "manifest/config.h"
+#include "pipeline/guardrails.h"
 #include "plugins/registry.h"
 #include "sluice/plugin.h"
 
@@ -56,6 +57,7 @@ class Gateway {
   std::string modelsJsonFor(const governance::Principal& caller) const;
   const governance::Directory& directory() const { return *directory_; }
   const governance::Policy& policy() const { return *policy_; }
+  const GuardrailSet& guardrails() const { return *guardrails_; }
   // Strips a configured base path; returns the rest or npos-like empty view.
   bool stripBasePath(std::string_view path, std::string_view* rest) const;
 
@@ -67,6 +69,7 @@ class Gateway {
   std::string models_json_;
   std::unique_ptr<governance::Directory> directory_;
   std::unique_ptr<governance::Policy> policy_;
+  std::unique_ptr<GuardrailSet> guardrails_;
 };
 
 // Counter keys of every replica share this prefix (one Redis hash slot).
