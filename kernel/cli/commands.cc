@@ -135,7 +135,6 @@ int cmdServe(const std::vector<std::string>& args) {
   auto note = [&unenforced](bool present, const char* key) {
     if (present) unenforced += (unenforced.empty() ? "" : ", ") + std::string(key);
   };
-  note(!cfg->guardrails.empty() || !cfg->guardrail_rules.empty(), "guardrails");
   note(!cfg->policies.empty(), "policies");
   if (!unenforced.empty()) {
     fprintf(stderr,

@@ -668,9 +668,20 @@ void Exchange::appendIdentityHeaders(http::Response::Headers* h) const {
   appendRuleHeader(h);
 }
 
+// The ids of the rate-limit, budget and guardrail rules that applied.
 void Exchange::appendRuleHeader(http::Response::Headers* h) const {
-  if (plan_.ruleIds().empty()) return;
-  h->add("x-sluice-applied-rules", plan_.ruleIds());
+  const std::string& limits = plan_.ruleIds();
+  const std::vector<std::string>* guards = spec_.guards ? &spec_.guards->plan().rule_ids : nullptr;
+  if (!guards || guards->empty()) {
+    if (!limits.empty()) h->add("x-sluice-applied-rules", limits);
+    return;
+  }
+  std::string ids = limits;
+  for (const auto& id : *guards) {
+    if (!ids.empty()) ids.push_back(',');
+    ids.append(id);
+  }
+  h->add("x-sluice-applied-rules", ids);
 }
 
 void Exchange::appendTimingHeaders(http::Response::Headers* h, uint64_t now) const {
