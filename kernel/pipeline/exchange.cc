@@ -410,7 +410,10 @@ void Exchange::head(int status, std::string_view content_type) {
     appendIdentityHeaders(&h);
     appendTimingHeaders(&h, head_ns_);
     res_.begin(200, h);
-    if (spec_.guards && spec_.guards->runs(GuardHook::LlmOutput)) guardStream();
+    if (spec_.guards &&
+        (spec_.guards->runs(GuardHook::LlmOutput) || spec_.guards->runs(GuardHook::McpPreTool))) {
+      guardStream();
+    }
   }
 }
 

@@ -24,7 +24,9 @@ StreamGuard::StreamGuard(RequestGuards* guards, Emit emit, Blocked blocked, Held
     : guards_(guards),
       emit_(std::move(emit)),
       blocked_cb_(std::move(blocked)),
-      held_(std::move(held)) {}
+      held_(std::move(held)),
+      text_guarded_(guards->runs(GuardHook::LlmOutput)),
+      tools_guarded_(guards->runs(GuardHook::McpPreTool)) {}
 
 // Takes each choice's text out of the chunk; what is left (a role, tool
 // calls, a finish reason, usage) passes on in order, after the text before
@@ -51,20 +53,28 @@ void StreamGuard::chunk(std::string_view json) {
     cJSON* delta = member(c, "delta");
     cJSON* text = delta ? member(delta, "content") : member(c, "text");
     if (!delta && cJSON_IsString(text)) completions_ = true;
-    if (cJSON_IsString(text) && text->valuestring[0]) {
+    if (text_guarded_ && cJSON_IsString(text) && text->valuestring[0]) {
       size_t n = strlen(text->valuestring);
       queue_.push_back({Item::Kind::Text, choice, std::string(text->valuestring, n), nullptr});
       backlog_ += n;
       cJSON_SetValuestring(text, "");
     }
+    if (cJSON* calls = tools_guarded_ ? member(delta, "tool_calls") : nullptr) {
+      gatherTools(choice, calls);
+      cJSON_DeleteItemFromObjectCaseSensitive(delta, "tool_calls");
+    }
     // Token log probabilities spell the text out again: they would pass the
     // guardrails by, so they do not pass at all.
-    if (cJSON* logprobs = member(c, "logprobs"); logprobs && !cJSON_IsNull(logprobs)) {
+    if (cJSON* logprobs = member(c, "logprobs");
+        text_guarded_ && logprobs && !cJSON_IsNull(logprobs)) {
       cJSON_ReplaceItemInObjectCaseSensitive(c, "logprobs", cJSON_CreateNull());
     }
     for (const cJSON* m = delta ? delta->child : nullptr; m; m = m->next) {
-      if (strcmp(m->string, "content") != 0 && !cJSON_IsNull(m)) rest = true;
+      bool taken = text_guarded_ && strcmp(m->string, "content") == 0;
+      bool empty = cJSON_IsNull(m) || (cJSON_IsString(m) && !m->valuestring[0]);
+      if (!taken && !empty) rest = true;
     }
+    if (!text_guarded_ && cJSON_IsString(text) && text->valuestring[0]) rest = true;
     const cJSON* reason = member(c, "finish_reason");
     if (cJSON_IsString(reason)) {
       finished.push_back(choice);
@@ -101,20 +111,16 @@ void StreamGuard::pump() {
         check(choice, false);
         break;
       }
-      case Item::Kind::Flush: {
-        int choice = item.choice;
-        queue_.pop_front();
-        if (!choices_[choice].pending.empty()) check(choice, true);
+      case Item::Kind::Flush:
+        // Stays in front until the choice needs no more checks.
+        if (!flush(item.choice)) queue_.pop_front();
         break;
-      }
       case Item::Kind::FlushAll: {
-        auto it = choices_.begin();
-        while (it != choices_.end() && it->second.pending.empty()) ++it;
-        if (it == choices_.end()) {
-          queue_.pop_front();
-        } else {
-          check(it->first, true);
+        bool started = false;
+        for (auto it = choices_.begin(); it != choices_.end() && !started; ++it) {
+          started = flush(it->first);
         }
+        if (!started) queue_.pop_front();
         break;
       }
       case Item::Kind::Raw: {
@@ -132,6 +138,19 @@ void StreamGuard::pump() {
     }
   }
   pumping_ = false;
+}
+
+bool StreamGuard::flush(int choice) {
+  Choice& c = choices_[choice];
+  if (!c.pending.empty()) {
+    check(choice, true);
+    return true;
+  }
+  if (!c.tools.empty()) {
+    checkTools(choice);
+    return true;
+  }
+  return false;
 }
 
 void StreamGuard::check(int choice, bool final) {
@@ -154,6 +173,66 @@ void StreamGuard::checked(int choice, bool final, const GuardOutcome& o) {
   pending = std::move(segment_[0]);  // as the guardrails left it
   size_t hold = final ? 0 : std::min({o.hold_bytes, kMaxHoldBytes, pending.size()});
   release(choice, pending.size() - hold);
+  pump();
+}
+
+// A tool call's pieces come as deltas keyed by the call's index: the first
+// carries id, type and name, the rest pieces of the arguments.
+void StreamGuard::gatherTools(int choice, const cJSON* calls) {
+  if (!cJSON_IsArray(calls)) return;
+  int position = 0;
+  for (const cJSON* call = calls->child; call; call = call->next, position++) {
+    const cJSON* index = member(call, "index");
+    Tool& t = choices_[choice].tools[cJSON_IsNumber(index) ? index->valueint : position];
+    const cJSON* function = member(call, "function");
+    auto take = [](const cJSON* v, std::string* into) {
+      if (cJSON_IsString(v)) into->append(v->valuestring);
+    };
+    if (t.id.empty()) take(member(call, "id"), &t.id);
+    if (t.type.empty()) take(member(call, "type"), &t.type);
+    take(member(function, "name"), &t.name);
+    take(member(function, "arguments"), &t.arguments);
+  }
+}
+
+void StreamGuard::checkTools(int choice) {
+  segment_.clear();
+  for (const auto& [index, tool] : choices_[choice].tools) segment_.push_back(tool.arguments);
+  running_ = true;
+  guards_->run(GuardHook::McpPreTool, &segment_, [this, choice](const GuardOutcome& o) {
+    held_([this, choice, &o] { toolsChecked(choice, o); });
+  });
+}
+
+// The checked calls go out whole, one delta, before the choice's finish.
+void StreamGuard::toolsChecked(int choice, const GuardOutcome& o) {
+  running_ = false;
+  if (o.blocked) {
+    blocked_ = true;
+    queue_.clear();
+    blocked_cb_(o);
+    return;
+  }
+  std::map<int, Tool>& tools = choices_[choice].tools;
+  std::string out = "{" + envelope_ + (envelope_.empty() ? "" : ",");
+  out += "\"choices\":[{\"index\":" + std::to_string(choice) + ",\"delta\":{\"tool_calls\":[";
+  size_t i = 0;
+  for (const auto& [index, tool] : tools) {
+    if (i) out.push_back(',');
+    out += "{\"index\":" + std::to_string(index) + ",\"id\":";
+    appendJsonString(&out, tool.id);
+    out += ",\"type\":";
+    appendJsonString(&out, tool.type.empty() ? "function" : tool.type);
+    out += ",\"function\":{\"name\":";
+    appendJsonString(&out, tool.name);
+    out += ",\"arguments\":";
+    appendJsonString(&out, i < segment_.size() ? segment_[i] : tool.arguments);
+    out += "}}";
+    i++;
+  }
+  out += "]},\"finish_reason\":null}]}";
+  tools.clear();
+  emit_(out);
   pump();
 }
 

@@ -3,8 +3,10 @@
 // after the llm_output guardrails have seen it; what they report as possibly
 // incomplete (hold_bytes: an e-mail address without its domain yet, a key
 // still growing) stays back until more text arrives, so nothing they would
-// redact ever reaches the client in pieces. Everything else in the stream
-// (roles, tool calls, finish reasons, usage) keeps its place in the order.
+// redact ever reaches the client in pieces. With mcp_pre_tool guardrails,
+// tool calls are gathered whole and checked before any of them goes out, as
+// one delta per call, ahead of the choice's finish reason. Everything else in
+// the stream (roles, finish reasons, usage) keeps its place in the order.
 //
 // One guardrail run at a time per stream; text that arrives meanwhile waits
 // and is checked together. Every call into a StreamGuard happens inside its
@@ -55,14 +57,23 @@ class StreamGuard {
     std::string data;  // Text: the text; Raw: a chunk to pass on
     std::function<void()> then;
   };
+  struct Tool {
+    std::string id, type, name, arguments;
+  };
   struct Choice {
-    std::string pending;  // text the guardrails have not cleared yet
+    std::string pending;          // text the guardrails have not cleared yet
+    std::map<int, Tool> tools;    // tool calls being gathered, by their index
   };
 
   void pump();
+  // Starts the next check a finishing choice needs; false when it needs none.
+  bool flush(int choice);
   void check(int choice, bool final);
   void checked(int choice, bool final, const GuardOutcome& outcome);
+  void checkTools(int choice);
+  void toolsChecked(int choice, const GuardOutcome& outcome);
   void release(int choice, size_t bytes);
+  void gatherTools(int choice, const cJSON* calls);
   void rememberEnvelope(const cJSON* root);
 
   RequestGuards* guards_;
@@ -77,6 +88,8 @@ class StreamGuard {
   bool pumping_ = false;
   bool blocked_ = false;
   bool completions_ = false;  // text_completion chunks: choices[].text, not delta.content
+  bool text_guarded_;         // llm_output runs
+  bool tools_guarded_;        // mcp_pre_tool runs
   std::string envelope_;      // "id":...,"object":...,"created":...,"model":... of the stream
 };
 

@@ -33,6 +33,8 @@ const GUARDS = {
   'stream-blocker': ['validate', 'enforce', { hold: true }],
   'tool-redactor': ['mutate', 'enforce', { action: 'mutate', word: 'secret-arg' }],
   'tool-blocker': ['validate', 'enforce', { word: 'rm -rf' }],
+  'city-redactor': ['mutate', 'enforce', { action: 'mutate', word: 'Edinburgh' }],
+  'ticker-blocker': ['validate', 'enforce', { word: 'AAPL', delay_ms: 5 }],
 };
 
 // scenario: {hook: [guardrail names]}
@@ -54,6 +56,8 @@ const RULES = {
   'stream-block': { llm_output: ['stream-blocker'] },
   'tool-post': { mcp_post_tool: ['tool-blocker'] },
   'tool-pre': { mcp_pre_tool: ['tool-redactor'] },
+  'tool-pre-stream': { mcp_pre_tool: ['city-redactor'] },
+  'tool-block-stream': { mcp_pre_tool: ['ticker-blocker'] },
 };
 
 function yamlConfig(cfg) {
@@ -286,6 +290,37 @@ test(
     const r = await chat('tool-pre', user('look it up'));
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.choices[0].message.tool_calls[0].function.arguments, '{"q":"[REDACTED]"}');
+  }),
+);
+
+test(
+  'mcp_pre_tool on a stream: tool calls are gathered, checked and sent whole before the finish',
+  withLogs(async () => {
+    ctx.up.once({ sse: 'tools', writes: 5, gapMs: 5 });
+    const r = await chat('tool-pre-stream', user('weather and a quote'), { stream: true });
+    assert.equal(r.status, 200, r.text);
+    const { chunks, done } = parseChatStream(r.text);
+    assert.ok(done);
+    const withCalls = chunks.filter((c) => c.choices?.[0]?.delta?.tool_calls);
+    assert.equal(withCalls.length, 1, 'the calls go out as one delta, after the check');
+    const calls = withCalls[0].choices[0].delta.tool_calls;
+    assert.deepEqual(
+      calls.map((c) => [c.index, c.id, c.type, c.function.name, JSON.parse(c.function.arguments)]),
+      [
+        [0, 'call_JMW1whyEaYG438VE1OIflxA2', 'function', 'GetWeatherArgs', { city: '[REDACTED]', country: 'GB', units: 'c' }],
+        [1, calls[1].id, 'function', 'get_stock_price', { ticker: 'AAPL', exchange: 'NASDAQ' }],
+      ],
+    );
+    assert.ok(!r.text.includes('Edinb'), 'no piece of the redacted argument went out');
+    const finish = chunks.findIndex((c) => c.choices?.[0]?.finish_reason === 'tool_calls');
+    assert.ok(finish > chunks.indexOf(withCalls[0]), 'the finish reason follows the calls');
+
+    ctx.up.once({ sse: 'tools', writes: 5, gapMs: 5 });
+    const blocked = await chat('tool-block-stream', user('a quote'), { stream: true });
+    const events = parseChatStream(blocked.text);
+    assert.ok(!events.done);
+    assert.equal(events.chunks[events.chunks.length - 1].error.code, 'guardrail_blocked');
+    assert.ok(!events.chunks.some((c) => c.choices?.[0]?.delta?.tool_calls), 'no tool call went out');
   }),
 );
 
