@@ -15,6 +15,8 @@
 #include "governance/identity.h"
 #include "governance/limits.h"
 #include "manifest/config.h"
+#include "pipeline/router.h"
+#include "pipeline/target_stats.h"
 #include "plugins/registry.h"
 #include "sluice/plugin.h"
 
@@ -42,11 +44,13 @@ struct StringViewHash {
 
 class Gateway {
  public:
-  // Creates every provider instance. On failure returns nullptr and appends
-  // one line per problem to *errors.
+  // Creates every provider instance and routing strategy. On failure returns
+  // nullptr and appends one line per problem to *errors. Pass the running
+  // snapshot's targetStats() to a reload so targets keep their stats.
   static std::shared_ptr<Gateway> build(std::shared_ptr<const manifest::Config> config,
                                         plugins::Registry* registry,
-                                        std::vector<std::string>* errors);
+                                        std::vector<std::string>* errors,
+                                        std::shared_ptr<TargetStatsTable> stats = nullptr);
   ~Gateway();
 
   const ModelEntry* findModel(std::string_view id) const;
@@ -56,6 +60,8 @@ class Gateway {
   std::string modelsJsonFor(const governance::Principal& caller) const;
   const governance::Directory& directory() const { return *directory_; }
   const governance::Policy& policy() const { return *policy_; }
+  const Router& router() const { return *router_; }
+  const std::shared_ptr<TargetStatsTable>& targetStats() const { return target_stats_; }
   // Strips a configured base path; returns the rest or npos-like empty view.
   bool stripBasePath(std::string_view path, std::string_view* rest) const;
 
@@ -67,6 +73,8 @@ class Gateway {
   std::string models_json_;
   std::unique_ptr<governance::Directory> directory_;
   std::unique_ptr<governance::Policy> policy_;
+  std::shared_ptr<TargetStatsTable> target_stats_;
+  std::unique_ptr<Router> router_;  // destroyed first: it names models above
 };
 
 // Counter keys of every replica share this prefix (one Redis hash slot).
