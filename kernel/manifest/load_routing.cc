@@ -1,4 +1,7 @@
 // routing: rules, their targets and the strategy plugin's own keys.
+#include <cctype>
+#include <optional>
+
 #include "manifest/sections.h"
 
 namespace sluice::manifest {
@@ -84,7 +87,9 @@ void loadCircuitBreaker(Context& ctx, const Field& f, CircuitBreakerConfig* out)
 bool loadTarget(Context& ctx, const Field& item, const Catalog& catalog, RouteTarget* out) {
   out->mark = ctx.mark(item.mark);
   JsonPtr raw;  // the whole block, for the routing plugin
-  Field target = item;
+  // Where errors about the target name point. Constructed, never assigned:
+  // assigning a YAML::Node writes into the manifest's tree.
+  std::optional<Field> target_field;
   bool ok = true;
   if (item.node.IsScalar()) {  // shorthand: "- openai-main/gpt-4o"
     ok = readString(ctx, item, &out->target);
@@ -95,8 +100,8 @@ bool loadTarget(Context& ctx, const Field& item, const Catalog& catalog, RouteTa
     if (!m.valid()) return false;
     // Quiet: the typed reads below report what is wrong in the block.
     raw = yamlToJson(ctx, item, "", nullptr, /*quiet=*/true);
-    target = m.require("target");
-    ok = target.present && readString(ctx, target, &out->target);
+    target_field.emplace(m.require("target"));
+    ok = target_field->present && readString(ctx, *target_field, &out->target);
     m.integer("priority", -1000000, 1000000, &out->priority);
     m.integer("weight", 0, 1000000, &out->weight);
     loadRetry(ctx, m.field("retry_config"), &out->retry);
@@ -135,6 +140,7 @@ bool loadTarget(Context& ctx, const Field& item, const Catalog& catalog, RouteTa
   }
   out->raw_json = printJson(raw.get());
   if (!ok) return false;
+  const Field& target = target_field ? *target_field : item;
   std::string why = catalog.whyNotModel(out->target, target);
   if (!why.empty()) {
     ctx.error(target.mark, target.path, why);
@@ -200,7 +206,7 @@ void loadRouting(Context& ctx, MapReader& root, Config* cfg, const Catalog& cata
       }
       Field name = t;
       if (t.node.IsMap()) {
-        name.node = t.node["target"];
+        name.node.reset(t.node["target"]);  // reset: operator= would write into the tree
         name.mark = name.node.Mark();
         name.path = t.path + ".target";
       }

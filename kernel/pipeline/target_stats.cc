@@ -133,7 +133,7 @@ void TargetStats::attemptFinished(const AttemptSample& s, uint64_t now_ms,
     if (s.failure) {
       opened_at_ms_.store(now_ms, std::memory_order_release);  // another cool-down
     } else {
-      failures_count_ = 0;
+      failures_count_ = 0;  // closed afresh: old failures do not count again
       failures_next_ = 0;
       state_.store(BreakerState::Closed, std::memory_order_release);
     }
@@ -143,8 +143,6 @@ void TargetStats::attemptFinished(const AttemptSample& s, uint64_t now_ms,
              recentFailures(now_ms, b.window_ms) >= b.failures) {
     opened_at_ms_.store(now_ms, std::memory_order_release);
     state_.store(BreakerState::Open, std::memory_order_release);
-    failures_count_ = 0;  // a closed breaker starts counting afresh
-    failures_next_ = 0;
   }
   uint32_t short_buckets = snap_short_buckets_.load(std::memory_order_relaxed);
   publish(index, short_buckets ? short_buckets : bucketsFor(kDefaultShortWindowMs));
