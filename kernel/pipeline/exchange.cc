@@ -394,7 +394,7 @@ void Exchange::startAttempt() {
 void Exchange::unsendable(const ApiError& e) {
   AttemptOutcome o;
   o.kind = AttemptOutcome::Kind::Unsendable;
-  if (moveOn(o, e)) return;
+  if (moveOn(o, e, e.code)) return;
   finishAttempt(false, false, e.status, e.code);
   fail(e);
 }
@@ -402,12 +402,11 @@ void Exchange::unsendable(const ApiError& e) {
 // After a failed attempt and before anything reached the client: a retry or
 // a fallback when the route allows one (true), else false and the caller
 // answers with this failure.
-bool Exchange::moveOn(const AttemptOutcome& o, const ApiError& e) {
+bool Exchange::moveOn(const AttemptOutcome& o, const ApiError& e, std::string_view error) {
   if (!spec_.route || res_.started() || client_done_) return false;
   FailoverDecision d = failover_.decide(o, routingNowMs());
   if (d.next == FailoverDecision::Next::GiveUp) return false;
   stopUpstream();
-  const char* error = o.kind == AttemptOutcome::Kind::Status ? "" : e.code.c_str();
   finishAttempt(isTargetFailure(o), false, o.kind == AttemptOutcome::Kind::Status ? o.status : 0,
                 error);
   last_error_ = e;
@@ -425,7 +424,8 @@ bool Exchange::moveOn(const AttemptOutcome& o, const ApiError& e) {
 double Exchange::tpotMs(double latency_ms) const {
   int64_t tokens = usage_.completion;
   if (streaming_) {
-    if (tokens < 2 || last_body_ns_ <= first_byte_ns_) return -1;
+    // Tokens that arrived in one read took no time apiece: TPOT 0.
+    if (tokens < 2 || last_body_ns_ < first_byte_ns_) return -1;
     return static_cast<double>(last_body_ns_ - first_byte_ns_) / 1e6 /
            static_cast<double>(tokens - 1);
   }
@@ -513,7 +513,7 @@ void Exchange::ttftExpired() {
                          "ttft_timeout");
   AttemptOutcome o;
   o.kind = AttemptOutcome::Kind::TtftTimeout;
-  if (moveOn(o, e)) return;
+  if (moveOn(o, e, "ttft_timeout")) return;
   stopUpstream();
   finishAttempt(false, false, 0, "ttft_timeout");
   fail(e);
@@ -580,7 +580,7 @@ void Exchange::onError(http::ClientError error, const std::string& detail) {
     maybeDelete();
     return;
   }
-  if (moveOn(o, e)) return;
+  if (moveOn(o, e, http::clientErrorName(error))) return;
   cancelTimer();
   finishAttempt(true, false, status_, http::clientErrorName(error));
   if (res_.started()) {
@@ -619,7 +619,7 @@ void Exchange::head(int status, std::string_view content_type, int64_t retry_aft
     ApiError e = makeError(status, "upstream '" + spec_.model->provider->name + "' answered HTTP " +
                                        std::to_string(status),
                            "upstream_error");
-    if (moveOn(o, e)) return;
+    if (moveOn(o, e, "")) return;
     cancelTimer();  // an answer arrived: it goes to the client as it is
   }
   status_ = status;
@@ -772,7 +772,7 @@ void Exchange::end() {
                            "upstream_error");
     AttemptOutcome o;
     o.kind = AttemptOutcome::Kind::Connection;
-    if (moveOn(o, e)) return;
+    if (moveOn(o, e, "no_response")) return;
     finishAttempt(true, false, 0, "no_response");
     fail(e);
     return;
@@ -787,7 +787,7 @@ void Exchange::end() {
                              "upstream_error");
       AttemptOutcome o;
       o.kind = AttemptOutcome::Kind::Connection;
-      if (moveOn(o, e)) return;
+      if (moveOn(o, e, "undecodable")) return;
       finishAttempt(true, false, status_, "undecodable");
       fail(e);
       return;

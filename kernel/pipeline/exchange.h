@@ -89,7 +89,8 @@ class Exchange : public http::ClientHandler {
   void startAttempt();
   void resetAttempt();
   void unsendable(const ApiError& e);
-  bool moveOn(const AttemptOutcome& o, const ApiError& e);
+  // `error` names the failure in the attempt history ("" for a status).
+  bool moveOn(const AttemptOutcome& o, const ApiError& e, std::string_view error);
   void finishAttempt(bool failure, bool answered, int status, std::string_view error);
   void abandonAttempt();
   double tpotMs(double latency_ms) const;
