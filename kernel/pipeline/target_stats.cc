@@ -121,8 +121,12 @@ void TargetStats::attemptFinished(const AttemptSample& s, uint64_t now_ms,
   int64_t index = static_cast<int64_t>(now_ms / kStatsBucketMs);
   std::lock_guard<std::mutex> lock(mu_);
   advance(index);
+  // Another thread's clock may be a little ahead: count in the newest bucket,
+  // never in one that already left the running sums.
+  index = head_;
   ring_[index % kStatsBuckets].t.add(t, 1);
   long_.add(t, 1);
+  short_.add(t, 1);
 
   if (s.failure) {
     failures_at_[failures_next_] = now_ms;
@@ -144,19 +148,27 @@ void TargetStats::attemptFinished(const AttemptSample& s, uint64_t now_ms,
     opened_at_ms_.store(now_ms, std::memory_order_release);
     state_.store(BreakerState::Open, std::memory_order_release);
   }
-  uint32_t short_buckets = snap_short_buckets_.load(std::memory_order_relaxed);
-  publish(index, short_buckets ? short_buckets : bucketsFor(kDefaultShortWindowMs));
+  publish(index);
 }
 
 // ------------------------------------------------------------------ windows
 
+// Moves the ring to bucket `index`: buckets that leave the short window
+// leave its running sum, buckets reused for new time leave the long one.
+// Amortised O(1) per call: each bucket is entered and left once.
 void TargetStats::advance(int64_t index) {
   if (index <= head_) return;
   if (head_ < 0 || index - head_ >= static_cast<int64_t>(kStatsBuckets)) {
     for (Bucket& b : ring_) b = Bucket{};
     long_ = Totals{};
+    short_ = Totals{};
   } else {
     for (int64_t i = head_ + 1; i <= index; i++) {
+      int64_t leaving = i - short_buckets_;
+      if (leaving >= 0) {
+        const Bucket& old = ring_[leaving % kStatsBuckets];
+        if (old.index == leaving) short_.add(old.t, -1);
+      }
       Bucket& b = ring_[i % kStatsBuckets];
       if (b.index >= 0) long_.add(b.t, -1);
       b = Bucket{};
@@ -169,25 +181,25 @@ void TargetStats::advance(int64_t index) {
   head_ = index;
 }
 
-TargetStats::Totals TargetStats::shortTotals(int64_t index, uint32_t buckets) const {
-  Totals sum;
-  for (int64_t i = index - buckets + 1; i <= index; i++) {
+void TargetStats::setShortWindow(uint32_t buckets) {
+  if (buckets == short_buckets_) return;
+  short_buckets_ = buckets;
+  short_ = Totals{};
+  for (int64_t i = head_ - buckets + 1; i <= head_; i++) {
     if (i < 0) continue;
     const Bucket& b = ring_[i % kStatsBuckets];
-    if (b.index == i) sum.add(b.t, 1);
+    if (b.index == i) short_.add(b.t, 1);
   }
-  return sum;
 }
 
-void TargetStats::publish(int64_t index, uint32_t short_buckets) {
-  Totals s = shortTotals(index, short_buckets);
+void TargetStats::publish(int64_t index) {
   uint64_t seq = seq_.load(std::memory_order_relaxed);
   seq_.store(seq + 1, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
   snap_index_.store(index, std::memory_order_relaxed);
-  snap_short_buckets_.store(short_buckets, std::memory_order_relaxed);
+  snap_short_buckets_.store(short_buckets_, std::memory_order_relaxed);
   long_.store(snap_long_);
-  s.store(snap_short_);
+  short_.store(snap_short_);
   seq_.store(seq + 2, std::memory_order_release);
 }
 
@@ -225,9 +237,10 @@ StatsView TargetStats::view(uint64_t now_ms, uint32_t short_window_ms) {
     // snapshot, once, for everybody.
     std::lock_guard<std::mutex> lock(mu_);
     advance(index);
-    publish(index, short_buckets);
+    setShortWindow(short_buckets);
+    publish(head_);
     l = long_;
-    s = shortTotals(index, short_buckets);
+    s = short_;
   }
   StatsView v;
   v.answers = static_cast<uint32_t>(l.answers);

@@ -109,9 +109,10 @@ class TargetStats {
     Totals t;
   };
 
-  void advance(int64_t index);  // mu_ held
-  Totals shortTotals(int64_t index, uint32_t buckets) const;  // mu_ held
-  void publish(int64_t index, uint32_t short_buckets);        // mu_ held
+  // mu_ held:
+  void advance(int64_t index);
+  void setShortWindow(uint32_t buckets);
+  void publish(int64_t index);
   uint32_t recentFailures(uint64_t now_ms, uint32_t window_ms) const;  // mu_ held
 
   std::string name_;
@@ -124,8 +125,10 @@ class TargetStats {
 
   mutable std::mutex mu_;  // the ring, the failure times, publishing
   Bucket ring_[kStatsBuckets];
-  Totals long_;           // sum of the ring
-  int64_t head_ = -1;     // newest bucket number the ring was advanced to
+  Totals long_;   // sum of the ring
+  Totals short_;  // sum of its newest short_buckets_
+  uint32_t short_buckets_ = kDefaultShortWindowMs / kStatsBucketMs;
+  int64_t head_ = -1;  // newest bucket number the ring was advanced to
   static constexpr size_t kFailureSlots = 128;
   uint64_t failures_at_[kFailureSlots] = {};  // newest failure times, a ring
   size_t failures_next_ = 0;

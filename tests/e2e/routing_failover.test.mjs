@@ -231,7 +231,9 @@ test(
 test(
   'connection reset and connection refused fall back',
   withLogs(async () => {
-    ctx.ups.a.once({ reset: true });
+    // Every time: the client resends once by itself when a pooled keep-alive
+    // connection turns out dead, and that resend must fail too.
+    ctx.ups.a.always({ reset: true });
     let res = await chat(ctx.gw, 'prod/chat');
     assert.equal(res.status, 200, res.text);
     assert.equal(res.headers['x-sluice-resolved-model'], 'up-b/gpt-4o');

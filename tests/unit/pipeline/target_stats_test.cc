@@ -230,6 +230,57 @@ TEST(Breaker, CustomThresholds) {
   EXPECT_EQ(t.breaker(kT0 + 2002, b).state, BreakerState::HalfOpen);
 }
 
+// The windows are running sums: against a recount from a plain list of
+// samples over a random walk of the clock and of the short window's length.
+TEST(TargetStats, RunningSumsMatchARecount) {
+  TargetStats t("a/m");
+  BreakerSettings never;
+  never.failures = 0;
+  struct Rec {
+    int64_t bucket;
+    bool failure;
+    double tpot;
+  };
+  std::vector<Rec> recs;
+  uint64_t now = kT0;
+  uint32_t seed = 12345;
+  auto rnd = [&seed](uint32_t n) {
+    seed = seed * 1664525u + 1013904223u;
+    return (seed >> 8) % n;
+  };
+  const uint32_t windows[] = {5000, 60000, 180000, kLongWindowMs};
+  for (int step = 0; step < 5000; step++) {
+    now += rnd(10) == 0 ? rnd(400000) : rnd(8000);  // mostly small steps, some long gaps
+    bool failure = rnd(5) == 0;
+    double tpot = failure ? -1 : 1 + rnd(100);
+    AttemptSample s = failure ? AttemptSample{true} : answered(10, 1, tpot);
+    t.attemptStarted();
+    t.attemptFinished(s, now, never, false);
+    recs.push_back({static_cast<int64_t>(now / kStatsBucketMs), failure, tpot});
+    uint32_t window = windows[rnd(4)];
+    StatsView v = t.view(now, window);
+    int64_t head = static_cast<int64_t>(now / kStatsBucketMs);
+    int64_t short_from = head - (window + kStatsBucketMs - 1) / kStatsBucketMs + 1;
+    int64_t long_from = head - kStatsBuckets + 1;
+    uint32_t attempts = 0, failures = 0, tpot_n = 0, long_n = 0;
+    double tpot_sum = 0, long_sum = 0;
+    for (const Rec& r : recs) {
+      if (r.bucket >= short_from) {
+        attempts++;
+        failures += r.failure;
+        if (!r.failure) tpot_n++, tpot_sum += r.tpot;
+      }
+      if (r.bucket >= long_from && !r.failure) long_n++, long_sum += r.tpot;
+    }
+    ASSERT_EQ(v.attempts_short, attempts) << "step " << step;
+    ASSERT_EQ(v.failures_short, failures) << "step " << step;
+    ASSERT_EQ(v.tpot_samples_short, tpot_n) << "step " << step;
+    ASSERT_EQ(v.tpot_samples, long_n) << "step " << step;
+    if (tpot_n) ASSERT_NEAR(v.tpot_ms_short, tpot_sum / tpot_n, 1e-6) << "step " << step;
+    if (long_n) ASSERT_NEAR(v.tpot_ms, long_sum / long_n, 1e-6) << "step " << step;
+  }
+}
+
 // Workers record and read at once: nothing is lost, reads stay coherent.
 TEST(TargetStats, ConcurrentRecordingAndReading) {
   TargetStats t("a/m");
