@@ -171,6 +171,15 @@ for config in "${CONFIGS[@]}"; do
     "$(ms "$(median "${P50_RUNS[$config]}")")" "$(ms "$(median "${P99_RUNS[$config]}")")" \
     "${NON2XX[$config]}" "$ratio" "${IR[$config]:--}"
 done
+if ((ROUNDS > 1)); then
+  echo
+  echo "RPS of each round:"
+  for config in "${CONFIGS[@]}"; do
+    printf '  %-8s' "$config"
+    for rps in ${RPS_RUNS[$config]}; do printf ' %8.0f' "$rps"; done
+    echo
+  done
+fi
 if [[ -n ${IR[routed]:-} && -n ${IR[direct]:-} ]]; then
   echo
   echo "the routing phase: $((IR[routed] - IR[direct])) instructions per request" \
