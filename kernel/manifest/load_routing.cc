@@ -233,7 +233,9 @@ void loadRouting(Context& ctx, MapReader& root, Config* cfg, const Catalog& cata
     bool routed = false;
     for (const auto& rule : cfg->routing) {
       routed = rule.when.models.empty();
-      for (const auto& pattern : rule.when.models) routed = routed || modelPatternMatches(pattern, name);
+      for (const auto& pattern : rule.when.models) {
+        routed = routed || modelPatternMatches(pattern, name);
+      }
       if (routed) break;
     }
     auto at = catalog.virtual_model_at.find(name);

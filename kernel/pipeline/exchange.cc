@@ -102,7 +102,9 @@ Exchange::~Exchange() {
 
 void Exchange::endCall() {
   if (!call_provider_) return;
-  if (call_provider_->vt->call_end) call_provider_->vt->call_end(call_provider_->instance, call_state_);
+  if (call_provider_->vt->call_end) {
+    call_provider_->vt->call_end(call_provider_->instance, call_state_);
+  }
   call_provider_ = nullptr;
   call_state_ = nullptr;
 }
@@ -342,8 +344,9 @@ void Exchange::startAttempt() {
     return;
   }
   if (rc != SLUICE_OK) {
-    unsendable(makeError(500, "provider '" + provider->name + "' could not build the upstream request",
-                         "provider_error"));
+    unsendable(makeError(
+        500, "provider '" + provider->name + "' could not build the upstream request",
+        "provider_error"));
     return;
   }
   if (ureq_.local) {
@@ -471,7 +474,8 @@ void Exchange::noTargetLeft() {
     if (in && (!wait_ms || in < wait_ms)) wait_ms = in;
   }
   governance::HeaderList headers;
-  headers.emplace_back("Retry-After", std::to_string(std::max<uint64_t>(1, (wait_ms + 999) / 1000)));
+  uint64_t seconds = std::max<uint64_t>(1, (wait_ms + 999) / 1000);
+  headers.emplace_back("Retry-After", std::to_string(seconds));
   fail(makeError(503,
                  "no target of routing rule '" + spec_.route->id() +
                      "' is available: every circuit breaker is open",
@@ -863,8 +867,10 @@ void Exchange::clientGone() {
   client_done_ = true;
   bool live = attempt_live_ || upstream_ || local_active_;
   stopUpstream();
-  if (live && sent_) failover_.record(spec_.model->id, status_, "client_closed",
-                                      static_cast<double>(util::monotonicNs() - attempt_start_ns_) / 1e6);
+  if (live && sent_) {
+    double ms = static_cast<double>(util::monotonicNs() - attempt_start_ns_) / 1e6;
+    failover_.record(spec_.model->id, status_, "client_closed", ms);
+  }
   abandonAttempt();
   upstream_done_ = !admitting_;  // a pending reservation answer still comes back to us
   res_.end();  // releases the connection; nothing is written to a closed socket

@@ -32,10 +32,13 @@ double parseAmount(const std::string& text) {
 bool isTargetFailure(const AttemptOutcome& o) {
   switch (o.kind) {
     case AttemptOutcome::Kind::Connection:
-    case AttemptOutcome::Kind::Timeout: return true;
-    case AttemptOutcome::Kind::Status: return o.status == 429 || o.status >= 500;
+    case AttemptOutcome::Kind::Timeout:
+      return true;
+    case AttemptOutcome::Kind::Status:
+      return o.status == 429 || o.status >= 500;
     case AttemptOutcome::Kind::TtftTimeout:
-    case AttemptOutcome::Kind::Unsendable: return false;
+    case AttemptOutcome::Kind::Unsendable:
+      return false;
   }
   return false;
 }
@@ -100,7 +103,8 @@ FailoverDecision Failover::decide(const AttemptOutcome& o, uint64_t now_ms) cons
         int64_t wait = std::max<int64_t>(cfg.retry.delay_ms, o.retry_after_ms);
         return {Next::Retry, static_cast<uint32_t>(wait)};
       }
-      if (may_fall_back && contains(cfg.fallback_status_codes, o.status)) return {Next::Fallback, 0};
+      if (may_fall_back && contains(cfg.fallback_status_codes, o.status))
+        return {Next::Fallback, 0};
       return {Next::GiveUp, 0};
     case AttemptOutcome::Kind::Connection:
       if (may_retry) return {Next::Retry, cfg.retry.delay_ms};

@@ -28,7 +28,8 @@ std::string RoutedTarget::withOverrides(std::string body) const {
   return body;
 }
 
-void RoutedTarget::overrideHeaders(std::vector<std::pair<std::string, std::string>>* headers) const {
+void RoutedTarget::overrideHeaders(
+    std::vector<std::pair<std::string, std::string>>* headers) const {
   auto same = [](const std::string& a, const std::string& b) {
     return a.size() == b.size() && strcasecmp(a.c_str(), b.c_str()) == 0;
   };
@@ -88,8 +89,8 @@ Route::Route(const manifest::RoutingRule* rule, const sluice_routing_vtable* vt,
              uint16_t abi_minor)
     : rule_(rule), vt_(vt), instance_(instance) {
   // A 1.0 plugin knows the stats without the 1.1 fields: lay them out so.
-  stats_stride_ = abi_minor >= 1 ? sizeof(sluice_target_stats)
-                                 : offsetof(sluice_target_stats, sla_tpot_ms);
+  stats_stride_ =
+      abi_minor >= 1 ? sizeof(sluice_target_stats) : offsetof(sluice_target_stats, sla_tpot_ms);
   if (!rule->sticky) return;
   sticky_ = std::make_unique<StickyTable>(rule->sticky->ttl_seconds * 1000ull);
   for (const auto& id : rule->sticky->session_identifiers) {
@@ -106,8 +107,7 @@ Route::~Route() {
   if (vt_ && vt_->destroy) vt_->destroy(instance_);
 }
 
-std::string Route::stickyKey(const http::Request& req,
-                             const governance::Metadata& metadata) const {
+std::string Route::stickyKey(const http::Request& req, const governance::Metadata& metadata) const {
   std::string key;
   if (!sticky_) return key;
   const auto& ids = rule_->sticky->session_identifiers;
@@ -246,10 +246,9 @@ std::unique_ptr<Router> Router::build(const manifest::Config& config, const Mode
     void* instance = nullptr;
     char err[512] = {0};
     std::string cfg = rule.strategy_config_json.empty() ? "{}" : rule.strategy_config_json;
-    if (vt->create(plugins::hostServices(), cfg.c_str(), &instance, err, sizeof err) !=
-        SLUICE_OK) {
-      errors->push_back(where + " (strategy '" + rule.strategy + "'): " +
-                        (err[0] ? err : "create failed"));
+    if (vt->create(plugins::hostServices(), cfg.c_str(), &instance, err, sizeof err) != SLUICE_OK) {
+      errors->push_back(where + " (strategy '" + rule.strategy +
+                        "'): " + (err[0] ? err : "create failed"));
       continue;
     }
     auto route = std::make_unique<Route>(&rule, vt, instance, minor);
@@ -267,8 +266,8 @@ std::unique_ptr<Router> Router::build(const manifest::Config& config, const Mode
       rt.sla_window_ms = t.sla_window_seconds * 1000;
       rt.override_members = parseOverrides(t.override_params_json);
       const manifest::ModelConfig* mc = rt.model->config;
-      route->max_output_tokens_ = std::max(route->max_output_tokens_,
-                                           mc ? mc->max_output_tokens : int64_t{4096});
+      route->max_output_tokens_ =
+          std::max(route->max_output_tokens_, mc ? mc->max_output_tokens : int64_t{4096});
       if (mc && mc->pricing) {
         manifest::Pricing& w = route->worst_pricing_;
         w.input_per_mtok = std::max(w.input_per_mtok, mc->pricing->input_per_mtok);
@@ -299,8 +298,7 @@ const Route* Router::match(std::string_view model, const governance::Principal& 
 }
 
 bool Router::isVirtual(std::string_view model) const {
-  return std::find(virtual_models_.begin(), virtual_models_.end(), model) !=
-         virtual_models_.end();
+  return std::find(virtual_models_.begin(), virtual_models_.end(), model) != virtual_models_.end();
 }
 
 std::string Router::targetsJson(uint64_t now_ms) const {

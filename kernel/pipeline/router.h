@@ -114,7 +114,7 @@ class Route {
   bool has_pricing_ = false;
   int64_t max_output_tokens_ = 0;
   std::unique_ptr<StickyTable> sticky_;
-  std::vector<std::string> session_keys_;  // sticky identifiers' keys, header names lower-cased
+  std::vector<std::string> session_keys_;    // sticky identifiers' keys, header names lower-cased
   mutable std::atomic<bool> warned_{false};  // a bad strategy answer is logged once
 };
 

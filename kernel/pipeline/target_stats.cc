@@ -21,9 +21,12 @@ uint32_t bucketsFor(uint32_t window_ms) {
 
 const char* breakerStateName(BreakerState s) {
   switch (s) {
-    case BreakerState::Closed: return "closed";
-    case BreakerState::Open: return "open";
-    case BreakerState::HalfOpen: return "half_open";
+    case BreakerState::Closed:
+      return "closed";
+    case BreakerState::Open:
+      return "open";
+    case BreakerState::HalfOpen:
+      return "half_open";
   }
   return "closed";
 }
@@ -100,8 +103,8 @@ void TargetStats::attemptAbandoned(bool probe) {
   if (probe) probe_out_.store(false, std::memory_order_release);
 }
 
-void TargetStats::attemptFinished(const AttemptSample& s, uint64_t now_ms,
-                                  const BreakerSettings& b, bool probe) {
+void TargetStats::attemptFinished(const AttemptSample& s, uint64_t now_ms, const BreakerSettings& b,
+                                  bool probe) {
   in_flight_.fetch_sub(1, std::memory_order_relaxed);
   Totals t;
   t.attempts = 1;

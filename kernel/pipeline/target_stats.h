@@ -52,7 +52,7 @@ struct StatsView {
   double ttft_ms = 0;
   double tpot_ms = 0;  // 20 minutes
   uint32_t tpot_samples = 0;
-  uint32_t answers = 0;       // successful attempts, 20 minutes
+  uint32_t answers = 0;      // successful attempts, 20 minutes
   double tpot_ms_short = 0;  // the short window
   uint32_t tpot_samples_short = 0;
   uint32_t attempts_short = 0;

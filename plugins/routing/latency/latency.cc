@@ -76,8 +76,9 @@ int order(void* instance, const sluice_target_stats* targets, size_t n, sluice_s
   size_t lead = static_cast<size_t>(draw.below(groups));
   size_t count = 0;
   for (size_t k = 0; k < groups; k++) out[count++] = group[(lead + k) % groups];
-  std::stable_sort(rest, rest + rests,
-                   [targets](uint32_t a, uint32_t b) { return targets[a].tpot_ms < targets[b].tpot_ms; });
+  std::stable_sort(rest, rest + rests, [targets](uint32_t a, uint32_t b) {
+    return targets[a].tpot_ms < targets[b].tpot_ms;
+  });
   for (size_t k = 0; k < rests; k++) out[count++] = rest[k];
   for (size_t k = 0; k < downs; k++) out[count++] = down[k];
   return static_cast<int>(count);

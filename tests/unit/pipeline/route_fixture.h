@@ -112,10 +112,9 @@ class RouteFixture {
           return it == models.end() ? nullptr : &it->second;
         },
         [minor](const std::string& name, uint16_t* abi_minor, std::string* why) {
-          static const sluice_routing_vtable stub = {sizeof(sluice_routing_vtable),
-                                                     StubStrategies::create,
-                                                     StubStrategies::destroy,
-                                                     StubStrategies::order};
+          static const sluice_routing_vtable stub = {
+              sizeof(sluice_routing_vtable), StubStrategies::create, StubStrategies::destroy,
+              StubStrategies::order};
           if (name == "missing") {
             *why = "no routing plugin named 'missing'";
             return static_cast<const sluice_routing_vtable*>(nullptr);

@@ -89,7 +89,7 @@ TEST_F(RouterTest, FirstMatchingRuleWins) {
   EXPECT_EQ(r.match("prod/other", alice_, none_)->id(), "payments");
   EXPECT_EQ(r.match("prod/assistant", bob_, none_)->id(), "rest");
   EXPECT_EQ(r.match("prod/other", bob_, none_), nullptr);  // virtual, but no rule holds
-  EXPECT_EQ(r.match("p/a", alice_, none_), nullptr);        // direct names pass through
+  EXPECT_EQ(r.match("p/a", alice_, none_), nullptr);       // direct names pass through
   EXPECT_TRUE(r.isVirtual("prod/other"));
   EXPECT_FALSE(r.isVirtual("p/a"));
 }
@@ -222,7 +222,8 @@ TEST_F(RouterTest, OverridesMergeIntoTheBodyAndHeaders) {
   r.targets[0].headers_remove = {"OpenAI-Organization"};
   fx_.build();
   const RoutedTarget& t = fx_.route(0).targets()[0];
-  std::string body = R"({"model":"gpt","temperature":1,"messages":[{"role":"user","content":"x"}]})";
+  std::string body =
+      R"({"model":"gpt","temperature":1,"messages":[{"role":"user","content":"x"}]})";
   std::string out = t.withOverrides(body);
   cJSON* j = cJSON_Parse(out.c_str());
   ASSERT_NE(j, nullptr) << out;
@@ -237,10 +238,10 @@ TEST_F(RouterTest, OverridesMergeIntoTheBodyAndHeaders) {
                                                         {"openai-organization", "org"},
                                                         {"Content-Type", "application/json"}};
   t.overrideHeaders(&h);
-  EXPECT_EQ(h, (std::vector<std::pair<std::string, std::string>>{
-                   {"Authorization", "Bearer other"},
-                   {"Content-Type", "application/json"},
-                   {"X-Team", "platform"}}));
+  EXPECT_EQ(h,
+            (std::vector<std::pair<std::string, std::string>>{{"Authorization", "Bearer other"},
+                                                              {"Content-Type", "application/json"},
+                                                              {"X-Team", "platform"}}));
 }
 
 TEST_F(RouterTest, ReservationsCoverTheDearestTarget) {

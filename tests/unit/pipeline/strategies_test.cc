@@ -76,7 +76,7 @@ TEST_F(Strategies, PrioritySlaCutoffMarksAndRestores) {
   build();
   EXPECT_EQ(first(kT0), 0u);
   answered("p/a", kT0, 40);
-  EXPECT_EQ(first(kT0), 0u);   // 40 ms: within the cutoff
+  EXPECT_EQ(first(kT0), 0u);  // 40 ms: within the cutoff
   answered("p/a", kT0 + 1000, 90);
   answered("p/a", kT0 + 2000, 90);
   EXPECT_EQ(first(kT0 + 2000), 1u);  // mean 73 ms over 3 minutes: marked

@@ -83,7 +83,8 @@ TEST_F(Latency, UnmeasuredTargetsGetTrafficUntilMeasured) {
   EXPECT_LT(chiSquare({l[0], l[1]}, {0.5, 0.5}), kChi2Df1);
   // Once it has min_samples it is judged: far slower, it leads no more.
   c.stats[1].tpot_samples = 3;
-  for (int i = 0; i < 100; i++) EXPECT_EQ(orderOnce(instance_, c), (std::vector<uint32_t>{0, 2, 1}));
+  for (int i = 0; i < 100; i++)
+    EXPECT_EQ(orderOnce(instance_, c), (std::vector<uint32_t>{0, 2, 1}));
 }
 
 TEST_F(Latency, NothingMeasuredSharesEvenly) {
