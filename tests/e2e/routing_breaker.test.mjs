@@ -4,24 +4,16 @@
 // shows in GET /admin/targets and survives a manifest reload.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { after, before, beforeEach, test } from 'node:test';
+import { test } from 'node:test';
 
-import { startGateway, waitFor, withLogs } from './lib/gateway.mjs';
+import { waitFor, withLogs } from './lib/gateway.mjs';
 import { assertApiError } from './lib/governance.mjs';
 import { fixtureJson } from './lib/openai_upstream.mjs';
-import {
-  chat,
-  closeUpstreams,
-  pool,
-  resetUpstreams,
-  routingManifest,
-  startUpstreams,
-  targetReport,
-} from './lib/routing.mjs';
+import { chat, pool, routingManifest, routingSuite, targetReport } from './lib/routing.mjs';
 
-const ctx = { ups: null, gw: null };
+const ctx = routingSuite(['a', 'b', 'c', 'd', 'e'], (ups) => manifest(ups));
 
-// `cooldown` seconds for rule `quick`; `slow` keeps its breaker open far
+// A one-second cool-down for rule `quick`; `slow` keeps its breaker open far
 // longer than any test here runs.
 function manifest(ups, { extraRule = '' } = {}) {
   return routingManifest(ups, {
@@ -44,19 +36,6 @@ function manifest(ups, { extraRule = '' } = {}) {
 ${extraRule}`,
   });
 }
-
-before(async () => {
-  ctx.ups = await startUpstreams(['a', 'b', 'c', 'd', 'e']);
-  ctx.gw = await startGateway(manifest(ctx.ups));
-});
-
-beforeEach(() => resetUpstreams(ctx.ups));
-
-after(async () => {
-  const exit = ctx.gw ? await ctx.gw.stop() : null;
-  await closeUpstreams(ctx.ups);
-  if (exit) assert.deepEqual(exit, { code: 0, signal: null }, 'gateway exit status after SIGTERM');
-});
 
 const OPENAI_503 = {
   status: 503,

@@ -6,40 +6,36 @@
 // the x-sluice-resolved-model / -applied-rules / -attempts headers.
 // Circuit breakers are off here (failures: 0): routing_breaker.test.mjs has them.
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, test } from 'node:test';
+import { test } from 'node:test';
 
-import { freePort, startGateway, withLogs } from './lib/gateway.mjs';
+import { freePort, withLogs } from './lib/gateway.mjs';
 import { assertApiError } from './lib/governance.mjs';
 import { parseChatStream, request, streamText } from './lib/http.mjs';
-import { chat, closeUpstreams, resetUpstreams, routingManifest, startUpstreams } from './lib/routing.mjs';
+import { chat, resetUpstreams, routingManifest, routingSuite } from './lib/routing.mjs';
 import { sdk } from './lib/suite.mjs';
 
 const NO_BREAKER = 'circuit_breaker: {failures: 0}';
 
-const ctx = { ups: null, gw: null };
-
-before(async () => {
-  ctx.ups = await startUpstreams(['a', 'b', 'c']);
+const ctx = routingSuite(['a', 'b', 'c'], async (ups) => {
   const deadPort = await freePort();
-  ctx.gw = await startGateway(
-    routingManifest(ctx.ups, {
-      models: ['gpt-4o', 'gpt-4o-mini'],
-      extraProviders: `  - name: dead
+  return routingManifest(ups, {
+    models: ['gpt-4o', 'gpt-4o-mini'],
+    extraProviders: `  - name: dead
     type: openai
     base_url: "http://127.0.0.1:${deadPort}/v1"
     auth: {bearer: sk-dead}
     models: [gpt-4o]
 `,
-      virtualModels: [
-        'prod/chat',
-        'prod/retry',
-        'prod/timeouts',
-        'prod/nofallback',
-        'prod/overrides',
-        'prod/refused',
-        'prod/gold',
-      ],
-      routing: `  - id: gold-only
+    virtualModels: [
+      'prod/chat',
+      'prod/retry',
+      'prod/timeouts',
+      'prod/nofallback',
+      'prod/overrides',
+      'prod/refused',
+      'prod/gold',
+    ],
+    routing: `  - id: gold-only
     when: {models: [prod/gold], metadata: {tier: gold}}
     targets: [{target: up-b/gpt-4o, ${NO_BREAKER}}]
   - id: chat
@@ -79,17 +75,15 @@ before(async () => {
     when: {models: [up-c/gpt-4o-mini]}
     targets: [up-b/gpt-4o]
 `,
-    }),
-  );
+  });
 });
 
-beforeEach(() => resetUpstreams(ctx.ups));
-
-after(async () => {
-  const exit = ctx.gw ? await ctx.gw.stop() : null;
-  await closeUpstreams(ctx.ups);
-  if (exit) assert.deepEqual(exit, { code: 0, signal: null }, 'gateway exit status after SIGTERM');
-});
+// A 200 from `target` after the attempts `x-sluice-attempts` lists.
+function assertAnswered(res, target, attempts) {
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.headers['x-sluice-resolved-model'], target);
+  assert.equal(res.headers['x-sluice-attempts'], attempts);
+}
 
 function counts() {
   const { a, b, c } = ctx.ups;
@@ -128,9 +122,7 @@ test(
       ctx.ups.a.always(OPENAI_503);
       ctx.ups.b.always({ status, json: { error: { message: `b ${status}`, type: 'x', param: null, code: null } } });
       const res = await chat(ctx.gw, 'prod/chat');
-      assert.equal(res.status, 200, res.text);
-      assert.equal(res.headers['x-sluice-resolved-model'], 'up-c/gpt-4o');
-      assert.equal(res.headers['x-sluice-attempts'], `3; up-a/gpt-4o=503; up-b/gpt-4o=${status}`);
+      assertAnswered(res, 'up-c/gpt-4o', `3; up-a/gpt-4o=503; up-b/gpt-4o=${status}`);
       assert.deepEqual(counts(), [1, 1, 1]);
       const [a, b, c] = [ctx.ups.a.last().at, ctx.ups.b.last().at, ctx.ups.c.last().at];
       assert.ok(a <= b && b <= c, 'a, then b, then c');
@@ -200,9 +192,7 @@ test(
   withLogs(async () => {
     ctx.ups.a.once({ ...OPENAI_503, status: 429, headers: { 'retry-after': '1' } });
     const res = await chat(ctx.gw, 'prod/retry');
-    assert.equal(res.status, 200, res.text);
-    assert.equal(res.headers['x-sluice-resolved-model'], 'up-a/gpt-4o');
-    assert.equal(res.headers['x-sluice-attempts'], '2; up-a/gpt-4o=429');
+    assertAnswered(res, 'up-a/gpt-4o', '2; up-a/gpt-4o=429');
     const [first, second] = ctx.ups.a.requests.map((r) => r.at);
     assert.ok(second - first >= 995, `waited ${second - first} ms for Retry-After: 1`);
     // retry-after-ms, as OpenAI's own SDKs read it.
@@ -220,9 +210,7 @@ test(
     ctx.ups.a.once({ ...OPENAI_503, status: 429, headers: { 'retry-after': '120' } });
     const started = Date.now();
     const res = await chat(ctx.gw, 'prod/retry');
-    assert.equal(res.status, 200, res.text);
-    assert.equal(res.headers['x-sluice-resolved-model'], 'up-b/gpt-4o');
-    assert.equal(res.headers['x-sluice-attempts'], '2; up-a/gpt-4o=429');
+    assertAnswered(res, 'up-b/gpt-4o', '2; up-a/gpt-4o=429');
     assert.ok(Date.now() - started < 10000);
     assert.deepEqual(counts(), [1, 1, 0]);
   }),
@@ -235,13 +223,9 @@ test(
     // connection turns out dead, and that resend must fail too.
     ctx.ups.a.always({ reset: true });
     let res = await chat(ctx.gw, 'prod/chat');
-    assert.equal(res.status, 200, res.text);
-    assert.equal(res.headers['x-sluice-resolved-model'], 'up-b/gpt-4o');
-    assert.equal(res.headers['x-sluice-attempts'], '2; up-a/gpt-4o=reset');
+    assertAnswered(res, 'up-b/gpt-4o', '2; up-a/gpt-4o=reset');
     res = await chat(ctx.gw, 'prod/refused');
-    assert.equal(res.status, 200, res.text);
-    assert.equal(res.headers['x-sluice-resolved-model'], 'up-b/gpt-4o');
-    assert.equal(res.headers['x-sluice-attempts'], '2; dead/gpt-4o=connect');
+    assertAnswered(res, 'up-b/gpt-4o', '2; dead/gpt-4o=connect');
   }),
 );
 
@@ -250,9 +234,7 @@ test(
   withLogs(async () => {
     ctx.ups.a.always({ hang: true });
     const res = await chat(ctx.gw, 'prod/timeouts');
-    assert.equal(res.status, 200, res.text);
-    assert.equal(res.headers['x-sluice-resolved-model'], 'up-b/gpt-4o');
-    assert.equal(res.headers['x-sluice-attempts'], '2; up-a/gpt-4o=total_timeout');
+    assertAnswered(res, 'up-b/gpt-4o', '2; up-a/gpt-4o=total_timeout');
     assert.deepEqual(counts(), [1, 1, 0]);
   }),
 );

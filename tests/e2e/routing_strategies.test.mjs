@@ -3,32 +3,19 @@
 // strategy moving traffic to the target with the lower time per output
 // token, and the priority SLA cutoff marking a slow target and restoring it.
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, test } from 'node:test';
+import { test } from 'node:test';
 
-import { startGateway, waitFor, withLogs } from './lib/gateway.mjs';
-import {
-  chat,
-  chiSquare,
-  closeUpstreams,
-  pool,
-  resetUpstreams,
-  routingManifest,
-  startUpstreams,
-  targetReport,
-} from './lib/routing.mjs';
+import { waitFor, withLogs } from './lib/gateway.mjs';
+import { chat, chiSquare, pool, routingManifest, routingSuite, targetReport } from './lib/routing.mjs';
 
-const ctx = { ups: null, gw: null };
-
-before(async () => {
-  ctx.ups = await startUpstreams(['a', 'b', 'c']);
-  ctx.gw = await startGateway(
-    routingManifest(ctx.ups, {
-      // Stats belong to a target name, whichever rule uses it: the latency
-      // and SLA rules get targets of their own (gpt-4o-mini) so that the
-      // other tests' answers do not count in their means.
-      models: ['gpt-4o', 'gpt-4o-mini'],
-      virtualModels: ['prod/split', 'prod/sticky', 'prod/fastest', 'prod/sla'],
-      routing: `  - id: split
+const ctx = routingSuite(['a', 'b', 'c'], (ups) =>
+  routingManifest(ups, {
+    // Stats belong to a target name, whichever rule uses it: the latency
+    // and SLA rules get targets of their own (gpt-4o-mini) so that the
+    // other tests' answers do not count in their means.
+    models: ['gpt-4o', 'gpt-4o-mini'],
+    virtualModels: ['prod/split', 'prod/sticky', 'prod/fastest', 'prod/sla'],
+    routing: `  - id: split
     when: {models: [prod/split]}
     strategy: weighted
     targets:
@@ -57,22 +44,13 @@ before(async () => {
       - {target: up-c/gpt-4o-mini, priority: 0, sla_cutoff: {time_per_output_token_ms: 20, window_seconds: 5}}
       - {target: up-b/gpt-4o, priority: 1}
 `,
-    }),
-  );
-});
-
-beforeEach(() => resetUpstreams(ctx.ups));
-
-after(async () => {
-  const exit = ctx.gw ? await ctx.gw.stop() : null;
-  await closeUpstreams(ctx.ups);
-  if (exit) assert.deepEqual(exit, { code: 0, signal: null }, 'gateway exit status after SIGTERM');
-});
+  }),
+);
 
 // Chi-square critical value for 2 degrees of freedom at p = 1e-6: a gateway
 // that splits 60/30/10 exceeds it about once in a million runs, so the test
 // is not flaky; a split off by 5 points (55/35/10) gives a statistic near 26
-// on average and 50/40/10 near 110, so it still catches a wrong split.
+// on average and 50/40/10 near 100, so it still catches a wrong split.
 const CHI2_DF2_P1E6 = 27.63;
 
 test(

@@ -1,6 +1,10 @@
 // Helpers for the routing suites: several mock OpenAI upstreams, one
 // provider account in front of each ("up-a", "up-b", ...), the admin's
 // /admin/targets report, and a bounded pool for many requests at once.
+import assert from 'node:assert/strict';
+import { after, before, beforeEach } from 'node:test';
+
+import { startGateway } from './gateway.mjs';
 import { postJson, request } from './http.mjs';
 import { startOpenAIUpstream } from './openai_upstream.mjs';
 
@@ -17,6 +21,24 @@ export async function closeUpstreams(ups) {
 
 export function resetUpstreams(ups) {
   for (const up of Object.values(ups || {})) up.reset();
+}
+
+// Per-file fixture: upstreams `names` and one gateway on the manifest
+// `manifestFor(ups)` returns, started before the file's tests (upstreams
+// reset before each) and stopped after them, with exit code 0.
+export function routingSuite(names, manifestFor) {
+  const ctx = { ups: null, gw: null };
+  before(async () => {
+    ctx.ups = await startUpstreams(names);
+    ctx.gw = await startGateway(await manifestFor(ctx.ups));
+  });
+  beforeEach(() => resetUpstreams(ctx.ups));
+  after(async () => {
+    const exit = ctx.gw ? await ctx.gw.stop() : null;
+    await closeUpstreams(ctx.ups);
+    if (exit) assert.deepEqual(exit, { code: 0, signal: null }, 'gateway exit status after SIGTERM');
+  });
+  return ctx;
 }
 
 // The providers section: account "up-<name>" (type openai) serving `models`

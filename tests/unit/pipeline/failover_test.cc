@@ -134,15 +134,8 @@ TEST_F(FailoverTest, NoFallbackToTargetsWhoseBreakerIsOpen) {
   fx_.rule("r", "in-order", {"p/a", "p/b", "p/c"});
   Failover f = start();
   // Open b's and c's breakers.
-  for (const char* name : {"p/b", "p/c"}) {
-    auto s = fx_.stats.get(name);
-    for (int i = 0; i < 2; i++) {
-      s->attemptStarted();
-      AttemptSample failed;
-      failed.failure = true;
-      s->attemptFinished(failed, kNow, {}, false);
-    }
-  }
+  testing::recordFailures(*fx_.stats.get("p/b"), kNow, 2);
+  testing::recordFailures(*fx_.stats.get("p/c"), kNow, 2);
   EXPECT_EQ(f.decide(status(503), kNow).next, Next::GiveUp);
   // Once their cool-down is over a probe may go there: fallback is back.
   EXPECT_EQ(f.decide(status(503), kNow + 30000).next, Next::Fallback);

@@ -16,6 +16,27 @@
 
 namespace sluice::pipeline::testing {
 
+// One finished attempt that answered, with this time per output token.
+inline void recordAnswer(TargetStats& s, uint64_t now_ms, double tpot_ms) {
+  s.attemptStarted();
+  AttemptSample a;
+  a.answered = true;
+  a.latency_ms = 100;
+  a.ttft_ms = 10;
+  a.tpot_ms = tpot_ms;
+  s.attemptFinished(a, now_ms, {}, false);
+}
+
+// `times` failed attempts (default breaker settings: two open it).
+inline void recordFailures(TargetStats& s, uint64_t now_ms, int times) {
+  for (int i = 0; i < times; i++) {
+    s.attemptStarted();
+    AttemptSample f;
+    f.failure = true;
+    s.attemptFinished(f, now_ms, {}, false);
+  }
+}
+
 // Strategies that need no plugin: "in-order" keeps the manifest's order,
 // "reverse" reverses it, "broken" answers an index out of range, "first-only"
 // returns just the first target. Each records the stats it was last given.

@@ -11,6 +11,8 @@
 namespace sluice::pipeline {
 namespace {
 
+using testing::recordAnswer;
+using testing::recordFailures;
 using testing::RouteFixture;
 using testing::StubStrategies;
 
@@ -20,25 +22,6 @@ std::vector<uint32_t> orderOf(const Route& route, std::string_view key = "", uin
   TargetOrder o;
   route.order(key, now, &o);
   return std::vector<uint32_t>(o.index, o.index + o.count);
-}
-
-void fail(TargetStats& s, uint64_t now, int times = 1) {
-  for (int i = 0; i < times; i++) {
-    s.attemptStarted();
-    AttemptSample f;
-    f.failure = true;
-    s.attemptFinished(f, now, {}, false);
-  }
-}
-
-void answer(TargetStats& s, uint64_t now, double tpot) {
-  s.attemptStarted();
-  AttemptSample a;
-  a.answered = true;
-  a.latency_ms = 100;
-  a.ttft_ms = 10;
-  a.tpot_ms = tpot;
-  s.attemptFinished(a, now, {}, false);
 }
 
 class RouterTest : public ::testing::Test {
@@ -128,9 +111,9 @@ TEST_F(RouterTest, StrategyGetsLiveStats) {
   r.targets[0].sla_window_seconds = 10;
   fx_.build();
   auto a = fx_.stats.get("p/a");
-  answer(*a, kNow - 60000, 90);  // in the 20 minutes, not in the 10-second SLA window
-  answer(*a, kNow, 30);
-  fail(*fx_.stats.get("p/b"), kNow, 2);  // b's breaker opens
+  recordAnswer(*a, kNow - 60000, 90);  // in the 20 minutes, not in the 10-second SLA window
+  recordAnswer(*a, kNow, 30);
+  recordFailures(*fx_.stats.get("p/b"), kNow, 2);  // b's breaker opens
   a->attemptStarted();                   // one in flight
   orderOf(fx_.route(0));
   const auto& seen = StubStrategies::seen();
@@ -187,7 +170,7 @@ TEST_F(RouterTest, StickySessionsKeepTheirTarget) {
   EXPECT_EQ(orderOf(route, key, kNow + 110000), (std::vector<uint32_t>{2, 1, 0}));
   // A pinned target whose breaker opened does not hold the session.
   route.pin(key, 0, kNow);
-  fail(*fx_.stats.get("p/a"), kNow, 2);
+  recordFailures(*fx_.stats.get("p/a"), kNow, 2);
   EXPECT_EQ(orderOf(route, key), (std::vector<uint32_t>{2, 1, 0}));
 }
 
@@ -262,7 +245,7 @@ TEST_F(RouterTest, TargetsReport) {
   r.targets[0].sla_tpot_ms = 20;
   r.targets[1].circuit_breaker = {5, 60, 10};
   fx_.build();
-  answer(*fx_.stats.get("p/a"), kNow, 25);
+  recordAnswer(*fx_.stats.get("p/a"), kNow, 25);
   std::string js = fx_.router->targetsJson(kNow);
   cJSON* root = cJSON_Parse(js.c_str());
   ASSERT_NE(root, nullptr) << js;

@@ -52,15 +52,8 @@ class Strategies : public ::testing::Test {
     return o.index[0];
   }
 
-  // One finished attempt on `target` with this TPOT.
   void answered(const std::string& target, uint64_t now, double tpot) {
-    auto s = fx_.stats.get(target);
-    s->attemptStarted();
-    AttemptSample a;
-    a.answered = true;
-    a.latency_ms = 100;
-    a.tpot_ms = tpot;
-    s->attemptFinished(a, now, {}, false);
+    testing::recordAnswer(*fx_.stats.get(target), now, tpot);
   }
 
   plugins::Registry registry_;
@@ -131,13 +124,7 @@ TEST_F(Strategies, WeightedStepsAroundAnOpenBreaker) {
   r.targets[0].weight = 99;
   r.targets[1].weight = 1;
   build();
-  auto a = fx_.stats.get("p/a");
-  for (int i = 0; i < 2; i++) {
-    a->attemptStarted();
-    AttemptSample f;
-    f.failure = true;
-    a->attemptFinished(f, kT0, {}, false);
-  }
+  testing::recordFailures(*fx_.stats.get("p/a"), kT0, 2);
   for (int i = 0; i < 100; i++) EXPECT_EQ(first(kT0 + 1000), 1u);
 }
 

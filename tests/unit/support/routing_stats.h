@@ -35,6 +35,23 @@ inline const sluice_routing_vtable* routingVtable() {
   return static_cast<const sluice_routing_vtable*>(sluice_plugin_entry()->vtable);
 }
 
+// The strategy plugin created with a config, destroyed at scope exit.
+class StrategyInstance {
+ public:
+  StrategyInstance(const sluice_host* host, const char* config = "{}") { reset(host, config); }
+  ~StrategyInstance() { routingVtable()->destroy(instance_); }
+  void reset(const sluice_host* host, const char* config) {
+    if (created_) routingVtable()->destroy(instance_);
+    created_ = routingVtable()->create(host, config, &instance_, nullptr, 0) == SLUICE_OK;
+  }
+  bool created() const { return created_; }
+  void* get() const { return instance_; }
+
+ private:
+  void* instance_ = nullptr;
+  bool created_ = false;
+};
+
 // One order() call; the indexes it returned.
 inline std::vector<uint32_t> orderOnce(void* instance, const Candidates& c,
                                        const std::string& sticky = "") {

@@ -16,12 +16,12 @@ constexpr double kChi2Df2 = 27.63;
 
 class Latency : public ::testing::Test {
  protected:
-  void create(const char* config = "{\"equal_within\":1.2,\"min_samples\":3}") {
-    if (instance_) routingVtable()->destroy(instance_);
-    ASSERT_EQ(routingVtable()->create(host_.table(), config, &instance_, nullptr, 0), SLUICE_OK);
+  void create(const char* config) {
+    strategy_.reset(host_.table(), config);
+    ASSERT_TRUE(strategy_.created());
+    instance_ = strategy_.get();
   }
-  void SetUp() override { create(); }
-  void TearDown() override { routingVtable()->destroy(instance_); }
+  void SetUp() override { create("{\"equal_within\":1.2,\"min_samples\":3}"); }
 
   static sluice_target_stats& measured(Candidates& c, const std::string& name, double tpot,
                                        uint32_t samples = 10) {
@@ -38,6 +38,7 @@ class Latency : public ::testing::Test {
   }
 
   FakeHost host_;
+  StrategyInstance strategy_{host_.table()};
   void* instance_ = nullptr;
 };
 

@@ -19,12 +19,10 @@ constexpr double kChi2Df2 = 27.63;
 
 class Weighted : public ::testing::Test {
  protected:
-  void SetUp() override {
-    ASSERT_EQ(routingVtable()->create(host_.table(), "{}", &instance_, nullptr, 0), SLUICE_OK);
-  }
-  void TearDown() override { routingVtable()->destroy(instance_); }
+  void SetUp() override { ASSERT_TRUE(strategy_.created()); }
   FakeHost host_;
-  void* instance_ = nullptr;
+  StrategyInstance strategy_{host_.table()};
+  void* instance_ = strategy_.get();
 };
 
 TEST_F(Weighted, Descriptor) {
