@@ -5,7 +5,7 @@
 #   scripts/setup-deps.sh          build and run (compiler, CMake, libraries, GoogleTest, curl)
 #   scripts/setup-deps.sh --test   + the test tools: Node.js/npm (and `npm ci` in
 #                                  tests/e2e), clang with libFuzzer, redis-server
-#   scripts/setup-deps.sh --bench  + the benchmark tools: wrk, nginx, Node.js
+#   scripts/setup-deps.sh --bench  + the benchmark tools: wrk, nginx, valgrind, Node.js
 #
 # Flags combine: scripts/setup-deps.sh --test --bench
 set -euo pipefail
@@ -37,7 +37,7 @@ if ((want_test)); then
   need_node=1
 fi
 if ((want_bench)); then
-  packages+=(wrk nginx-light)
+  packages+=(wrk nginx-light valgrind)  # valgrind: bench/routing.sh counts instructions
   need_node=1
 fi
 

@@ -95,7 +95,9 @@ void reload(ServeContext* ctx) {
   std::vector<std::string> errors;
   auto cfg = loadConfig(ctx->config_path, ctx->registry, &errors);
   std::shared_ptr<pipeline::Gateway> gw;
-  if (cfg) gw = pipeline::Gateway::build(cfg, ctx->registry, &errors);
+  // Targets the new manifest still names keep their stats and breakers.
+  if (cfg) gw = pipeline::Gateway::build(cfg, ctx->registry, &errors,
+                                         ctx->holder->get()->targetStats());
   if (!gw) {
     for (const auto& e : errors) util::logError("reload", e);
     util::logError("reload", "manifest refused; the running configuration stays");
@@ -147,7 +149,6 @@ int cmdServe(const std::vector<std::string>& args) {
   auto inertNote = [&inert](bool present, const char* key) {
     if (present) inert += (inert.empty() ? "" : ", ") + std::string(key);
   };
-  inertNote(!cfg->virtual_models.empty() || !cfg->routing.empty(), "virtual_models/routing");
   inertNote(!cfg->sinks.empty(), "sinks");
   if (!inert.empty()) {
     util::logWarn("serve", "validated but not active in this version: " + inert);
@@ -218,6 +219,11 @@ int cmdServe(const std::vector<std::string>& args) {
         [gw, &res](std::string json) {
           res.respond(200, {{"Content-Type", "application/json"}}, json);
         });
+  });
+  admin.route("/admin/targets", [&holder](http::Request&, http::Response& res) {
+    std::shared_ptr<pipeline::Gateway> gw = holder.get();
+    res.respond(200, {{"Content-Type", "application/json"}},
+                gw->router().targetsJson(pipeline::routingNowMs()));
   });
   std::string err;
   if (!admin.start(&err)) {

@@ -108,6 +108,14 @@ struct RetryConfig {
   std::vector<int> on_status_codes{429, 500, 502, 503};
 };
 
+// A target that fails `failures` times within `window_seconds` is skipped
+// for `cooldown_seconds`, then tried by one probe. failures 0: never opens.
+struct CircuitBreakerConfig {
+  uint32_t failures = 2;
+  uint32_t window_seconds = 120;
+  uint32_t cooldown_seconds = 30;
+};
+
 struct RouteTarget {
   std::string target;  // "<provider>/<model>"
   int64_t priority = 0;
@@ -115,6 +123,8 @@ struct RouteTarget {
   RetryConfig retry;
   std::vector<int> fallback_status_codes{401, 403, 404, 429, 500, 502, 503};
   std::optional<double> sla_tpot_ms;  // sla_cutoff.time_per_output_token_ms
+  uint32_t sla_window_seconds = 180;  // sla_cutoff.window_seconds: the TPOT mean it is held to
+  CircuitBreakerConfig circuit_breaker;
   uint32_t timeout_ms = 0;            // per attempt; 0 = server default
   std::string override_params_json;   // JSON object or empty
   std::map<std::string, std::string> headers_set;

@@ -130,6 +130,7 @@ void loadVirtualModels(Context& ctx, MapReader& root, Config* cfg, Catalog* cata
     }
     if (!checkUnique(ctx, &seen, "virtual model", name, item)) return;
     catalog->remember(&catalog->virtual_models, name, item);
+    catalog->virtual_model_at[name] = {ctx.mark(item.mark), item.path, rawText(item.node)};
     cfg->virtual_models.push_back(name);
   });
 }

@@ -18,6 +18,12 @@ namespace sluice::manifest {
 struct Catalog {
   std::map<std::string, std::set<std::string>> provider_models;  // provider -> model names
   std::set<std::string> virtual_models;
+  struct Declared {
+    Mark mark;
+    std::string path;
+    std::string raw;  // as written (never an interpolated value)
+  };
+  std::map<std::string, Declared> virtual_model_at;
   bool has_auth = false;
   std::set<std::string> teams;
   std::set<std::string> guardrails;

@@ -7,6 +7,7 @@
 #include "governance/plan_cache.h"
 #include "governance/settle.h"
 #include "pipeline/json_splice.h"
+#include "plugins/host.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -107,8 +108,18 @@ Exchange::Exchange(sluice_worker* worker, http::Request& req, http::Response& re
 }
 
 Exchange::~Exchange() {
-  if (sent_ && vt_->call_end) vt_->call_end(spec_.model->provider->instance, call_state_);
+  endCall();
+  if (attempt_live_) abandonAttempt();
   settle();
+}
+
+void Exchange::endCall() {
+  if (!call_provider_) return;
+  if (call_provider_->vt->call_end) {
+    call_provider_->vt->call_end(call_provider_->instance, call_state_);
+  }
+  call_provider_ = nullptr;
+  call_state_ = nullptr;
 }
 
 // Phase 11: the reservation becomes what the request used — the provider's
@@ -154,10 +165,16 @@ governance::RequestFacts Exchange::facts() const {
   f.model = spec_.requested_model;
   f.metadata = &spec_.metadata;
   f.prompt_estimate = spec_.prompt_estimate;
+  f.now_ms = static_cast<int64_t>(util::wallMs());
+  if (spec_.route) {
+    // Any target may answer: reserve for the dearest; settle() charges the one that did.
+    f.max_output = spec_.max_tokens >= 0 ? spec_.max_tokens : spec_.route->maxOutputTokens();
+    f.pricing = spec_.route->worstPricing();
+    return f;
+  }
   const manifest::ModelConfig* mc = spec_.model->config;
   f.max_output = spec_.max_tokens >= 0 ? spec_.max_tokens : (mc ? mc->max_output_tokens : 4096);
   f.pricing = mc && mc->pricing ? &*mc->pricing : nullptr;
-  f.now_ms = static_cast<int64_t>(util::wallMs());
   return f;
 }
 
@@ -217,6 +234,7 @@ bool Exchange::downgrade(const manifest::BudgetRule* rule) {
     if (w == rule) return false;  // already downgraded for it
   }
   waived_.push_back(rule);
+  spec_.route = nullptr;  // the downgrade model answers directly
   spec_.model = cheaper;
   vt_ = cheaper->provider->vt;
   plan_ = makePlan();
@@ -232,6 +250,7 @@ void Exchange::prepareBody() {
   appendJsonString(&upstream_model, spec_.model->upstream_name);
   std::string_view client = clientBody();
   std::string body = replaceSpan(client, findTopLevelMember(client, "model"), upstream_model);
+  if (target_ && !target_->override_members.empty()) body = target_->withOverrides(std::move(body));
   if (spec_.stream && !spec_.client_wants_usage) {
     if (!spec_.has_stream_options) {
       body = insertMember(body, "stream_options", "{\"include_usage\":true}");
@@ -259,11 +278,71 @@ std::string_view Exchange::clientBody() const {
   return guarded_body_.empty() ? std::string_view(req_.body) : std::string_view(guarded_body_);
 }
 
+// Phases 7 and 8: order the route's targets, then attempt them.
 void Exchange::send() {
-  prepareBody();
+  if (spec_.route) {
+    TargetOrder order;
+    spec_.route->order(spec_.sticky_key, routingNowMs(), &order);
+    failover_.start(spec_.route, order);
+  }
   spec_.route_done_ns = util::monotonicNs();
-  sent_ = true;
+  nextAttempt();
+}
+
+// The current target, or the next one whose breaker lets it be tried.
+void Exchange::nextAttempt() {
+  if (!spec_.route) {
+    startAttempt();
+    return;
+  }
+  uint64_t now = routingNowMs();
+  while (const RoutedTarget* t = failover_.current()) {
+    bool probe = false;
+    if (t->stats->acquire(now, t->breaker, &probe)) {
+      useTarget(t, probe);
+      startAttempt();
+      return;
+    }
+    failover_.advance();
+  }
+  noTargetLeft();
+}
+
+void Exchange::useTarget(const RoutedTarget* target, bool probe) {
+  target_ = target;
+  probe_ = probe;
+  spec_.model = target->model;
+  vt_ = target->model->provider->vt;
+  target->stats->attemptStarted();
+  attempt_live_ = true;
+}
+
+void Exchange::resetAttempt() {
+  endCall();
+  status_ = 0;
+  streaming_ = false;
+  content_type_.clear();
+  buffered_.clear();
+  decoded_.clear();
+  has_decoded_ = false;
+  sse_ = http::SseParser();
+  saw_done_ = false;
+  usage_ = Usage();
+  delta_chars_ = 0;
+  usage_estimated_ = false;
+  head_ns_ = 0;
+  first_byte_ns_ = 0;
+  last_body_ns_ = 0;
+  local_state_ = nullptr;
+  sent_ = false;
+}
+
+void Exchange::startAttempt() {
+  if (failover_.attempts().size() || call_provider_) resetAttempt();
+  attempt_start_ns_ = util::monotonicNs();
+  prepareBody();
   const ProviderInstance* provider = spec_.model->provider;
+  call_ = sluice_provider_call{};
   call_.struct_size = sizeof call_;
   call_.endpoint = spec_.endpoint;
   call_.model = ss(spec_.model->upstream_name);
@@ -271,57 +350,205 @@ void Exchange::send() {
   call_.body = ss(spec_.body);
   call_.worker = worker_;
   call_.request_id = ss(spec_.request_id);
+  ureq_ = sluice_upstream_request{};
   ureq_.struct_size = sizeof ureq_;
 
   int rc = vt_->build_request(provider->instance, &call_, &ureq_, &call_state_);
+  call_provider_ = provider;
   if (rc == SLUICE_ERR_UNSUPPORTED) {
-    upstream_done_ = true;
-    fail(makeError(400, "model '" + spec_.model->id + "' (provider type '" + provider->type +
-                            "') does not serve this endpoint",
-                   "unsupported_endpoint", "model"));
-  } else if (rc != SLUICE_OK) {
-    upstream_done_ = true;
-    fail(makeError(500, "provider '" + provider->name + "' could not build the upstream request",
-                   "provider_error"));
-  } else if (ureq_.local) {
-    if (!vt_->local_respond) {
-      upstream_done_ = true;
-      fail(makeError(500, "provider '" + provider->name + "' cannot answer locally",
-                     "provider_error"));
-    } else {
-      local_active_ = true;
-      if (vt_->local_respond(provider->instance, &call_, &local_, &local_state_) != SLUICE_OK) {
-        local_active_ = false;
-        upstream_done_ = true;
-        fail(makeError(500, "provider '" + provider->name + "' failed to answer",
-                       "provider_error"));
-      }
-    }
-  } else {
-    http::ClientRequest cr;
-    if (!http::Url::parse(sv(ureq_.url), &cr.url)) {
-      upstream_done_ = true;
-      fail(makeError(500, "provider '" + provider->name + "' produced an invalid upstream URL",
-                     "provider_error"));
-    } else {
-      cr.method = ureq_.method.len ? std::string(sv(ureq_.method)) : "POST";
-      cr.headers.reserve(ureq_.header_count);
-      for (size_t i = 0; i < ureq_.header_count && i < 16; i++) {
-        cr.headers.emplace_back(sv(ureq_.headers[i].name), sv(ureq_.headers[i].value));
-      }
-      // The body goes out unchanged unless the provider built its own.
-      if (ureq_.body.len) {
-        cr.body.assign(sv(ureq_.body));
-      } else {
-        cr.body = std::move(spec_.body);
-        call_.body = ss("");
-      }
-      if (const std::string* fb = req_.header("x-sluice-ttft-timeout-ms")) {
-        cr.first_byte_timeout_ms = static_cast<uint32_t>(strtoul(fb->c_str(), nullptr, 10));
-      }
-      upstream_ = worker_->client->start(std::move(cr), this);
-    }
+    unsendable(makeError(400, "model '" + spec_.model->id + "' (provider type '" + provider->type +
+                                  "') does not serve this endpoint",
+                         "unsupported_endpoint", "model"));
+    return;
   }
+  if (rc != SLUICE_OK) {
+    unsendable(makeError(
+        500, "provider '" + provider->name + "' could not build the upstream request",
+        "provider_error"));
+    return;
+  }
+  if (ureq_.local) {
+    if (!vt_->local_respond) {
+      unsendable(makeError(500, "provider '" + provider->name + "' cannot answer locally",
+                           "provider_error"));
+      return;
+    }
+    local_active_ = true;
+    sent_ = true;
+    if (spec_.ttft_timeout_ms) startTimer(spec_.ttft_timeout_ms, false);
+    if (vt_->local_respond(provider->instance, &call_, &local_, &local_state_) != SLUICE_OK) {
+      local_active_ = false;
+      sent_ = false;
+      cancelTimer();
+      unsendable(makeError(500, "provider '" + provider->name + "' failed to answer",
+                           "provider_error"));
+    }
+    return;
+  }
+  http::ClientRequest cr;
+  if (!http::Url::parse(sv(ureq_.url), &cr.url)) {
+    unsendable(makeError(500, "provider '" + provider->name + "' produced an invalid upstream URL",
+                         "provider_error"));
+    return;
+  }
+  cr.method = ureq_.method.len ? std::string(sv(ureq_.method)) : "POST";
+  cr.headers.reserve(ureq_.header_count + (target_ ? target_->config->headers_set.size() : 0));
+  for (size_t i = 0; i < ureq_.header_count && i < 16; i++) {
+    cr.headers.emplace_back(sv(ureq_.headers[i].name), sv(ureq_.headers[i].value));
+  }
+  if (target_) target_->overrideHeaders(&cr.headers);
+  // The body goes out unchanged unless the provider built its own.
+  if (ureq_.body.len) {
+    cr.body.assign(sv(ureq_.body));
+  } else {
+    cr.body = std::move(spec_.body);
+    call_.body = ss("");
+  }
+  if (target_ && target_->config->timeout_ms) cr.total_timeout_ms = target_->config->timeout_ms;
+  if (spec_.ttft_timeout_ms) startTimer(spec_.ttft_timeout_ms, false);
+  sent_ = true;
+  upstream_ = worker_->client->start(std::move(cr), this);
+}
+
+// The provider cannot send this request to this target (an endpoint it does
+// not serve, a broken URL): another target may.
+void Exchange::unsendable(const ApiError& e) {
+  AttemptOutcome o;
+  o.kind = AttemptOutcome::Kind::Unsendable;
+  if (moveOn(o, e, e.code)) return;
+  finishAttempt(false, false, e.status, e.code);
+  fail(e);
+}
+
+// After a failed attempt and before anything reached the client: a retry or
+// a fallback when the route allows one (true), else false and the caller
+// answers with this failure.
+bool Exchange::moveOn(const AttemptOutcome& o, const ApiError& e, std::string_view error) {
+  if (!spec_.route || res_.started() || client_done_) return false;
+  FailoverDecision d = failover_.decide(o, routingNowMs());
+  if (d.next == FailoverDecision::Next::GiveUp) return false;
+  stopUpstream();
+  finishAttempt(isTargetFailure(o), false, o.kind == AttemptOutcome::Kind::Status ? o.status : 0,
+                error);
+  last_error_ = e;
+  has_last_error_ = true;
+  failover_.commit(d);
+  // Even a fallback starts from the loop, never from inside the callback
+  // (a provider's or the client's) that reported the failure.
+  startTimer(d.next == FailoverDecision::Next::Retry ? d.delay_ms : 0, true);
+  return true;
+}
+
+// TPOT = (last token - first token) / (completion tokens - 1) for streams;
+// a whole answer has no token timings, so it counts latency / completion
+// tokens, which includes the prompt's processing (an upper bound).
+double Exchange::tpotMs(double latency_ms) const {
+  int64_t tokens = usage_.completion;
+  if (streaming_) {
+    // Tokens that arrived in one read took no time apiece: TPOT 0.
+    if (tokens < 2 || last_body_ns_ < first_byte_ns_) return -1;
+    return static_cast<double>(last_body_ns_ - first_byte_ns_) / 1e6 /
+           static_cast<double>(tokens - 1);
+  }
+  return tokens >= 1 ? latency_ms / static_cast<double>(tokens) : -1;
+}
+
+void Exchange::finishAttempt(bool failure, bool answered, int status, std::string_view error) {
+  uint64_t now_ns = util::monotonicNs();
+  double duration_ms = static_cast<double>(now_ns - attempt_start_ns_) / 1e6;
+  failover_.record(spec_.model->id, status, error, duration_ms);
+  if (!attempt_live_) return;
+  attempt_live_ = false;
+  AttemptSample sample;
+  sample.failure = failure;
+  sample.answered = answered;
+  if (answered) {
+    sample.latency_ms = duration_ms;
+    if (first_byte_ns_ > attempt_start_ns_) {
+      sample.ttft_ms = static_cast<double>(first_byte_ns_ - attempt_start_ns_) / 1e6;
+    }
+    sample.tpot_ms = tpotMs(duration_ms);
+    spec_.route->pin(spec_.sticky_key, failover_.currentIndex(), now_ns / 1000000);
+  }
+  target_->stats->attemptFinished(sample, now_ns / 1000000, target_->breaker, probe_);
+}
+
+// The attempt ends without a verdict on its target (the client left).
+void Exchange::abandonAttempt() {
+  if (!attempt_live_) return;
+  attempt_live_ = false;
+  target_->stats->attemptAbandoned(probe_);
+}
+
+void Exchange::noTargetLeft() {
+  if (has_last_error_) {
+    fail(last_error_);
+    return;
+  }
+  // Nothing was tried: every target's breaker is open.
+  uint64_t now = routingNowMs(), wait_ms = 0;
+  for (const RoutedTarget& t : spec_.route->targets()) {
+    uint64_t in = t.stats->breaker(now, t.breaker).retry_in_ms;
+    if (in && (!wait_ms || in < wait_ms)) wait_ms = in;
+  }
+  governance::HeaderList headers;
+  uint64_t seconds = std::max<uint64_t>(1, (wait_ms + 999) / 1000);
+  headers.add("Retry-After", std::to_string(seconds));
+  fail(makeError(503,
+                 "no target of routing rule '" + spec_.route->id() +
+                     "' is available: every circuit breaker is open",
+                 "no_healthy_target"),
+       &headers);
+}
+
+void Exchange::startTimer(uint64_t delay_ms, bool retry) {
+  cancelTimer();
+  timer_is_retry_ = retry;
+  timer_ = plugins::hostServices()->timer_start(worker_, delay_ms, onTimer, this);
+}
+
+void Exchange::cancelTimer() {
+  if (!timer_) return;
+  plugins::hostServices()->timer_cancel(timer_);
+  timer_ = nullptr;
+}
+
+void Exchange::onTimer(void* user) {
+  auto* ex = static_cast<Exchange*>(user);
+  Hold hold(ex);
+  ex->timer_ = nullptr;  // released by the host once this returns
+  if (ex->client_done_) return;
+  if (ex->timer_is_retry_) {
+    ex->nextAttempt();
+  } else {
+    ex->ttftExpired();
+  }
+}
+
+// X-Sluice-TTFT-Timeout-Ms passed with no first byte: the attempt fails
+// with 408 and the route may fall back.
+void Exchange::ttftExpired() {
+  ApiError e = makeError(408,
+                         "no first token from '" + spec_.model->id + "' within " +
+                             std::to_string(spec_.ttft_timeout_ms) +
+                             " ms (X-Sluice-TTFT-Timeout-Ms)",
+                         "ttft_timeout");
+  AttemptOutcome o;
+  o.kind = AttemptOutcome::Kind::TtftTimeout;
+  if (moveOn(o, e, "ttft_timeout")) return;
+  stopUpstream();
+  finishAttempt(false, false, 0, "ttft_timeout");
+  fail(e);
+}
+
+// Cancels whatever of the attempt is still running.
+void Exchange::stopUpstream() {
+  cancelTimer();
+  if (upstream_) {
+    upstream_->cancel();
+    upstream_ = nullptr;
+  }
+  if (local_active_) cancelLocal();
 }
 
 // ------------------------------------------------------------ upstream side
@@ -335,7 +562,10 @@ void Exchange::onHead(int status, const std::vector<std::pair<std::string, std::
       break;
     }
   }
-  head(status, ct);
+  int64_t retry_after = status >= 400 && spec_.route
+                            ? parseRetryAfter(headers, static_cast<int64_t>(util::wallMs()))
+                            : -1;
+  head(status, ct, retry_after);
 }
 
 void Exchange::onBody(const char* data, size_t len) {
@@ -346,29 +576,36 @@ void Exchange::onBody(const char* data, size_t len) {
 void Exchange::onEnd() {
   Hold hold(this);
   upstream_ = nullptr;
-  upstream_done_ = true;
   end();
 }
 
 void Exchange::onError(http::ClientError error, const std::string& detail) {
   Hold hold(this);
   upstream_ = nullptr;
-  upstream_done_ = true;
   const std::string& provider = spec_.model->provider->name;
   ApiError e;
+  AttemptOutcome o;
   if (http::isTimeout(error)) {
     const char* what = error == http::ClientError::ConnectTimeout     ? "connecting"
                        : error == http::ClientError::FirstByteTimeout ? "waiting for the first byte"
                                                                       : "waiting for the response";
     e = makeError(504, "upstream '" + provider + "' timed out " + what, "upstream_timeout");
+    o.kind = AttemptOutcome::Kind::Timeout;
   } else {
     std::string why = http::clientErrorName(error);
     if (!detail.empty()) why += " (" + detail + ")";
     e = makeError(502, "upstream '" + provider + "' failed: " + why, "upstream_error");
+    o.kind = AttemptOutcome::Kind::Connection;
   }
   if (client_done_) {
+    upstream_done_ = true;
     maybeDelete();
-  } else if (res_.started()) {
+    return;
+  }
+  if (moveOn(o, e, http::clientErrorName(error))) return;
+  cancelTimer();
+  finishAttempt(true, false, status_, http::clientErrorName(error));
+  if (res_.started()) {
     streamFailed(e);
   } else {
     fail(e);
@@ -378,7 +615,7 @@ void Exchange::onError(http::ClientError error, const std::string& detail) {
 void Exchange::localStart(void* ctx, int status, const char* content_type) {
   auto* ex = static_cast<Exchange*>(ctx);
   Hold hold(ex);
-  ex->head(status, content_type ? content_type : "application/json");
+  ex->head(status, content_type ? content_type : "application/json", -1);
 }
 
 void Exchange::localWrite(void* ctx, const char* data, size_t len) {
@@ -392,41 +629,55 @@ void Exchange::localFinish(void* ctx) {
   Hold hold(ex);
   ex->local_active_ = false;
   ex->local_state_ = nullptr;
-  ex->upstream_done_ = true;
   ex->end();
 }
 
-void Exchange::head(int status, std::string_view content_type) {
+void Exchange::head(int status, std::string_view content_type, int64_t retry_after_ms) {
   if (client_done_) return;
+  if (status >= 400) {
+    AttemptOutcome o;
+    o.status = status;
+    o.retry_after_ms = retry_after_ms;
+    ApiError e = makeError(status, "upstream '" + spec_.model->provider->name + "' answered HTTP " +
+                                       std::to_string(status),
+                           "upstream_error");
+    if (moveOn(o, e, "")) return;
+    cancelTimer();  // an answer arrived: it goes to the client as it is
+  }
   status_ = status;
   head_ns_ = util::monotonicNs();
   content_type_.assign(content_type);
-  if (spec_.stream && status == 200 && startsWithNoCase(content_type, "text/event-stream")) {
-    streaming_ = true;
-    http::Response::Headers h;
-    h.reserve(kHeadBytes);
-    h.add("Content-Type", "text/event-stream");
-    h.add("Cache-Control", "no-cache");
-    appendIdentityHeaders(&h);
-    appendTimingHeaders(&h, head_ns_);
-    res_.begin(200, h);
-    if (spec_.guards &&
-        (spec_.guards->runs(GuardHook::LlmOutput) || spec_.guards->runs(GuardHook::McpPreTool))) {
-      guardStream();
-    }
+  // The client's stream begins with the first event, so a target that fails
+  // before sending one can still be replaced.
+  streaming_ = spec_.stream && status == 200 && startsWithNoCase(content_type, "text/event-stream");
+}
+
+void Exchange::beginStream() {
+  http::Response::Headers h;
+  h.reserve(kHeadBytes);
+  h.add("Content-Type", "text/event-stream");
+  h.add("Cache-Control", "no-cache");
+  appendIdentityHeaders(&h, /*answering=*/true);
+  appendTimingHeaders(&h, util::monotonicNs());
+  res_.begin(200, h);
+  if (spec_.guards &&
+      (spec_.guards->runs(GuardHook::LlmOutput) || spec_.guards->runs(GuardHook::McpPreTool))) {
+    guardStream();
   }
 }
 
 void Exchange::body(const char* data, size_t len) {
   if (client_done_) return;
-  if (!first_byte_ns_) first_byte_ns_ = util::monotonicNs();
+  uint64_t now = util::monotonicNs();
+  if (!first_byte_ns_) {
+    first_byte_ns_ = now;
+    cancelTimer();  // the first token arrived in time
+  }
+  last_body_ns_ = now;
   if (!streaming_) {
     if (buffered_.size() + len > kMaxBufferedResponse) {
-      if (upstream_) {
-        upstream_->cancel();
-        upstream_ = nullptr;
-        upstream_done_ = true;
-      }
+      stopUpstream();
+      finishAttempt(true, false, status_, "response_too_large");
       fail(makeError(502, "upstream '" + spec_.model->provider->name +
                               "' response exceeds the gateway's buffer limit",
                      "upstream_error"));
@@ -435,6 +686,7 @@ void Exchange::body(const char* data, size_t len) {
     buffered_.append(data, len);
     return;
   }
+  if (!res_.started()) beginStream();
   std::string out;
   out_ = &out;
   bool ok = sse_.feed(data, len, [this, &out](std::string_view event, std::string_view d) {
@@ -444,11 +696,8 @@ void Exchange::body(const char* data, size_t len) {
   if (!out.empty()) res_.write(out);
   if (client_done_) return;  // the write found the client gone
   if (!ok) {
-    if (upstream_) {
-      upstream_->cancel();
-      upstream_ = nullptr;
-      upstream_done_ = true;
-    }
+    stopUpstream();
+    finishAttempt(true, false, status_, "protocol");
     streamFailed(makeError(502, "upstream '" + spec_.model->provider->name +
                                     "' sent a malformed event stream",
                            "upstream_error"));
@@ -537,11 +786,16 @@ void Exchange::emitUsage(void* ctx, int64_t prompt, int64_t completion, int64_t 
 }
 
 void Exchange::end() {
+  cancelTimer();
   if (client_done_) {
+    upstream_done_ = true;
     maybeDelete();
     return;
   }
   if (streaming_) {
+    finishAttempt(false, true, status_, "");
+    if (!res_.started()) beginStream();  // a stream without a single event
+    upstream_done_ = true;
     auto close = [this] {
       res_.end();
       client_done_ = true;
@@ -555,8 +809,13 @@ void Exchange::end() {
     return;
   }
   if (status_ == 0) {
-    fail(makeError(502, "upstream '" + spec_.model->provider->name + "' sent no response",
-                   "upstream_error"));
+    ApiError e = makeError(502, "upstream '" + spec_.model->provider->name + "' sent no response",
+                           "upstream_error");
+    AttemptOutcome o;
+    o.kind = AttemptOutcome::Kind::Connection;
+    if (moveOn(o, e, "no_response")) return;
+    finishAttempt(true, false, 0, "no_response");
+    fail(e);
     return;
   }
   std::string_view body = buffered_;
@@ -564,9 +823,14 @@ void Exchange::end() {
     int rc = vt_->decode_body(spec_.model->provider->instance, call_state_, status_,
                               buffered_.data(), buffered_.size(), &emitter_);
     if (rc != SLUICE_OK) {
-      fail(makeError(502, "upstream '" + spec_.model->provider->name +
-                              "' sent a response the provider could not decode",
-                     "upstream_error"));
+      ApiError e = makeError(502, "upstream '" + spec_.model->provider->name +
+                                      "' sent a response the provider could not decode",
+                             "upstream_error");
+      AttemptOutcome o;
+      o.kind = AttemptOutcome::Kind::Connection;
+      if (moveOn(o, e, "undecodable")) return;
+      finishAttempt(true, false, status_, "undecodable");
+      fail(e);
       return;
     }
     // Emitting nothing means "already canonical": body and type pass through.
@@ -578,6 +842,10 @@ void Exchange::end() {
     Span u = findTopLevelMember(body, "usage");
     if (u.found) noteUsageFrom(body);
   }
+  AttemptOutcome answered;
+  answered.status = status_;
+  finishAttempt(isTargetFailure(answered), status_ < 300, status_, "");
+  upstream_done_ = true;
   respondWhole(body);
 }
 
@@ -595,6 +863,9 @@ void Exchange::respondNow(std::string_view body) {
 // ------------------------------------------------------------ client side
 
 void Exchange::fail(const ApiError& e, const governance::HeaderList* extra) {
+  stopUpstream();
+  abandonAttempt();
+  upstream_done_ = !admitting_;
   if (client_done_) {
     maybeDelete();
     return;
@@ -605,15 +876,10 @@ void Exchange::fail(const ApiError& e, const governance::HeaderList* extra) {
   h.add("x-sluice-request-id", spec_.request_id);
   if (extra) h.append(*extra);
   appendRuleHeader(&h);
+  appendAttemptsHeader(&h, false);
   appendTimingHeaders(&h, util::monotonicNs());
   res_.respond(e.status, h, errorBody(e));
   client_done_ = true;
-  if (upstream_) {
-    upstream_->cancel();
-    upstream_ = nullptr;
-  }
-  if (local_active_) cancelLocal();
-  upstream_done_ = true;
   maybeDelete();
 }
 
@@ -621,6 +887,9 @@ void Exchange::fail(const ApiError& e, const governance::HeaderList* extra) {
 // status: the stream ends with an OpenAI-shaped error event instead of being
 // silently cut.
 void Exchange::streamFailed(const ApiError& e) {
+  stopUpstream();
+  abandonAttempt();
+  upstream_done_ = true;
   if (client_done_) {
     maybeDelete();
     return;
@@ -634,7 +903,6 @@ void Exchange::streamFailed(const ApiError& e) {
   res_.write(ev);
   res_.end();
   client_done_ = true;
-  if (local_active_) cancelLocal();
   maybeDelete();
 }
 
@@ -643,11 +911,13 @@ void Exchange::clientGone() {
   Hold hold(this);
   client_done_ = true;
   if (spec_.guards) spec_.guards->cancel();  // no guardrail answer comes back to us
-  if (upstream_) {
-    upstream_->cancel();
-    upstream_ = nullptr;
+  bool live = attempt_live_ || upstream_ || local_active_;
+  stopUpstream();
+  if (live && sent_) {
+    double ms = static_cast<double>(util::monotonicNs() - attempt_start_ns_) / 1e6;
+    failover_.record(spec_.model->id, status_, "client_closed", ms);
   }
-  if (local_active_) cancelLocal();
+  abandonAttempt();
   upstream_done_ = !admitting_;  // a pending reservation answer still comes back to us
   res_.end();  // releases the connection; nothing is written to a closed socket
   maybeDelete();
@@ -663,28 +933,45 @@ void Exchange::maybeDelete() {
   if (busy_ == 0 && client_done_ && upstream_done_) delete this;
 }
 
-void Exchange::appendIdentityHeaders(http::Response::Headers* h) const {
+void Exchange::appendIdentityHeaders(http::Response::Headers* h, bool answering) const {
   h->add("x-sluice-request-id", spec_.request_id);
   h->add("x-sluice-resolved-model", spec_.model->id);
   h->add("x-sluice-provider", spec_.model->provider->name);
   h->append(limit_headers_);
   appendRuleHeader(h);
+  appendAttemptsHeader(h, answering);
 }
 
-// The ids of the rate-limit, budget and guardrail rules that applied.
+// The routing rule first, then the rate-limit, budget and guardrail rules.
 void Exchange::appendRuleHeader(http::Response::Headers* h) const {
+  const Route* route = failover_.route();
   const std::string& limits = plan_.ruleIds();
   const std::vector<std::string>* guards = spec_.guards ? &spec_.guards->plan().rule_ids : nullptr;
-  if (!guards || guards->empty()) {
-    if (!limits.empty()) h->add("x-sluice-applied-rules", limits);
+  if (!route && (!guards || guards->empty())) {
+    if (!limits.empty()) h->add("x-sluice-applied-rules", limits);  // the common case: no copy
     return;
   }
-  std::string ids = limits;
-  for (const auto& id : *guards) {
-    if (!ids.empty()) ids.push_back(',');
-    ids.append(id);
+  std::string ids = route ? route->id() : "";
+  if (!limits.empty()) ids.append(ids.empty() ? "" : ",").append(limits);
+  for (const auto& id : guards ? *guards : std::vector<std::string>{}) {
+    ids.append(ids.empty() ? "" : ",").append(id);
   }
-  h->add("x-sluice-applied-rules", ids);
+  if (!ids.empty()) h->add("x-sluice-applied-rules", ids);
+}
+
+// `answering`: the attempt in flight is answering the client (a stream that
+// began) and is not in the history yet.
+void Exchange::appendAttemptsHeader(http::Response::Headers* h, bool answering) const {
+  const auto& done = failover_.attempts();
+  size_t n = done.size() + (answering ? 1 : 0);
+  if (n == 0) return;
+  bool only_success = n == 1 && (answering || (done[0].error.empty() && done[0].status >= 200 &&
+                                               done[0].status < 300));
+  if (only_success) {
+    h->add("x-sluice-attempts", "1");  // the common case, without formatting
+    return;
+  }
+  h->add("x-sluice-attempts", failover_.header(answering ? 1 : 0));
 }
 
 void Exchange::appendTimingHeaders(http::Response::Headers* h, uint64_t now) const {

@@ -1,7 +1,10 @@
 // One proxied request: the provider turns the canonical request into the
 // native one, the upstream client (or a local provider) answers, and the
 // answer goes back to the client — whole, or streamed as SSE with
-// backpressure, usage read on the way.
+// backpressure, usage read on the way. A routed request is a loop of
+// attempts over its rule's ordered targets (Failover decides retries and
+// fallbacks) until one answers or none is left; the client sees nothing of
+// a failed attempt.
 #pragma once
 
 #include <cstdint>
@@ -16,10 +19,12 @@
 #include "http/server.h"
 #include "http/sse.h"
 #include "pipeline/errors.h"
+#include "pipeline/failover.h"
 #include "pipeline/gateway.h"
 #include "pipeline/guard_run.h"
 #include "pipeline/guard_text.h"
 #include "pipeline/stream_guard.h"
+#include "pipeline/router.h"
 #include "plugins/host.h"
 #include "sluice/plugin.h"
 
@@ -34,7 +39,10 @@ struct Usage {
 // What the handler resolved before handing the request over.
 struct ExchangeSpec {
   std::shared_ptr<Gateway> gateway;
-  const ModelEntry* model = nullptr;
+  const ModelEntry* model = nullptr;  // a direct model; a routed request's first target
+  const Route* route = nullptr;       // the routing rule that applies, or nullptr
+  std::string sticky_key;             // the request's session for the route, or ""
+  uint32_t ttft_timeout_ms = 0;       // X-Sluice-TTFT-Timeout-Ms; 0: none
   sluice_endpoint endpoint = SLUICE_EP_CHAT;
   bool stream = false;
   bool client_wants_usage = false;  // the client itself asked for the usage chunk
@@ -60,6 +68,9 @@ class Exchange : public http::ClientHandler {
   // Starts the exchange; it deletes itself when both sides are done.
   static void start(sluice_worker* worker, http::Request& req, http::Response& res,
                     ExchangeSpec spec);
+
+  // Every attempt so far, in order (the request record's `attempts`).
+  const std::vector<AttemptRecord>& attempts() const { return failover_.attempts(); }
 
   // ClientHandler
   void onHead(int status, const std::vector<std::pair<std::string, std::string>>& headers) override;
@@ -92,16 +103,37 @@ class Exchange : public http::ClientHandler {
   // One SSE event to the client: into the batch being written, or now.
   void sendEvent(std::string_view data);
   void settle();
+  // The attempt loop.
+  void nextAttempt();
+  void useTarget(const RoutedTarget* target, bool probe);
+  void startAttempt();
+  void resetAttempt();
+  void unsendable(const ApiError& e);
+  // `error` names the failure in the attempt history ("" for a status).
+  bool moveOn(const AttemptOutcome& o, const ApiError& e, std::string_view error);
+  void finishAttempt(bool failure, bool answered, int status, std::string_view error);
+  void abandonAttempt();
+  double tpotMs(double latency_ms) const;
+  void noTargetLeft();
+  void startTimer(uint64_t delay_ms, bool retry);
+  void cancelTimer();
+  static void onTimer(void* user);
+  void ttftExpired();
+  void stopUpstream();
+  void endCall();
+
   void fail(const ApiError& e, const governance::HeaderList* extra = nullptr);
   void clientGone();
-  void head(int status, std::string_view content_type);
+  void head(int status, std::string_view content_type, int64_t retry_after_ms);
+  void beginStream();
   void body(const char* data, size_t len);
   void end();
   bool handleEvent(std::string_view event, std::string_view data, std::string* out);
   void forwardChunk(std::string_view json, std::string* out);
   void noteUsageFrom(std::string_view json);
-  void appendIdentityHeaders(http::Response::Headers* h) const;
+  void appendIdentityHeaders(http::Response::Headers* h, bool answering = false) const;
   void appendRuleHeader(http::Response::Headers* h) const;
+  void appendAttemptsHeader(http::Response::Headers* h, bool answering) const;
   void appendTimingHeaders(http::Response::Headers* h, uint64_t now) const;
   void streamFailed(const ApiError& e);
   void cancelLocal();
@@ -122,12 +154,13 @@ class Exchange : public http::ClientHandler {
   governance::HeaderList limit_headers_;
   bool reserved_ = false;
   bool admitting_ = false;  // the store has not answered yet
-  bool sent_ = false;       // the provider was called
+  bool sent_ = false;       // the provider was called for the current attempt
   int64_t delta_chars_ = 0;  // streamed text, for an estimate when no usage arrives
   bool usage_estimated_ = false;
   http::Response& res_;
   ExchangeSpec spec_;
   const sluice_provider_vtable* vt_;
+  const ProviderInstance* call_provider_ = nullptr;  // whose call_state_ is open
   void* call_state_ = nullptr;
   void* local_state_ = nullptr;
   bool local_active_ = false;
@@ -136,6 +169,18 @@ class Exchange : public http::ClientHandler {
   sluice_emitter emitter_{};
   sluice_local_response local_{};
   http::Call* upstream_ = nullptr;
+
+  // The attempt loop: the targets and history, the attempt in flight.
+  Failover failover_;
+  const RoutedTarget* target_ = nullptr;  // routed requests: the attempt's target
+  bool probe_ = false;                    // the attempt is its breaker's half-open probe
+  bool attempt_live_ = false;             // counted in the target's in-flight
+  uint64_t attempt_start_ns_ = 0;
+  uint64_t last_body_ns_ = 0;
+  sluice_timer* timer_ = nullptr;  // a retry's delay, or the attempt's TTFT deadline
+  bool timer_is_retry_ = false;
+  ApiError last_error_;  // the last failed attempt's, when later targets are all skipped
+  bool has_last_error_ = false;
 
   int status_ = 0;
   bool streaming_ = false;  // SSE is being relayed

@@ -7,7 +7,8 @@ namespace sluice::pipeline {
 
 std::shared_ptr<Gateway> Gateway::build(std::shared_ptr<const manifest::Config> config,
                                         plugins::Registry* registry,
-                                        std::vector<std::string>* errors) {
+                                        std::vector<std::string>* errors,
+                                        std::shared_ptr<TargetStatsTable> stats) {
   std::shared_ptr<Gateway> gw(new Gateway());
   gw->config_ = config;
   size_t before = errors->size();
@@ -50,16 +51,38 @@ std::shared_ptr<Gateway> Gateway::build(std::shared_ptr<const manifest::Config> 
   gw->guardrails_ = GuardrailSet::build(*config, registry, errors);
   if (errors->size() != before) return nullptr;
 
+  gw->target_stats_ = stats ? std::move(stats) : std::make_shared<TargetStatsTable>();
+  Gateway* raw = gw.get();
+  gw->router_ = Router::build(
+      *config, [raw](std::string_view id) { return raw->findModel(id); },
+      [registry](const std::string& name, uint16_t* abi_minor, std::string* why) {
+        const plugins::Plugin* p = registry->find(SLUICE_KIND_ROUTING, name, why);
+        if (!p) return static_cast<const sluice_routing_vtable*>(nullptr);
+        *abi_minor = p->descriptor->abi_minor;
+        return static_cast<const sluice_routing_vtable*>(p->vtable());
+      },
+      gw->target_stats_.get(), errors);
+  if (!gw->router_) return nullptr;
+
   gw->directory_ = std::make_unique<governance::Directory>(config->auth);
   gw->policy_ = std::make_unique<governance::Policy>(*config, kCounterKeyPrefix);
   gw->models_json_ = gw->modelsJsonFor(gw->directory_->anonymous());
   return gw;
 }
 
-// The model list, in manifest order, of what `caller` may use.
+// The model list, in manifest order, of what `caller` may use: virtual
+// models first, then provider models.
 std::string Gateway::modelsJsonFor(const governance::Principal& caller) const {
   std::string js = "{\"object\":\"list\",\"data\":[";
   bool first = true;
+  for (const auto& name : config_->virtual_models) {
+    if (!directory_->mayUse(caller, name)) continue;
+    if (!first) js.push_back(',');
+    first = false;
+    js.append("{\"id\":");
+    appendJsonString(&js, name);
+    js.append(",\"object\":\"model\",\"created\":0,\"owned_by\":\"sluice\"}");
+  }
   for (const auto& pc : config_->providers) {
     for (const auto& mc : pc.models) {
       std::string id = pc.name + "/" + mc.name;

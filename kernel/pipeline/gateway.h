@@ -16,6 +16,8 @@
 #include "governance/limits.h"
 #include "manifest/config.h"
 #include "pipeline/guardrails.h"
+#include "pipeline/router.h"
+#include "pipeline/target_stats.h"
 #include "plugins/registry.h"
 #include "sluice/plugin.h"
 
@@ -43,11 +45,13 @@ struct StringViewHash {
 
 class Gateway {
  public:
-  // Creates every provider instance. On failure returns nullptr and appends
-  // one line per problem to *errors.
+  // Creates every provider instance and routing strategy. On failure returns
+  // nullptr and appends one line per problem to *errors. Pass the running
+  // snapshot's targetStats() to a reload so targets keep their stats.
   static std::shared_ptr<Gateway> build(std::shared_ptr<const manifest::Config> config,
                                         plugins::Registry* registry,
-                                        std::vector<std::string>* errors);
+                                        std::vector<std::string>* errors,
+                                        std::shared_ptr<TargetStatsTable> stats = nullptr);
   ~Gateway();
 
   const ModelEntry* findModel(std::string_view id) const;
@@ -58,6 +62,8 @@ class Gateway {
   const governance::Directory& directory() const { return *directory_; }
   const governance::Policy& policy() const { return *policy_; }
   const GuardrailSet& guardrails() const { return *guardrails_; }
+  const Router& router() const { return *router_; }
+  const std::shared_ptr<TargetStatsTable>& targetStats() const { return target_stats_; }
   // Strips a configured base path; returns the rest or npos-like empty view.
   bool stripBasePath(std::string_view path, std::string_view* rest) const;
 
@@ -70,6 +76,8 @@ class Gateway {
   std::unique_ptr<governance::Directory> directory_;
   std::unique_ptr<governance::Policy> policy_;
   std::unique_ptr<GuardrailSet> guardrails_;
+  std::shared_ptr<TargetStatsTable> target_stats_;
+  std::unique_ptr<Router> router_;  // destroyed first: it names models above
 };
 
 // Counter keys of every replica share this prefix (one Redis hash slot).

@@ -222,6 +222,8 @@ void RequestHandler::handle(http::Request& req, http::Response& res) {
                  request_id);
     return;
   }
+  uint32_t ttft_timeout_ms = 0;
+  if (!ttftTimeout(req, res, request_id, &ttft_timeout_ms)) return;
   governance::Metadata metadata;
   if (!identify(*gw, *caller, req, res, request_id, &metadata)) return;
   std::string_view requested = model->valuestring;
@@ -233,8 +235,21 @@ void RequestHandler::handle(http::Request& req, http::Response& res) {
                  request_id);
     return;
   }
-  const ModelEntry* entry = gw->findModel(requested);
+  // Phase 7 starts here: the first routing rule that holds decides the
+  // targets (virtual models exist only through rules; a rule may also
+  // reroute a direct name); the exchange orders them once admitted.
+  const Route* route = gw->router().match(requested, *caller, metadata);
+  const ModelEntry* entry = route ? route->targets().front().model : gw->findModel(requested);
   if (!entry) {
+    if (gw->router().isVirtual(requested)) {
+      respondError(res,
+                   makeError(400,
+                             "no routing rule for virtual model '" + std::string(requested) +
+                                 "' matches this request (check its X-Sluice-Metadata)",
+                             "no_matching_route", "model"),
+                   request_id);
+      return;
+    }
     respondError(res,
                  makeError(404,
                            std::string("The model '") + model->valuestring +
@@ -243,10 +258,12 @@ void RequestHandler::handle(http::Request& req, http::Response& res) {
                  request_id);
     return;
   }
-
   ExchangeSpec spec;
   spec.gateway = gw;
   spec.model = entry;
+  spec.route = route;
+  spec.ttft_timeout_ms = ttft_timeout_ms;
+  if (route) spec.sticky_key = route->stickyKey(req, metadata);
   spec.endpoint = ep->endpoint;
   spec.request_id = std::move(request_id);
   spec.stream = ep->streamable && cJSON_IsTrue(stream_flag);
@@ -316,6 +333,34 @@ bool RequestHandler::planGuards(const Gateway& gw, const http::Request& req, htt
   context.metadata_json.push_back('}');
   spec->guards =
       std::make_unique<RequestGuards>(worker_, std::move(plan), std::move(context), set.size());
+  return true;
+}
+
+// X-Sluice-TTFT-Timeout-Ms: how long each attempt may wait for its first
+// token. Writes the 400 and returns false when the value is not a number of
+// milliseconds.
+bool RequestHandler::ttftTimeout(const http::Request& req, http::Response& res,
+                                 const std::string& request_id, uint32_t* out) {
+  const std::string* value = req.header("x-sluice-ttft-timeout-ms");
+  if (!value) value = req.header("x-tfy-ttft-timeout-ms");
+  if (!value) return true;
+  constexpr uint64_t kMax = 3600000;
+  uint64_t ms = 0;
+  bool ok = !value->empty() && value->size() <= 7;
+  for (char c : *value) {
+    ok = ok && c >= '0' && c <= '9';
+    ms = ms * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (!ok || ms == 0 || ms > kMax) {
+    respondError(res,
+                 makeError(400,
+                           "X-Sluice-TTFT-Timeout-Ms must be a whole number of milliseconds from 1 "
+                           "to " + std::to_string(kMax),
+                           "invalid_header", "X-Sluice-TTFT-Timeout-Ms"),
+                 request_id);
+    return false;
+  }
+  *out = static_cast<uint32_t>(ms);
   return true;
 }
 

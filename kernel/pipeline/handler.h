@@ -27,6 +27,8 @@ class RequestHandler {
   std::string newRequestId(const http::Request& req);
   const governance::Principal* authenticate(const Gateway& gw, const http::Request& req,
                                             http::Response& res, const std::string& request_id);
+  bool ttftTimeout(const http::Request& req, http::Response& res, const std::string& request_id,
+                   uint32_t* out);
   bool identify(const Gateway& gw, const governance::Principal& caller, const http::Request& req,
                 http::Response& res, const std::string& request_id, governance::Metadata* out);
   bool planGuards(const Gateway& gw, const http::Request& req, http::Response& res,

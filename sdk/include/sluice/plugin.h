@@ -29,6 +29,8 @@
  *        (per-request memory across calls, e.g. placeholder numbering over a
  *        stream's windows); the vtable gains request_end() to release it;
  *        sluice_guard_result gains hold_bytes for stream hold-back.
+ *   1.1  Routing: sluice_target_stats gains sla_tpot_ms and tpot_samples_3m;
+ *        order() is documented as called from every worker thread at once.
  */
 #ifndef SLUICE_PLUGIN_H
 #define SLUICE_PLUGIN_H
@@ -297,15 +299,29 @@ typedef struct sluice_target_stats {
   uint32_t in_flight;
   int healthy;              /* 0 when the circuit breaker has it open */
   const char* target_config_json; /* the target's manifest block */
+
+  /* -- 1.1 -- */
+  /* The target's sla_cutoff.time_per_output_token_ms; 0 when it has none.
+   * tpot_ms_3m is then the mean over sla_cutoff.window_seconds (default 180). */
+  double sla_tpot_ms;
+  uint32_t tpot_samples_3m; /* samples behind tpot_ms_3m; 0: no recent data */
 } sluice_target_stats;
 
+/* One instance per routing rule (create() gets the rule's strategy keys).
+ * order() is called from every worker thread at once, so it keeps per-call
+ * state on the stack (or in thread-local storage); it must not block. The
+ * host skips targets whose `healthy` is 0 wherever they are placed, and keeps
+ * a sticky session on its pinned target itself (sticky_key tells the
+ * strategy that the request belongs to a session, e.g. to pick by hash). */
 typedef struct sluice_routing_vtable {
   uint32_t struct_size;
   int (*create)(const sluice_host* host, const char* config_json, void** instance, char* err,
                 size_t err_len);
   void (*destroy)(void* instance);
   /* Writes into order[0..n) the indexes of targets in the order to try
-   * them; returns how many to try (<= n). sticky_key may be empty. */
+   * them; returns how many to try (<= n). sticky_key may be empty. The host
+   * lays `targets` out as the sluice_target_stats of the ABI minor the plugin
+   * was built against (struct_size tells), so targets[i] indexes as usual. */
   int (*order)(void* instance, const sluice_target_stats* targets, size_t n, sluice_str sticky_key,
                uint32_t* order);
 } sluice_routing_vtable;

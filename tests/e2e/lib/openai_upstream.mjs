@@ -1,8 +1,9 @@
 // A mock OpenAI upstream: a node http server that answers with the recorded
 // wire data in fixtures/openai/, records every request it receives, and can be
-// told per test to answer a status + body, hang before the first byte, reset
-// the connection, stream slowly, or flood a stream while honouring
-// backpressure.
+// told per test to answer a status + body, hang before the first byte (or
+// right after the response head), reset the connection (at once or in the
+// middle of a stream), stream slowly, stream N tokens at a set pace, or flood
+// a stream while honouring backpressure.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -76,8 +77,27 @@ function floodChunk(seq, filler) {
   );
 }
 
+// A chat stream of `count` one-token chunks in OpenAI's format, ending with
+// the usage chunk (completion_tokens = count) and [DONE]: its pace sets the
+// time per output token the gateway measures.
+export function tokenStreamEvents(count, model = 'gpt-4o-2024-08-06') {
+  const head = `{"id":"chatcmpl-tokens","object":"chat.completion.chunk","created":1727346168,"model":"${model}",`;
+  const events = [];
+  for (let i = 0; i < count; i++) {
+    const delta = i === 0 ? '{"role":"assistant","content":"t0 "}' : `{"content":"t${i} "}`;
+    events.push(`data: ${head}"choices":[{"index":0,"delta":${delta},"logprobs":null,"finish_reason":null}]}\n\n`);
+  }
+  events.push(`data: ${head}"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}\n\n`);
+  events.push(
+    `data: ${head}"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":${count},"total_tokens":${count + 9}}}\n\n`,
+  );
+  events.push('data: [DONE]\n\n');
+  return events;
+}
+
 export class OpenAIUpstream {
-  constructor() {
+  constructor(name = 'upstream') {
+    this.name = name;
     this.requests = [];
     this.queue = []; // one-shot behaviours, used in order
     this.behaviour = null; // persistent behaviour; null = the default replies
@@ -206,10 +226,31 @@ export class OpenAIUpstream {
       res.on('close', () => this.hung.delete(res));
       return;
     }
-    if (spec.reset) {
+    const reset = () => {
       const sock = req.socket;
       if (typeof sock.resetAndDestroy === 'function') sock.resetAndDestroy();
       else sock.destroy();
+    };
+    if (spec.reset) return reset();
+    if (spec.hangAfterHead) {
+      // The head goes out, then nothing: a first token that never comes.
+      const sse = record.body?.stream === true;
+      res.writeHead(200, sse ? SSE_HEADERS : { 'content-type': 'application/json' });
+      res.flushHeaders();
+      this.hung.add(res);
+      res.on('close', () => this.hung.delete(res));
+      return;
+    }
+    if (spec.tokens) {
+      // {tokens: {count, gapMs}}: one chunk per token, gapMs apart.
+      res.writeHead(200, SSE_HEADERS);
+      const events = tokenStreamEvents(spec.tokens.count);
+      for (let i = 0; i < events.length; i++) {
+        if (res.destroyed) return;
+        res.write(events[i]);
+        if (spec.tokens.gapMs && i + 1 < spec.tokens.count) await sleep(spec.tokens.gapMs);
+      }
+      res.end();
       return;
     }
     if (spec.flood) return this.answerFlood(spec.flood, res);
@@ -219,6 +260,11 @@ export class OpenAIUpstream {
       const pieces = splitPoints(buf, spec.writes || 4);
       for (let i = 0; i < pieces.length; i++) {
         if (res.destroyed) return;
+        // {resetAfter: k}: the connection breaks after k pieces went out.
+        if (spec.resetAfter !== undefined && i === spec.resetAfter) {
+          await sleep(spec.gapMs ?? 5);
+          return reset();
+        }
         res.write(pieces[i]);
         if (i + 1 < pieces.length) await sleep(spec.gapMs ?? 5);
       }
@@ -294,6 +340,6 @@ export class OpenAIUpstream {
   }
 }
 
-export async function startOpenAIUpstream() {
-  return new OpenAIUpstream().listen();
+export async function startOpenAIUpstream(name) {
+  return new OpenAIUpstream(name).listen();
 }

@@ -357,17 +357,17 @@ TEST(Errors, ProviderBlockIsCheckedAgainstThePluginSchema) {
 TEST(Errors, StrategyKeysAreCheckedAgainstTheRoutingPlugin) {
   EXPECT_EQ(errorStrings(
                 load(kHead + "routing:\n"
-                             "  - {id: a, strategy: latency, window_seconds: 0, targets: [p/m1]}\n"
-                             "  - {id: b, strategy: weighted, window_seconds: 5, targets: [p/m1]}\n"
+                             "  - {id: a, strategy: latency, min_samples: 0, targets: [p/m1]}\n"
+                             "  - {id: b, strategy: weighted, min_samples: 5, targets: [p/m1]}\n"
                              "  - {id: c, strategy: fastest, targets: [p/m1]}\n")),
             (Strings{
-                "test.yaml:5:48: routing[0].window_seconds: must be between 1 and 3600 (got 0)",
-                "test.yaml:6:33: routing[1]: unknown key 'window_seconds'",
+                "test.yaml:5:45: routing[0].min_samples: must be between 1 and 1000 (got 0)",
+                "test.yaml:6:33: routing[1]: unknown key 'min_samples'",
                 "test.yaml:7:23: routing[2].strategy: no routing plugin named 'fastest'",
             }));
   LoadResult r = load(kHead + "routing: [{id: a, strategy: latency, targets: [p/m1]}]\n");
   ASSERT_EQ(errorStrings(r), Strings{});
-  EXPECT_EQ(r.config.routing[0].strategy_config_json, R"({"window_seconds":60})");
+  EXPECT_EQ(r.config.routing[0].strategy_config_json, R"({"equal_within":1.2,"min_samples":3})");
 }
 
 TEST(Errors, GuardrailAndSinkConfigsAreChecked) {
@@ -418,6 +418,86 @@ TEST(Errors, RoutingTargetFields) {
           "test.yaml:12:48: routing[0].targets[0].sla_cutoff.time_per_output_token_ms: must "
           "be between 0.001 and 1000000 (got 0)",
       }));
+}
+
+TEST(Errors, RoutingBreakerSlaAndOverrideLimits) {
+  EXPECT_EQ(
+      errorStrings(load(
+          kHead +
+          "routing:\n"
+          "  - id: r\n"
+          "    targets:\n"
+          "      - target: p/m1\n"
+          "        circuit_breaker: {failures: -1, window_seconds: 0, cooldown: 5}\n"
+          "        sla_cutoff: {time_per_output_token_ms: 50, window_seconds: 2}\n"
+          "        override_params: {model: x, stream: true, top_p: 0.5}\n"
+          "        headers_override: {set: {Host: evil.example}, remove: [Content-Length]}\n"
+          "      - p/m2\n"
+          "      - {target: p/m1}\n")),
+      (Strings{
+          "test.yaml:8:37: routing[0].targets[0].circuit_breaker.failures: must be between 0 "
+          "and 1000 (got -1)",
+          "test.yaml:8:57: routing[0].targets[0].circuit_breaker.window_seconds: must be "
+          "between 1 and 86400 (got 0)",
+          "test.yaml:8:60: routing[0].targets[0].circuit_breaker: unknown key 'cooldown'",
+          "test.yaml:9:68: routing[0].targets[0].sla_cutoff.window_seconds: must be between 5 "
+          "and 1200 (got 2)",
+          "test.yaml:10:27: routing[0].targets[0].override_params: 'model' cannot be "
+          "overridden (the target names the model)",
+          "test.yaml:10:37: routing[0].targets[0].override_params: 'stream' cannot be "
+          "overridden (the client decides)",
+          "test.yaml:11:34: routing[0].targets[0].headers_override.set: header 'Host' is "
+          "written by the gateway and cannot be overridden",
+          "test.yaml:11:64: routing[0].targets[0].headers_override.remove[0]: header "
+          "'Content-Length' is written by the gateway and cannot be removed",
+          "test.yaml:13:18: routing[0].targets[2].target: duplicate target 'p/m1' (first "
+          "defined at line 7)",
+      }));
+}
+
+TEST(Errors, RoutingBreakerAndSlaDefaults) {
+  LoadResult r = load(kHead +
+                      "routing:\n"
+                      "  - id: r\n"
+                      "    targets:\n"
+                      "      - target: p/m1\n"
+                      "        circuit_breaker: {failures: 5}\n"
+                      "        sla_cutoff: {time_per_output_token_ms: 50}\n"
+                      "      - target: p/m2\n"
+                      "        circuit_breaker: {failures: 0, window_seconds: 30, cooldown_seconds: 9}\n"
+                      "        sla_cutoff: {time_per_output_token_ms: 50, window_seconds: 60}\n");
+  ASSERT_EQ(errorStrings(r), Strings{});
+  const RouteTarget& a = r.config.routing[0].targets[0];
+  EXPECT_EQ(a.circuit_breaker.failures, 5u);
+  EXPECT_EQ(a.circuit_breaker.window_seconds, 120u);
+  EXPECT_EQ(a.circuit_breaker.cooldown_seconds, 30u);
+  EXPECT_EQ(a.sla_window_seconds, 180u);
+  const RouteTarget& b = r.config.routing[0].targets[1];
+  EXPECT_EQ(b.circuit_breaker.failures, 0u);
+  EXPECT_EQ(b.circuit_breaker.window_seconds, 30u);
+  EXPECT_EQ(b.circuit_breaker.cooldown_seconds, 9u);
+  EXPECT_EQ(b.sla_window_seconds, 60u);
+}
+
+TEST(Errors, RoutingTargetsPerRuleAreBounded) {
+  std::string targets;
+  for (int i = 0; i < 33; i++) targets += "      - {target: p/m1, priority: " + std::to_string(i) + "}\n";
+  Strings errors = errorStrings(load(kHead + "routing:\n  - id: r\n    targets:\n" + targets));
+  ASSERT_FALSE(errors.empty());
+  EXPECT_EQ(errors.back(),
+            "test.yaml:39:9: routing[0].targets[32]: a rule lists at most 32 targets");
+}
+
+TEST(Errors, VirtualModelsMustBeRouted) {
+  EXPECT_EQ(errorStrings(load(kHead + "virtual_models: [prod/a, prod/b, dev/c]\n"
+                                      "routing:\n"
+                                      "  - {id: r, when: {models: [\"prod/*\"]}, targets: [p/m1]}\n")),
+            Strings{"test.yaml:4:34: virtual_models[2]: virtual model 'dev/c' is not routed: no "
+                    "routing rule's when.models matches it"});
+  // A rule without when.models routes every model.
+  EXPECT_EQ(errorStrings(load(kHead + "virtual_models: [dev/c]\n"
+                                      "routing: [{id: r, targets: [p/m1]}]\n")),
+            Strings{});
 }
 
 TEST(Errors, StateRedisNeedsAUrl) {

@@ -227,6 +227,42 @@ TEST_F(FullExample, MissingSecretIsReportedByName) {
   EXPECT_EQ(r.errors[0].message, "environment variable 'OPENAI_API_KEY' is not set");
 }
 
+TEST(RoutingExample, VirtualModelsWithFallbackAndACanary) {
+  LoadResult r = loadFile(kExamples + "routing.yaml", stubSchemas());
+  ASSERT_EQ(errorStrings(r), std::vector<std::string>{});
+  const Config& c = r.config;
+  EXPECT_EQ(c.virtual_models, (std::vector<std::string>{"prod/assistant", "prod/canary"}));
+  ASSERT_EQ(c.routing.size(), 2u);
+  const RoutingRule& assistant = c.routing[0];
+  EXPECT_EQ(assistant.id, "assistant");
+  EXPECT_EQ(assistant.strategy, "priority");
+  ASSERT_EQ(assistant.targets.size(), 2u);
+  const RouteTarget& primary = assistant.targets[0];
+  EXPECT_EQ(primary.target, "primary/gpt-4o");
+  EXPECT_EQ(primary.retry.attempts, 1);
+  EXPECT_EQ(primary.retry.delay_ms, 200u);
+  EXPECT_EQ(primary.retry.on_status_codes, (std::vector<int>{429, 500, 502, 503}));
+  EXPECT_EQ(primary.fallback_status_codes, (std::vector<int>{401, 403, 404, 429, 500, 502, 503}));
+  EXPECT_EQ(primary.timeout_ms, 30000u);
+  EXPECT_DOUBLE_EQ(*primary.sla_tpot_ms, 80);
+  EXPECT_EQ(primary.sla_window_seconds, 180u);
+  EXPECT_EQ(primary.circuit_breaker.failures, 2u);
+  EXPECT_EQ(primary.circuit_breaker.cooldown_seconds, 30u);
+  const RouteTarget& backup = assistant.targets[1];
+  EXPECT_EQ(backup.priority, 1);
+  EXPECT_EQ(backup.override_params_json, R"({"temperature":0.2})");
+  EXPECT_EQ(backup.headers_set, (std::map<std::string, std::string>{{"x-routed-by", "sluice"}}));
+  const RoutingRule& canary = c.routing[1];
+  EXPECT_EQ(canary.strategy, "weighted");
+  ASSERT_TRUE(canary.sticky.has_value());
+  EXPECT_EQ(canary.sticky->ttl_seconds, 600u);
+  EXPECT_EQ(canary.sticky->session_identifiers[0].source, "header");
+  EXPECT_EQ(canary.targets[0].weight, 90);
+  EXPECT_EQ(canary.targets[1].weight, 10);
+  // The primary account's only model answers 503: the mock's error trigger.
+  EXPECT_EQ(c.providers[0].models[0].upstream_name, "error-503");
+}
+
 TEST(MinimalExample, LoadsWithTheKeyFromTheEnvironment) {
   ScopedEnv key("OPENAI_API_KEY", "sk-minimal");
   LoadResult r = loadFile(kExamples + "minimal.yaml", stubSchemas());

@@ -43,8 +43,10 @@ const sluice_config_key kMock[] = {
     {"latency_ms", SLUICE_CFG_INT, 0, "0", 0, 60000, nullptr, nullptr, "delay per response"},
     {nullptr, SLUICE_CFG_STRING, 0, nullptr, 0, 0, nullptr, nullptr, nullptr}};
 
+// As plugins/routing/latency declares them.
 const sluice_config_key kLatency[] = {
-    {"window_seconds", SLUICE_CFG_INT, 0, "60", 1, 3600, nullptr, nullptr, "stats window"},
+    {"equal_within", SLUICE_CFG_NUMBER, 0, "1.2", 1, 10, nullptr, nullptr, "equal TPOT factor"},
+    {"min_samples", SLUICE_CFG_INT, 0, "3", 1, 1000, nullptr, nullptr, "samples to judge"},
     {nullptr, SLUICE_CFG_STRING, 0, nullptr, 0, 0, nullptr, nullptr, nullptr}};
 
 const char* const kPiiActions[] = {"redact", "block", "audit", nullptr};
