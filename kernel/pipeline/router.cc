@@ -38,13 +38,13 @@ void RoutedTarget::overrideHeaders(
                                   [&](const auto& h) { return same(h.first, name); }),
                    headers->end());
   }
-  for (const auto& [name, value] : config->headers_set) {
+  for (const auto& set : config->headers_set) {
     auto it = std::find_if(headers->begin(), headers->end(),
-                           [&](const auto& h) { return same(h.first, name); });
+                           [&](const auto& h) { return same(h.first, set.first); });
     if (it != headers->end()) {
-      it->second = value;
+      it->second = set.second;
     } else {
-      headers->emplace_back(name, value);
+      headers->emplace_back(set.first, set.second);
     }
   }
 }
