@@ -226,6 +226,7 @@ std::vector<std::pair<std::string, std::string>> parseOverrides(const std::strin
 std::unique_ptr<Router> Router::build(const manifest::Config& config, const ModelLookup& models,
                                       const StrategyLookup& strategies, TargetStatsTable* stats,
                                       std::vector<std::string>* errors) {
+  stats->prune();  // targets that left the manifest in an earlier reload
   auto router = std::make_unique<Router>();
   router->virtual_models_ = config.virtual_models;
   size_t before = errors->size();
