@@ -95,6 +95,7 @@ Exchange::Exchange(sluice_worker* worker, http::Request& req, http::Response& re
 }
 
 Exchange::~Exchange() {
+  cancelTimer();  // every way out cancels it already; a late timer must never find us gone
   endCall();
   if (attempt_live_) abandonAttempt();
   settle();
