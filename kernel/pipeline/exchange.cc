@@ -108,6 +108,7 @@ Exchange::Exchange(sluice_worker* worker, http::Request& req, http::Response& re
 }
 
 Exchange::~Exchange() {
+  cancelTimer();  // every way out cancels it already; a late timer must never find us gone
   endCall();
   if (attempt_live_) abandonAttempt();
   settle();
@@ -416,6 +417,7 @@ void Exchange::unsendable(const ApiError& e) {
   AttemptOutcome o;
   o.kind = AttemptOutcome::Kind::Unsendable;
   if (moveOn(o, e, e.code)) return;
+  abandonAttempt();
   finishAttempt(false, false, e.status, e.code);
   fail(e);
 }
@@ -428,6 +430,7 @@ bool Exchange::moveOn(const AttemptOutcome& o, const ApiError& e, std::string_vi
   FailoverDecision d = failover_.decide(o, routingNowMs());
   if (d.next == FailoverDecision::Next::GiveUp) return false;
   stopUpstream();
+  if (!judgesTarget(o)) abandonAttempt();
   finishAttempt(isTargetFailure(o), false, o.kind == AttemptOutcome::Kind::Status ? o.status : 0,
                 error);
   last_error_ = e;
@@ -537,6 +540,7 @@ void Exchange::ttftExpired() {
   o.kind = AttemptOutcome::Kind::TtftTimeout;
   if (moveOn(o, e, "ttft_timeout")) return;
   stopUpstream();
+  abandonAttempt();
   finishAttempt(false, false, 0, "ttft_timeout");
   fail(e);
 }

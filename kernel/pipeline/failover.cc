@@ -43,6 +43,10 @@ bool isTargetFailure(const AttemptOutcome& o) {
   return false;
 }
 
+bool judgesTarget(const AttemptOutcome& o) {
+  return o.kind != AttemptOutcome::Kind::TtftTimeout && o.kind != AttemptOutcome::Kind::Unsendable;
+}
+
 int64_t parseRetryAfter(const std::vector<std::pair<std::string, std::string>>& headers,
                         int64_t now_wall_ms) {
   for (const auto& [name, value] : headers) {

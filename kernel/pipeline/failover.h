@@ -34,6 +34,10 @@ struct AttemptOutcome {
 // errors, the gateway's own timeouts, 429 and 5xx. A client's short TTFT
 // deadline or its own bad request says nothing about the target's health.
 bool isTargetFailure(const AttemptOutcome& o);
+// Whether the outcome says anything about the target at all (a late first
+// token against the client's own deadline, or a request the provider could
+// not build, does not: such an attempt is not counted, nor a probe's verdict).
+bool judgesTarget(const AttemptOutcome& o);
 
 struct FailoverDecision {
   enum class Next { Retry, Fallback, GiveUp } next = Next::GiveUp;

@@ -38,13 +38,13 @@ void RoutedTarget::overrideHeaders(
                                   [&](const auto& h) { return same(h.first, name); }),
                    headers->end());
   }
-  for (const auto& [name, value] : config->headers_set) {
+  for (const auto& set : config->headers_set) {
     auto it = std::find_if(headers->begin(), headers->end(),
-                           [&](const auto& h) { return same(h.first, name); });
+                           [&](const auto& h) { return same(h.first, set.first); });
     if (it != headers->end()) {
-      it->second = value;
+      it->second = set.second;
     } else {
-      headers->emplace_back(name, value);
+      headers->emplace_back(set.first, set.second);
     }
   }
 }
@@ -226,6 +226,7 @@ std::vector<std::pair<std::string, std::string>> parseOverrides(const std::strin
 std::unique_ptr<Router> Router::build(const manifest::Config& config, const ModelLookup& models,
                                       const StrategyLookup& strategies, TargetStatsTable* stats,
                                       std::vector<std::string>* errors) {
+  stats->prune();  // targets that left the manifest in an earlier reload
   auto router = std::make_unique<Router>();
   router->virtual_models_ = config.virtual_models;
   size_t before = errors->size();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 
 namespace sluice::pipeline {
 namespace {
@@ -268,6 +269,18 @@ std::shared_ptr<TargetStats> TargetStatsTable::get(const std::string& name) {
   auto& slot = by_name_[name];
   if (!slot) slot = std::make_shared<TargetStats>(name);
   return slot;
+}
+
+void TargetStatsTable::prune() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = by_name_.begin(); it != by_name_.end();) {
+    it = it->second.use_count() == 1 ? by_name_.erase(it) : std::next(it);
+  }
+}
+
+size_t TargetStatsTable::size() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return by_name_.size();
 }
 
 }  // namespace sluice::pipeline

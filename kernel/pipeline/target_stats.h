@@ -147,6 +147,9 @@ class TargetStats {
 class TargetStatsTable {
  public:
   std::shared_ptr<TargetStats> get(const std::string& name);
+  // Forgets the targets no configuration snapshot uses any more.
+  void prune();
+  size_t size();
 
  private:
   std::mutex mu_;

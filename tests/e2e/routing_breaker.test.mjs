@@ -93,6 +93,29 @@ test(
 );
 
 test(
+  "a client's TTFT deadline and its own bad requests never open a breaker",
+  withLogs(async () => {
+    const { a } = ctx.ups;
+    const before = await targetReport(ctx.gw, 'quick', 'up-a/gpt-4o');
+    a.always({ hangAfterHead: true });
+    for (let i = 0; i < 3; i++) {
+      const res = await chat(ctx.gw, 'prod/quick', { stream: true, headers: { 'x-sluice-ttft-timeout-ms': '150' } });
+      assert.equal(res.headers['x-sluice-attempts'], '2; up-a/gpt-4o=ttft_timeout');
+    }
+    assert.equal(a.requests.length, 3);
+    a.reset();
+    a.always({ status: 400, json: { error: { message: 'bad', type: 'invalid_request_error', param: null, code: null } } });
+    for (let i = 0; i < 3; i++) assert.equal((await chat(ctx.gw, 'prod/quick')).status, 400);
+    const report = await targetReport(ctx.gw, 'quick', 'up-a/gpt-4o');
+    assert.equal(report.breaker.state, 'closed');
+    assert.equal(report.breaker.recent_failures, 0);
+    assert.equal(report.recent.failures, before.recent.failures, 'no failure counted');
+    assert.equal(report.recent.attempts, before.recent.attempts + 3, 'only the 400s are attempts');
+    assert.equal(a.requests.length, 3);
+  }),
+);
+
+test(
   'a failed probe opens the breaker for another cool-down',
   withLogs(async () => {
     const { a } = ctx.ups;

@@ -192,6 +192,11 @@ TEST(TargetFailure, WhatCountsAgainstATarget) {
   EXPECT_FALSE(isTargetFailure(status(200)));
   EXPECT_FALSE(isTargetFailure(of(Kind::TtftTimeout)));  // the client's deadline
   EXPECT_FALSE(isTargetFailure(of(Kind::Unsendable)));
+  // Neither of those two says anything about the target, a 400 does (it is up).
+  EXPECT_FALSE(judgesTarget(of(Kind::TtftTimeout)));
+  EXPECT_FALSE(judgesTarget(of(Kind::Unsendable)));
+  EXPECT_TRUE(judgesTarget(status(400)));
+  EXPECT_TRUE(judgesTarget(of(Kind::Timeout)));
 }
 
 }  // namespace

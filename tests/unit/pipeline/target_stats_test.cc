@@ -318,6 +318,11 @@ TEST(TargetStatsTable, OneObjectPerName) {
   EXPECT_NE(a.get(), b.get());
   attempt(*a, kT0, answered(1, 1, 9));
   EXPECT_EQ(table.get("a/m")->view(kT0, kShort).tpot_samples, 1u);
+  // Only what someone still holds survives a prune.
+  b.reset();
+  table.prune();
+  EXPECT_EQ(table.size(), 1u);
+  EXPECT_EQ(table.get("a/m").get(), a.get());
 }
 
 }  // namespace
