@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lua_sandbox_internal.h"
+
 /* The hook runs every kHookStep instructions (or every `budget` when that is
  * smaller): often enough for a tight budget, rarely enough to cost nothing. */
 #define kHookStep 1000u
@@ -53,10 +55,34 @@ static void* sandbox_alloc(void* ud, void* ptr, size_t osize, size_t nsize) {
 /* Instructions. The hook is inherited by coroutines created from a hooked
  * thread, and every thread adds to the one per-call count. */
 
-static void count_hook(lua_State* L, lua_Debug* ar) {
+static sluice_lua_sandbox* sandbox_of(lua_State* L) {
   void* ud = NULL;
   lua_getallocf(L, &ud);
-  sluice_lua_sandbox* sb = ud;
+  return ud;
+}
+
+static void count_hook(lua_State* L, lua_Debug* ar);
+
+/* The call is out of instructions: remember where (the Lua function at
+ * `level`), and raise. From now on every instruction of this thread, of the
+ * main thread and of any coroutine they create fails again: a pcall in the
+ * script may catch the error but cannot run on. */
+static int exhaust(sluice_lua_sandbox* sb, lua_State* L, int level) {
+  lua_Debug ar;
+  if (!sb->budget_hit) {
+    sb->budget_hit = 1;
+    if (lua_getstack(L, level, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+      snprintf(sb->where, sizeof sb->where, "%s:%d: ", ar.short_src, ar.currentline);
+    }
+  }
+  lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+  if (L != sb->L) lua_sethook(sb->L, count_hook, LUA_MASKCOUNT, 1);
+  return luaL_error(L, "instruction budget of %llu exceeded", (unsigned long long)sb->budget);
+}
+
+static void count_hook(lua_State* L, lua_Debug* ar) {
+  (void)ar;
+  sluice_lua_sandbox* sb = sandbox_of(L);
   int count = lua_gethookcount(L);
   sb->spent += (uint64_t)count;
   if (!sb->budget_hit && sb->spent < sb->budget) {
@@ -64,18 +90,21 @@ static void count_hook(lua_State* L, lua_Debug* ar) {
     if (count != sb->step) lua_sethook(L, count_hook, LUA_MASKCOUNT, sb->step);
     return;
   }
-  if (!sb->budget_hit) {
-    sb->budget_hit = 1;
-    if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0) {
-      snprintf(sb->where, sizeof sb->where, "%s:%d: ", ar->short_src, ar->currentline);
-    }
-  }
-  /* From now on every instruction of this thread, and of the main thread and
-   * any coroutine it creates, fails again: a pcall in the script may catch
-   * the error but cannot run on. */
-  lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
-  if (L != sb->L) lua_sethook(sb->L, count_hook, LUA_MASKCOUNT, 1);
-  luaL_error(L, "instruction budget of %llu exceeded", (unsigned long long)sb->budget);
+  exhaust(sb, L, 0);
+}
+
+uint64_t sluice_lua_budget_left(lua_State* L) {
+  sluice_lua_sandbox* sb = sandbox_of(L);
+  if (!sb->budget) return UINT64_MAX;
+  return sb->budget_hit || sb->spent >= sb->budget ? 0 : sb->budget - sb->spent;
+}
+
+void sluice_lua_budget_spend(lua_State* L, uint64_t n) { sandbox_of(L)->spent += n; }
+
+int sluice_lua_budget_exhausted(lua_State* L) {
+  sluice_lua_sandbox* sb = sandbox_of(L);
+  sb->spent = sb->budget;
+  return exhaust(sb, L, 1); /* level 1: the Lua code that called the C function */
 }
 
 static void arm(sluice_lua_sandbox* sb) {
@@ -159,6 +188,7 @@ static int open_sandbox_libs(lua_State* L) {
   lua_setfield(L, g, "setmetatable");
   lua_getfield(L, g, LUA_STRLIBNAME);
   drop_field(L, lua_gettop(L), "dump"); /* bytecode out is no use without bytecode in */
+  sluice_lua_open_patterns(L);
   lua_pop(L, 2);
   return 0;
 }
