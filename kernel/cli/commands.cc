@@ -136,7 +136,6 @@ int cmdServe(const std::vector<std::string>& args) {
     if (present) unenforced += (unenforced.empty() ? "" : ", ") + std::string(key);
   };
   note(!cfg->guardrails.empty() || !cfg->guardrail_rules.empty(), "guardrails");
-  note(!cfg->policies.empty(), "policies");
   if (!unenforced.empty()) {
     fprintf(stderr,
             "%s: this version of sluice checks but does not yet enforce: %s. Refusing to serve a "

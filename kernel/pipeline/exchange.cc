@@ -6,6 +6,7 @@
 
 #include "governance/plan_cache.h"
 #include "governance/settle.h"
+#include "lua/header_rules.h"
 #include "pipeline/json_splice.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -101,12 +102,13 @@ void Exchange::start(sluice_worker* worker, http::Request& req, http::Response& 
 Exchange::Exchange(sluice_worker* worker, http::Request& req, http::Response& res,
                    ExchangeSpec spec)
     : worker_(worker), req_(req), res_(res), spec_(std::move(spec)),
-      vt_(spec_.model->provider->vt) {
+      vt_(spec_.model->provider->vt), start_ns_(req.start_ns) {
   emitter_ = {this, emitChunk, emitUsage};
   local_ = {this, localStart, localWrite, localFinish};
 }
 
 Exchange::~Exchange() {
+  logPolicies();
   if (sent_ && vt_->call_end) vt_->call_end(spec_.model->provider->instance, call_state_);
   settle();
 }
@@ -304,6 +306,7 @@ void Exchange::send() {
       for (size_t i = 0; i < ureq_.header_count && i < 16; i++) {
         cr.headers.emplace_back(sv(ureq_.headers[i].name), sv(ureq_.headers[i].value));
       }
+      lua::applyUpstreamHeaders(spec_.policy_headers, &cr.headers);
       // The body goes out unchanged unless the provider built its own.
       if (ureq_.body.len) {
         cr.body.assign(sv(ureq_.body));
@@ -404,6 +407,8 @@ void Exchange::head(int status, std::string_view content_type) {
     h.add("Cache-Control", "no-cache");
     appendIdentityHeaders(&h);
     appendTimingHeaders(&h, head_ns_);
+    if (!responsePolicies(200, &h)) return;
+    answered_status_ = 200;
     res_.begin(200, h);
   }
 }
@@ -559,6 +564,8 @@ void Exchange::end() {
   h.add("Content-Type", content_type_);
   appendIdentityHeaders(&h);
   appendTimingHeaders(&h, util::monotonicNs());
+  if (!responsePolicies(status_, &h)) return;
+  answered_status_ = status_;
   res_.respond(status_, h, body);
   client_done_ = true;
   maybeDelete();
@@ -578,6 +585,8 @@ void Exchange::fail(const ApiError& e, const governance::HeaderList* extra) {
   if (extra) h.append(*extra);
   appendRuleHeader(&h);
   appendTimingHeaders(&h, util::monotonicNs());
+  if (!responsePolicies(e.status, &h)) return;  // a policy answered with its own error
+  answered_status_ = e.status;
   res_.respond(e.status, h, errorBody(e));
   client_done_ = true;
   if (upstream_) {

@@ -47,6 +47,7 @@ std::shared_ptr<Gateway> Gateway::build(std::shared_ptr<const manifest::Config> 
       gw->models_.emplace(e.id, std::move(e));
     }
   }
+  gw->policies_ = lua::Policies::load(config->policies, errors);
   if (errors->size() != before) return nullptr;
 
   gw->directory_ = std::make_unique<governance::Directory>(config->auth);

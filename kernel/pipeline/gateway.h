@@ -14,6 +14,7 @@
 
 #include "governance/identity.h"
 #include "governance/limits.h"
+#include "lua/policies.h"
 #include "manifest/config.h"
 #include "plugins/registry.h"
 #include "sluice/plugin.h"
@@ -56,6 +57,8 @@ class Gateway {
   std::string modelsJsonFor(const governance::Principal& caller) const;
   const governance::Directory& directory() const { return *directory_; }
   const governance::Policy& policy() const { return *policy_; }
+  // The Lua policies, compiled; empty when the manifest has none.
+  const std::shared_ptr<const lua::Policies>& policies() const { return policies_; }
   // Strips a configured base path; returns the rest or npos-like empty view.
   bool stripBasePath(std::string_view path, std::string_view* rest) const;
 
@@ -67,6 +70,7 @@ class Gateway {
   std::string models_json_;
   std::unique_ptr<governance::Directory> directory_;
   std::unique_ptr<governance::Policy> policy_;
+  std::shared_ptr<const lua::Policies> policies_;
 };
 
 // Counter keys of every replica share this prefix (one Redis hash slot).

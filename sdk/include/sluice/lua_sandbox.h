@@ -24,13 +24,14 @@
 #ifndef SLUICE_LUA_SANDBOX_H
 #define SLUICE_LUA_SANDBOX_H
 
-#include <lua.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#include <lua.h>
 
 typedef struct sluice_lua_sandbox sluice_lua_sandbox;
 
