@@ -74,7 +74,7 @@ static int class_matches(int c, int cl) {
     case 'w': res = isalnum(c); break;
     case 'x': res = isxdigit(c); break;
     case 'z': res = c == 0; break; /* deprecated, still accepted by 5.4 */
-    default: return cl == c; /* %. is a literal character */
+    default: return cl == c;       /* %. is a literal character */
   }
   if (isupper(cl)) res = !res; /* %A is the complement of %a */
   return res;
@@ -218,9 +218,7 @@ static const char* match(Matcher* m, const char* s, const char* p) {
           s = start_capture(m, s, p + 1, CAP_UNFINISHED);
         }
         goto done;
-      case ')':
-        s = end_capture(m, s, p + 1);
-        goto done;
+      case ')': s = end_capture(m, s, p + 1); goto done;
       case '$':
         if (p + 1 != m->p_end) goto single; /* '$' inside a pattern is a character */
         if (s != m->src_end) s = NULL;
@@ -278,15 +276,9 @@ static const char* match(Matcher* m, const char* s, const char* p) {
             p = ep + 1;
             continue;
           }
-          case '+':
-            s = max_expand(m, s + 1, p, ep);
-            goto done;
-          case '*':
-            s = max_expand(m, s, p, ep);
-            goto done;
-          case '-':
-            s = min_expand(m, s, p, ep);
-            goto done;
+          case '+': s = max_expand(m, s + 1, p, ep); goto done;
+          case '*': s = max_expand(m, s, p, ep); goto done;
+          case '-': s = min_expand(m, s, p, ep); goto done;
           default:
             s++;
             p = ep;
@@ -491,9 +483,7 @@ static int add_replacement(Matcher* m, luaL_Buffer* b, const char* s, const char
       push_capture(m, 0, s, e);
       lua_gettable(L, 3);
       break;
-    default:
-      add_template(m, b, s, e);
-      return 1;
+    default: add_template(m, b, s, e); return 1;
   }
   if (!lua_toboolean(L, -1)) {
     lua_pop(L, 1);
@@ -517,10 +507,9 @@ static int str_gsub(lua_State* L) {
   int anchor = lp > 0 && *p == '^';
   lua_Integer n = 0;
   int changed = 0;
-  luaL_argexpected(L,
-                   kind == LUA_TNUMBER || kind == LUA_TSTRING || kind == LUA_TFUNCTION ||
-                       kind == LUA_TTABLE,
-                   3, "string/function/table");
+  luaL_argexpected(
+      L, kind == LUA_TNUMBER || kind == LUA_TSTRING || kind == LUA_TFUNCTION || kind == LUA_TTABLE,
+      3, "string/function/table");
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   if (anchor) {
@@ -562,8 +551,8 @@ static int str_gsub(lua_State* L) {
 
 void sluice_lua_open_patterns(lua_State* L) {
   static const luaL_Reg fns[] = {
-      {"find", str_find}, {"match", str_match}, {"gmatch", str_gmatch}, {"gsub", str_gsub},
-      {NULL, NULL},
+      {"find", str_find}, {"match", str_match}, {"gmatch", str_gmatch},
+      {"gsub", str_gsub}, {NULL, NULL},
   };
   luaL_setfuncs(L, fns, 0);
 }

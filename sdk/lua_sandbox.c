@@ -167,9 +167,12 @@ static void drop_field(lua_State* L, int table, const char* name) {
 
 static int open_sandbox_libs(lua_State* L) {
   static const luaL_Reg libs[] = {
-      {LUA_GNAME, luaopen_base},        {LUA_STRLIBNAME, luaopen_string},
-      {LUA_TABLIBNAME, luaopen_table},  {LUA_MATHLIBNAME, luaopen_math},
-      {LUA_UTF8LIBNAME, luaopen_utf8},  {LUA_COLIBNAME, luaopen_coroutine},
+      {LUA_GNAME, luaopen_base},
+      {LUA_STRLIBNAME, luaopen_string},
+      {LUA_TABLIBNAME, luaopen_table},
+      {LUA_MATHLIBNAME, luaopen_math},
+      {LUA_UTF8LIBNAME, luaopen_utf8},
+      {LUA_COLIBNAME, luaopen_coroutine},
       {NULL, NULL},
   };
   for (const luaL_Reg* lib = libs; lib->func; lib++) {
@@ -179,8 +182,8 @@ static int open_sandbox_libs(lua_State* L) {
   lua_pushglobaltable(L);
   int g = lua_gettop(L);
   /* Files, the process's stdout/stderr and the collector's knobs. */
-  static const char* const removed[] = {"dofile", "loadfile", "print", "collectgarbage", "warn",
-                                        NULL};
+  static const char* const removed[] = {"dofile",         "loadfile", "print",
+                                        "collectgarbage", "warn",     NULL};
   for (const char* const* name = removed; *name; name++) drop_field(L, g, *name);
   lua_pushcfunction(L, sandbox_load);
   lua_setfield(L, g, "load");
@@ -210,9 +213,7 @@ static void put(char* err, size_t err_len, const char* text) {
 static void describe_error(lua_State* L, char* err, size_t err_len) {
   if (!err || !err_len) return;
   switch (lua_type(L, -1)) {
-    case LUA_TSTRING:
-      snprintf(err, err_len, "%s", lua_tostring(L, -1));
-      break;
+    case LUA_TSTRING: snprintf(err, err_len, "%s", lua_tostring(L, -1)); break;
     case LUA_TNUMBER:
       if (lua_isinteger(L, -1)) {
         snprintf(err, err_len, "%lld", (long long)lua_tointeger(L, -1));
@@ -220,8 +221,7 @@ static void describe_error(lua_State* L, char* err, size_t err_len) {
         snprintf(err, err_len, "%.14g", (double)lua_tonumber(L, -1));
       }
       break;
-    default:
-      snprintf(err, err_len, "(error object is a %s value)", luaL_typename(L, -1));
+    default: snprintf(err, err_len, "(error object is a %s value)", luaL_typename(L, -1));
   }
 }
 
@@ -237,7 +237,8 @@ sluice_lua_sandbox* sluice_lua_sandbox_new(const sluice_lua_limits* limits, char
   sb->step = sb->budget && sb->budget < kHookStep ? (int)sb->budget : (int)kHookStep;
   sb->L = lua_newstate(sandbox_alloc, sb);
   if (!sb->L) {
-    if (err) snprintf(err, err_len, "memory cap of %zu bytes is too small for a Lua state", sb->cap);
+    if (err)
+      snprintf(err, err_len, "memory cap of %zu bytes is too small for a Lua state", sb->cap);
     free(sb);
     return NULL;
   }

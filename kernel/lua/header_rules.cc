@@ -23,9 +23,11 @@ bool isTokenChar(unsigned char c) {
 }
 
 // Hop-by-hop and framing headers: the HTTP layers on either side own them.
-constexpr std::string_view kFraming[] = {"content-length", "transfer-encoding", "connection",
-                                         "keep-alive",     "upgrade",           "te",
-                                         "trailer",        "host",              "expect"};
+constexpr std::string_view kFraming[] = {"content-length", "transfer-encoding",
+                                         "connection",     "keep-alive",
+                                         "upgrade",        "te",
+                                         "trailer",        "host",
+                                         "expect"};
 
 // The caller's and the provider's credentials.
 constexpr std::string_view kCredentials[] = {"authorization", "proxy-authorization", "x-api-key",
@@ -62,8 +64,8 @@ bool headerAllowed(HeaderTarget target, std::string_view name, std::string_view 
   }
   for (unsigned char c : value) {
     if ((c < 0x20 && c != '\t') || c == 0x7f) {
-      snprintf(why, why_len, "the value of '%.*s' holds a control character (CR, LF, NUL, ...)",
-               n, name.data());
+      snprintf(why, why_len, "the value of '%.*s' holds a control character (CR, LF, NUL, ...)", n,
+               name.data());
       return false;
     }
   }

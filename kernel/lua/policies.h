@@ -18,10 +18,10 @@ namespace sluice::lua {
 
 // One policy script as loaded.
 struct Script {
-  std::string path;    // absolute: names the chunk in Lua messages
-  std::string name;    // the file name, for clients and log lines
+  std::string path;  // absolute: names the chunk in Lua messages
+  std::string name;  // the file name, for clients and log lines
   std::string source;
-  uint8_t hooks = 0;   // one bit per Hook that runs
+  uint8_t hooks = 0;  // one bit per Hook that runs
   sluice_lua_limits limits{};
 
   bool runs(Hook h) const { return hooks & (1u << static_cast<int>(h)); }

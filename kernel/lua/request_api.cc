@@ -159,7 +159,8 @@ int assignReqField(lua_State* L) {
     size_t len = 0;
     lua_tolstring(L, 3, &len);
     if (len == 0 || len > kMaxModelBytes) {
-      return luaL_error(L, "req.model must be 1 to %d bytes long", static_cast<int>(kMaxModelBytes));
+      return luaL_error(L, "req.model must be 1 to %d bytes long",
+                        static_cast<int>(kMaxModelBytes));
     }
   } else if (strcmp(key, "metadata") == 0) {
     if (!lua_istable(L, 3)) {
@@ -178,7 +179,8 @@ int assignReqField(lua_State* L) {
 // name replaces the earlier one. False when the list is full.
 bool rememberHeader(HeaderList* list, std::string_view name, std::string_view value) {
   for (auto& h : *list) {
-    if (h.first.size() == name.size() && strncasecmp(h.first.data(), name.data(), name.size()) == 0) {
+    if (h.first.size() == name.size() &&
+        strncasecmp(h.first.data(), name.data(), name.size()) == 0) {
       h.second.assign(value);
       return true;
     }
@@ -433,7 +435,8 @@ bool parseLevel(std::string_view level, util::LogLevel* out) {
 
 void writeScriptLog(const ApiBinding& binding, util::LogLevel level, std::string_view message) {
   std::string line = binding.script ? binding.script->name : "policy";
-  if (binding.call && binding.call->req) line.append(" [").append(binding.call->req->id).append("]");
+  if (binding.call && binding.call->req)
+    line.append(" [").append(binding.call->req->id).append("]");
   line.append(": ").append(logSafe(message, kMaxLogMessageBytes));
   util::log(level, "policy", line);
 }
@@ -469,7 +472,8 @@ void checkReturned(lua_State* L, CallContext* call) {
       return;
     }
   }
-  luaL_error(L, "%s returned a %s value; return nothing to go on, or sluice.reject(status, message)",
+  luaL_error(L,
+             "%s returned a %s value; return nothing to go on, or sluice.reject(status, message)",
              hookName(call->hook), luaL_typename(L, -1));
 }
 

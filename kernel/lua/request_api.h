@@ -8,7 +8,6 @@
 #pragma once
 
 #include <lua.hpp>
-
 #include <string>
 
 #include "lua/hooks.h"

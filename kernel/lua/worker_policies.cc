@@ -70,8 +70,7 @@ Outcome WorkerPolicies::onRequest(RequestView& req) {
   return run(ctx);
 }
 
-Outcome WorkerPolicies::onResponse(RequestView& req, const ResponseView& res,
-                                   http::Headers* add) {
+Outcome WorkerPolicies::onResponse(RequestView& req, const ResponseView& res, http::Headers* add) {
   if (!runs(Hook::Response)) return Outcome();
   CallContext ctx;
   ctx.hook = Hook::Response;

@@ -38,8 +38,8 @@ class SandboxTest : public ::testing::Test {
     char err[512] = {0};
     lua_State* L = sluice_lua_sandbox_state(sb);
     int top = lua_gettop(L);
-    sluice_lua_status st = sluice_lua_sandbox_load(sb, code.data(), code.size(), "test.lua", err,
-                                                   sizeof err);
+    sluice_lua_status st =
+        sluice_lua_sandbox_load(sb, code.data(), code.size(), "test.lua", err, sizeof err);
     if (st != SLUICE_LUA_OK) return {st, err, ""};
     st = sluice_lua_sandbox_pcall(sb, 0, 1, err, sizeof err);
     Result r{st, err, ""};
@@ -205,14 +205,16 @@ TEST_F(SandboxTest, EndlessLoopRunsOutOfBudget) {
 }
 
 TEST_F(SandboxTest, PcallCannotSwallowTheBudget) {
-  Result r = run(
-      "local caught = 0\n"
-      "while true do\n"
-      "  pcall(function() while true do end end)\n"
-      "  caught = caught + 1\n"
-      "end");
+  Result r =
+      run("local caught = 0\n"
+          "while true do\n"
+          "  pcall(function() while true do end end)\n"
+          "  caught = caught + 1\n"
+          "end");
   EXPECT_EQ(r.status, SLUICE_LUA_ERR_BUDGET);
-  r = run("while true do xpcall(function() while true do end end, function(e) return 'hidden' end) end");
+  r =
+      run("while true do xpcall(function() while true do end end, function(e) return 'hidden' end) "
+          "end");
   EXPECT_EQ(r.status, SLUICE_LUA_ERR_BUDGET);
   EXPECT_NE(r.error.find("instruction budget"), std::string::npos) << r.error;
   expectUsable();
@@ -222,19 +224,20 @@ TEST_F(SandboxTest, CoroutineEndlessLoopRunsOutOfBudget) {
   Result r = run("coroutine.wrap(function() while true do end end)()");
   EXPECT_EQ(r.status, SLUICE_LUA_ERR_BUDGET);
   // Fresh coroutines, each resumed (errors caught by resume), share one budget.
-  r = run(
-      "while true do\n"
-      "  coroutine.resume(coroutine.create(function() while true do end end))\n"
-      "end");
+  r =
+      run("while true do\n"
+          "  coroutine.resume(coroutine.create(function() while true do end end))\n"
+          "end");
   EXPECT_EQ(r.status, SLUICE_LUA_ERR_BUDGET);
   EXPECT_LT(sluice_lua_sandbox_instructions(sb_), 1100000u);
   expectUsable();
 }
 
 TEST_F(SandboxTest, CoroutineKeptAcrossCallsStillCounts) {
-  ASSERT_EQ(run("spin = coroutine.wrap(function() while true do coroutine.yield() end end) return 1")
-                .status,
-            SLUICE_LUA_OK);
+  ASSERT_EQ(
+      run("spin = coroutine.wrap(function() while true do coroutine.yield() end end) return 1")
+          .status,
+      SLUICE_LUA_OK);
   EXPECT_EQ(run("for i = 1, 10 do spin() end return 1").status, SLUICE_LUA_OK);
   Result r = run("while true do spin() end");
   EXPECT_EQ(r.status, SLUICE_LUA_ERR_BUDGET);
@@ -259,10 +262,10 @@ TEST_F(SandboxTest, FinalizersAreRefused) {
   EXPECT_EQ(r.status, SLUICE_LUA_ERR_RUN);
   EXPECT_EQ(r.error, "test.lua:1: __gc metamethods are not allowed in the sandbox");
   // Ordinary metatables work, and protected ones stay protected.
-  r = run(
-      "local t = setmetatable({}, {__index = function(_, k) return k .. '!' end,"
-      " __metatable = 'locked'}) "
-      "local ok, err = pcall(setmetatable, t, {}) return t.hi .. ' ' .. err");
+  r =
+      run("local t = setmetatable({}, {__index = function(_, k) return k .. '!' end,"
+          " __metatable = 'locked'}) "
+          "local ok, err = pcall(setmetatable, t, {}) return t.hi .. ' ' .. err");
   EXPECT_EQ(r.result, "hi! cannot change a protected metatable");
   expectUsable();
 }

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.h"
+
 namespace sluice::plugins {
 namespace {
 
@@ -33,24 +35,7 @@ bool isLoaded(const std::string& path) {
   return h != nullptr;
 }
 
-// A fresh directory removed when the test ends.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = testing::TempDir() + "sluice-loader-XXXXXX";
-    char* made = mkdtemp(tmpl.data());
-    EXPECT_NE(made, nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using sluice::testing::TempDir;
 
 TEST(KindName, EveryKind) {
   EXPECT_STREQ(kindName(SLUICE_KIND_PROVIDER), "provider");
