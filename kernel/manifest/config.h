@@ -222,6 +222,7 @@ struct GuardrailConfig {
 };
 
 struct GuardrailRule {
+  std::string id;  // optional in the manifest; "guardrail_rules[N]" when not given
   When when;
   std::vector<std::string> llm_input, llm_output, mcp_pre_tool, mcp_post_tool;
   Mark mark;

@@ -80,11 +80,15 @@ void loadGuardrails(Context& ctx, MapReader& root, Config* cfg, Catalog* catalog
 }
 
 void loadGuardrailRules(Context& ctx, MapReader& root, Config* cfg, const Catalog& catalog) {
-  forEachItem(ctx, root.field("guardrail_rules"), [&](const Field& item, size_t) {
+  forEachItem(ctx, root.field("guardrail_rules"), [&](const Field& item, size_t index) {
     MapReader m(ctx, item);
     if (!m.valid()) return;
     GuardrailRule rule;
     rule.mark = ctx.mark(item.mark);
+    // Rules are named in x-sluice-applied-rules and request records.
+    if (!m.str("id", &rule.id, false) || rule.id.empty()) {
+      rule.id = "guardrail_rules[" + std::to_string(index) + "]";
+    }
     readWhen(ctx, m.field("when"), catalog, false, &rule.when);
     readGuardrailList(ctx, m, "llm_input", catalog, &rule.llm_input);
     readGuardrailList(ctx, m, "llm_output", catalog, &rule.llm_output);

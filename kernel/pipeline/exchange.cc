@@ -138,7 +138,7 @@ void Exchange::run() {
   res_.onAbort([this] { clientGone(); });
   res_.onDrain([this] {
     Hold hold(this);
-    if (upstream_) upstream_->resume();
+    if (upstream_ && !guardBacklogged()) upstream_->resume();
   });
   if (!spec_.gateway->policy().empty() && worker_->counters) {
     plan_ = makePlan();
@@ -147,7 +147,7 @@ void Exchange::run() {
       return;
     }
   }
-  send();
+  guardInput();
 }
 
 governance::RequestFacts Exchange::facts() const {
@@ -194,7 +194,7 @@ void Exchange::admitted(const governance::ReserveResult& r) {
       reserved_ = d.reserved;
       limit_headers_ = std::move(d.headers);
       spec_.auth_done_ns = util::monotonicNs();
-      send();
+      guardInput();
       return;
     case governance::Decision::Kind::Downgrade:
       if (downgrade(d.downgrade)) return;
@@ -232,7 +232,8 @@ bool Exchange::downgrade(const manifest::BudgetRule* rule) {
 void Exchange::prepareBody() {
   std::string upstream_model;
   appendJsonString(&upstream_model, spec_.model->upstream_name);
-  std::string body = replaceSpan(req_.body, findTopLevelMember(req_.body, "model"), upstream_model);
+  std::string_view client = clientBody();
+  std::string body = replaceSpan(client, findTopLevelMember(client, "model"), upstream_model);
   if (spec_.stream && !spec_.client_wants_usage) {
     if (!spec_.has_stream_options) {
       body = insertMember(body, "stream_options", "{\"include_usage\":true}");
@@ -254,6 +255,10 @@ void Exchange::prepareBody() {
     }
   }
   spec_.body = std::move(body);
+}
+
+std::string_view Exchange::clientBody() const {
+  return guarded_body_.empty() ? std::string_view(req_.body) : std::string_view(guarded_body_);
 }
 
 void Exchange::send() {
@@ -410,6 +415,10 @@ void Exchange::head(int status, std::string_view content_type) {
     if (!responsePolicies(200, &h)) return;
     answered_status_ = 200;
     res_.begin(200, h);
+    if (spec_.guards &&
+        (spec_.guards->runs(GuardHook::LlmOutput) || spec_.guards->runs(GuardHook::McpPreTool))) {
+      guardStream();
+    }
   }
 }
 
@@ -450,13 +459,17 @@ void Exchange::body(const char* data, size_t len) {
                            "upstream_error"));
     return;
   }
-  if (upstream_ && res_.congested()) upstream_->pause();
+  if (upstream_ && (res_.congested() || guardBacklogged())) upstream_->pause();
 }
 
 bool Exchange::handleEvent(std::string_view event, std::string_view data, std::string* out) {
   if (data == "[DONE]") {
     saw_done_ = true;
-    out->append("data: [DONE]\n\n");
+    if (stream_guard_) {  // after what the guardrails still hold
+      stream_guard_->finish([this] { sendEvent("[DONE]"); });
+    } else {
+      out->append("data: [DONE]\n\n");
+    }
     return true;
   }
   if (vt_->stream_event) {
@@ -487,7 +500,11 @@ void Exchange::forwardChunk(std::string_view json, std::string* out) {
       if (usage_only) return;
     }
   }
-  out->append("data: ").append(json).append("\n\n");
+  if (stream_guard_) {
+    stream_guard_->chunk(json);
+  } else {
+    out->append("data: ").append(json).append("\n\n");
+  }
 }
 
 void Exchange::noteUsageFrom(std::string_view json) {
@@ -530,9 +547,16 @@ void Exchange::end() {
     return;
   }
   if (streaming_) {
-    res_.end();
-    client_done_ = true;
-    maybeDelete();
+    auto close = [this] {
+      res_.end();
+      client_done_ = true;
+      maybeDelete();
+    };
+    if (stream_guard_) {
+      stream_guard_->finish(close);  // once what the guardrails hold is out
+    } else {
+      close();
+    }
     return;
   }
   if (status_ == 0) {
@@ -559,6 +583,10 @@ void Exchange::end() {
     Span u = findTopLevelMember(body, "usage");
     if (u.found) noteUsageFrom(body);
   }
+  respondWhole(body);
+}
+
+void Exchange::respondNow(std::string_view body) {
   http::Response::Headers h;
   h.reserve(kHeadBytes);
   h.add("Content-Type", content_type_);
@@ -606,6 +634,10 @@ void Exchange::streamFailed(const ApiError& e) {
     maybeDelete();
     return;
   }
+  if (out_ && !out_->empty()) {  // events batched before the failure go first
+    res_.write(*out_);
+    out_->clear();
+  }
   std::string ev = "data: ";
   ev.append(errorBody(e)).append("\n\n");
   res_.write(ev);
@@ -619,6 +651,7 @@ void Exchange::clientGone() {
   if (client_done_) return;
   Hold hold(this);
   client_done_ = true;
+  if (spec_.guards) spec_.guards->cancel();  // no guardrail answer comes back to us
   if (upstream_) {
     upstream_->cancel();
     upstream_ = nullptr;
@@ -647,9 +680,20 @@ void Exchange::appendIdentityHeaders(http::Response::Headers* h) const {
   appendRuleHeader(h);
 }
 
+// The ids of the rate-limit, budget and guardrail rules that applied.
 void Exchange::appendRuleHeader(http::Response::Headers* h) const {
-  if (plan_.ruleIds().empty()) return;
-  h->add("x-sluice-applied-rules", plan_.ruleIds());
+  const std::string& limits = plan_.ruleIds();
+  const std::vector<std::string>* guards = spec_.guards ? &spec_.guards->plan().rule_ids : nullptr;
+  if (!guards || guards->empty()) {
+    if (!limits.empty()) h->add("x-sluice-applied-rules", limits);
+    return;
+  }
+  std::string ids = limits;
+  for (const auto& id : *guards) {
+    if (!ids.empty()) ids.push_back(',');
+    ids.append(id);
+  }
+  h->add("x-sluice-applied-rules", ids);
 }
 
 void Exchange::appendTimingHeaders(http::Response::Headers* h, uint64_t now) const {
@@ -657,11 +701,14 @@ void Exchange::appendTimingHeaders(http::Response::Headers* h, uint64_t now) con
   t.reserve(96);
   uint64_t start = req_.start_ns;
   if (spec_.auth_done_ns) appendMs(&t, "auth", spec_.auth_done_ns - start);
+  if (guard_in_ns_) appendMs(&t, "guard_in", guard_in_ns_);
   if (spec_.route_done_ns) {
-    appendMs(&t, "route", spec_.route_done_ns - (spec_.auth_done_ns ? spec_.auth_done_ns : start));
+    uint64_t from = guard_done_ns_ ? guard_done_ns_ : spec_.auth_done_ns ? spec_.auth_done_ns : start;
+    appendMs(&t, "route", spec_.route_done_ns - from);
   }
   if (head_ns_ && spec_.route_done_ns) appendMs(&t, "upstream", head_ns_ - spec_.route_done_ns);
   if (first_byte_ns_) appendMs(&t, "ttft", first_byte_ns_ - start);
+  if (guard_out_ns_) appendMs(&t, "guard_out", guard_out_ns_);
   appendMs(&t, "total", now - start);
   h->add("Server-Timing", std::move(t));
 }

@@ -18,6 +18,9 @@
 #include "lua/worker_policies.h"
 #include "pipeline/errors.h"
 #include "pipeline/gateway.h"
+#include "pipeline/guard_run.h"
+#include "pipeline/guard_text.h"
+#include "pipeline/stream_guard.h"
 #include "plugins/host.h"
 #include "sluice/plugin.h"
 
@@ -53,6 +56,8 @@ struct ExchangeSpec {
   // and the headers on_request set for the provider.
   std::shared_ptr<lua::WorkerPolicies> policies;
   lua::HeaderList policy_headers;
+  // The request's guardrails; null when none applies.
+  std::unique_ptr<RequestGuards> guards;
 };
 
 class Exchange : public http::ClientHandler {
@@ -78,6 +83,19 @@ class Exchange : public http::ClientHandler {
   governance::Plan makePlan() const;
   void send();
   void prepareBody();
+  std::string_view clientBody() const;
+  // Guardrails (exchange_guards.cc): the request before it is sent, the
+  // whole answer before it is returned.
+  void guardInput();
+  void guardRequestHook(size_t next, uint64_t start_ns);
+  void respondWhole(std::string_view body);
+  void guardResponseHook(size_t next, uint64_t start_ns, std::string_view body);
+  void guardBlocked(const GuardOutcome& outcome);
+  void respondNow(std::string_view body);
+  void guardStream();
+  bool guardBacklogged() const;
+  // One SSE event to the client: into the batch being written, or now.
+  void sendEvent(std::string_view data);
   void settle();
   void fail(const ApiError& e, const governance::HeaderList* extra = nullptr);
   void clientGone();
@@ -150,6 +168,17 @@ class Exchange : public http::ClientHandler {
   http::SseParser sse_;
   bool saw_done_ = false;
   Usage usage_;
+  // Guardrail work in progress: the parsed body, the string items a hook
+  // looks at and their texts, which the guardrails edit.
+  GuardedJson guard_json_;
+  std::vector<cJSON*> guard_items_;
+  std::vector<std::string> guard_texts_;
+  bool guard_changed_ = false;
+  std::string guarded_body_;  // the request body after input guardrails; empty: unchanged
+  std::unique_ptr<StreamGuard> stream_guard_;  // output guardrails on SSE
+  uint64_t guard_in_ns_ = 0;  // time spent in input guardrails
+  uint64_t guard_out_ns_ = 0;
+  uint64_t guard_done_ns_ = 0;
   uint64_t head_ns_ = 0;
   uint64_t first_byte_ns_ = 0;
   uint64_t start_ns_ = 0;  // the request's first byte (req_ may be gone by the end)

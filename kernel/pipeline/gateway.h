@@ -16,6 +16,7 @@
 #include "governance/limits.h"
 #include "lua/policies.h"
 #include "manifest/config.h"
+#include "pipeline/guardrails.h"
 #include "plugins/registry.h"
 #include "sluice/plugin.h"
 
@@ -59,6 +60,7 @@ class Gateway {
   const governance::Policy& policy() const { return *policy_; }
   // The Lua policies, compiled; empty when the manifest has none.
   const std::shared_ptr<const lua::Policies>& policies() const { return policies_; }
+  const GuardrailSet& guardrails() const { return *guardrails_; }
   // Strips a configured base path; returns the rest or npos-like empty view.
   bool stripBasePath(std::string_view path, std::string_view* rest) const;
 
@@ -71,6 +73,7 @@ class Gateway {
   std::unique_ptr<governance::Directory> directory_;
   std::unique_ptr<governance::Policy> policy_;
   std::shared_ptr<const lua::Policies> policies_;
+  std::unique_ptr<GuardrailSet> guardrails_;
 };
 
 // Counter keys of every replica share this prefix (one Redis hash slot).

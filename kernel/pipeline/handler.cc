@@ -288,8 +288,52 @@ void RequestHandler::handle(http::Request& req, http::Response& res) {
       }
     }
   }
+  if (!planGuards(*gw, req, res, &spec)) return;
   spec.auth_done_ns = util::monotonicNs();
   Exchange::start(worker_, req, res, std::move(spec));
+}
+
+// The guardrails this request runs: those the manifest's rules pick, plus
+// those the caller adds by name in X-Sluice-Guardrails (400 for a name the
+// manifest does not configure).
+bool RequestHandler::planGuards(const Gateway& gw, const http::Request& req, http::Response& res,
+                                ExchangeSpec* spec) {
+  const GuardrailSet& set = gw.guardrails();
+  const std::string* header = req.header("x-sluice-guardrails");
+  if (!header) header = req.header("x-tfy-guardrails");
+  GuardNames extra;
+  if (header) {
+    std::string error;
+    if (!set.parseHeader(*header, &extra, &error)) {
+      respondError(res,
+                   makeError(400, "X-Sluice-Guardrails: " + error, "invalid_guardrails",
+                             "X-Sluice-Guardrails"),
+                   spec->request_id);
+      return false;
+    }
+  }
+  if (set.empty()) return true;
+  governance::RequestFacts facts;
+  facts.principal = spec->principal;
+  facts.model = spec->requested_model;
+  facts.metadata = &spec->metadata;
+  GuardPlan plan = set.plan(facts, header ? &extra : nullptr);
+  if (plan.empty()) return true;
+  GuardContext context;
+  context.request_id = spec->request_id;
+  context.model = spec->requested_model;
+  context.subject = spec->principal->subject;
+  context.metadata_json = "{";
+  for (const auto& [k, v] : spec->metadata) {
+    if (context.metadata_json.size() > 1) context.metadata_json.push_back(',');
+    appendJsonString(&context.metadata_json, k);
+    context.metadata_json.push_back(':');
+    appendJsonString(&context.metadata_json, v);
+  }
+  context.metadata_json.push_back('}');
+  spec->guards =
+      std::make_unique<RequestGuards>(worker_, std::move(plan), std::move(context), set.size());
+  return true;
 }
 
 // Phase 2: who asks. Writes the 401 and returns nullptr on a missing or

@@ -16,6 +16,8 @@
 
 namespace sluice::pipeline {
 
+struct ExchangeSpec;
+
 class RequestHandler {
  public:
   RequestHandler(sluice_worker* worker, GatewayHolder* holder);
@@ -28,6 +30,8 @@ class RequestHandler {
                                             http::Response& res, const std::string& request_id);
   bool identify(const Gateway& gw, const governance::Principal& caller, const http::Request& req,
                 http::Response& res, const std::string& request_id, governance::Metadata* out);
+  bool planGuards(const Gateway& gw, const http::Request& req, http::Response& res,
+                  ExchangeSpec* spec);
 
   sluice_worker* worker_;
   GatewayHolder* holder_;

@@ -1,7 +1,7 @@
 // The CLI: `sluice validate` (good manifest, unknown keys with file:line:col,
 // plugin ABI refusals from the loader fixtures) and `sluice plugins`.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 
@@ -189,21 +189,4 @@ test('plugins: lists openai, openai-compatible and mock with kind, version, ABI 
     assert.equal(row[3], `${ABI_MAJOR}.${ABI_MINOR}`);
     assert.ok(paths.has(row[4]), `path ${row[4]}, expected ${expected}`);
   }
-});
-
-test('serve refuses sections this version validates but does not enforce yet', async () => {
-  const guard = path.join(path.dirname(writeManifest('')), 'guard.lua');
-  writeFileSync(guard, 'function check(content) end\n');
-  const file = writeManifest(`version: 1
-server: {listen: ["127.0.0.1:0"], workers: 1}
-${PROVIDERS}guardrails:
-  - {name: topics, plugin: lua, operation: validate, mode: enforce, config: {script: ${guard}}}
-guardrail_rules:
-  - {llm_input: [topics]}
-`);
-  const validate = await runSluice(['validate', '-c', file]);
-  assert.equal(validate.code, 0, validate.stderr);
-  const serve = await runSluice(['serve', '-c', file]);
-  assert.equal(serve.code, 1);
-  assert.match(serve.stderr, /does not yet enforce: guardrails\. Refusing to serve/);
 });

@@ -98,10 +98,13 @@ int main(int argc, char** argv) {
   CHECK(d->name && strcmp(d->name, argv[2]) == 0, "name '%s'", d->name ? d->name : "(null)");
   CHECK(d->version && strcmp(d->version, argv[3]) == 0, "version '%s'",
         d->version ? d->version : "(null)");
-  CHECK(d->config && d->config[0].name && strcmp(d->config[0].name, "log_checks") == 0 &&
-            d->config[0].type == SLUICE_CFG_BOOL && d->config[0].default_json &&
-            strcmp(d->config[0].default_json, "false") == 0 && d->config[1].name == NULL,
-        "config schema: expected exactly log_checks (bool, default false)");
+  CHECK(d->config && d->config[0].name && strcmp(d->config[0].name, "keywords") == 0 &&
+            d->config[0].type == SLUICE_CFG_STRING_LIST &&
+            (d->config[0].flags & SLUICE_CFG_REQUIRED) && d->config[1].name &&
+            strcmp(d->config[1].name, "log_checks") == 0 && d->config[1].type == SLUICE_CFG_BOOL &&
+            d->config[1].default_json && strcmp(d->config[1].default_json, "false") == 0 &&
+            d->config[2].name == NULL,
+        "config schema: expected keywords (required string list), log_checks (bool, false)");
   const sluice_guardrail_vtable* vt = d->vtable;
   if (!vt || vt->struct_size < sizeof(sluice_guardrail_vtable) || !vt->create || !vt->destroy ||
       !vt->check || !vt->cancel) {
@@ -109,11 +112,12 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  /* log_checks on: passes and logs one line per check */
+  /* log_checks on: clean text passes and logs one line per check */
   char err[256] = "";
   void* inst = NULL;
-  int rc = vt->create(&kHost, "{\"log_checks\":true}", &inst, err, sizeof err);
-  CHECK(rc == SLUICE_OK && inst, "create(log_checks=true) = %d: %s", rc, err);
+  int rc = vt->create(&kHost, "{\"keywords\":[\"forbidden\",\"Top Secret\"],\"log_checks\":true}",
+                      &inst, err, sizeof err);
+  CHECK(rc == SLUICE_OK && inst, "create(keywords, log_checks=true) = %d: %s", rc, err);
   if (rc == SLUICE_OK) {
     int status;
     sluice_guard_result res = run_check(vt, inst, "hello", &status);
@@ -121,23 +125,49 @@ int main(int argc, char** argv) {
     CHECK(res.verdict == SLUICE_VERDICT_PASS, "verdict %d", (int)res.verdict);
     CHECK(res.finding_count == 0, "finding_count %zu", res.finding_count);
     CHECK(res.reason.len == 0 && res.content.len == 0, "reason/content set on PASS");
+    CHECK(res.hold_bytes == 0, "hold_bytes %zu on clean text", res.hold_bytes);
     CHECK(g_log_calls == 1, "log calls %d, want 1", g_log_calls);
     CHECK(strcmp(g_last_log, "my-guard: llm_input: 5 bytes for mock/gpt-4o-mini") == 0,
           "log line '%s'", g_last_log);
+
+    /* a keyword in any case blocks, with a reason that does not repeat it */
+    res = run_check(vt, inst, "This is TOP SECRET, and forbidden.", &status);
+    CHECK(status == SLUICE_OK && res.verdict == SLUICE_VERDICT_BLOCK, "verdict %d", (int)res.verdict);
+    CHECK(res.reason.len == strlen("2 blocked keyword(s)") &&
+              memcmp(res.reason.ptr, "2 blocked keyword(s)", res.reason.len) == 0,
+          "reason '%.*s'", (int)res.reason.len, res.reason.ptr);
+    CHECK(res.finding_count == 1 && res.findings[0].count == 2 && res.findings[0].type.len == 7 &&
+              memcmp(res.findings[0].type.ptr, "KEYWORD", 7) == 0,
+          "findings");
+
+    /* the end of a window that may still become a keyword is held back */
+    res = run_check(vt, inst, "and then top sec", &status);
+    CHECK(res.verdict == SLUICE_VERDICT_PASS && res.hold_bytes == 7, "hold_bytes %zu, want 7",
+          res.hold_bytes);
     vt->destroy(inst);
   }
 
-  /* log_checks off (the default): passes silently */
+  /* log_checks off (the default): checks silently */
+  int logged = g_log_calls;
   inst = NULL;
-  rc = vt->create(&kHost, "{\"log_checks\":false}", &inst, err, sizeof err);
+  rc = vt->create(&kHost, "{\"keywords\":[\"x\"],\"log_checks\":false}", &inst, err, sizeof err);
   CHECK(rc == SLUICE_OK && inst, "create(log_checks=false) = %d: %s", rc, err);
   if (rc == SLUICE_OK) {
     int status;
     sluice_guard_result res = run_check(vt, inst, "anything at all", &status);
     CHECK(status == SLUICE_OK && res.verdict == SLUICE_VERDICT_PASS, "quiet check");
-    CHECK(g_log_calls == 1, "log calls %d, want still 1", g_log_calls);
+    CHECK(g_log_calls == logged, "log calls %d, want still %d", g_log_calls, logged);
     vt->destroy(inst);
   }
+
+  /* keywords the schema cannot refuse are refused by create() */
+  inst = NULL;
+  rc = vt->create(&kHost, "{\"keywords\":[]}", &inst, err, sizeof err);
+  CHECK(rc == SLUICE_ERR_CONFIG && strcmp(err, "keywords must name at least one word") == 0,
+        "create(no keywords) = %d: '%s'", rc, err);
+  rc = vt->create(&kHost, "{\"keywords\":[\"ok\",\"\"]}", &inst, err, sizeof err);
+  CHECK(rc == SLUICE_ERR_CONFIG && strcmp(err, "keywords[1] is empty") == 0,
+        "create(empty keyword) = %d: '%s'", rc, err);
 
   /* a config that is not JSON is refused with a message */
   inst = NULL;

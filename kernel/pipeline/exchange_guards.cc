@@ -1,0 +1,146 @@
+// The exchange's guardrail phases: input guardrails on the client's body
+// before anything is sent (phase 6), output guardrails on a whole answer
+// before it is returned (phase 9). Streams go through StreamGuard.
+#include "pipeline/exchange.h"
+#include "util/clock.h"
+
+namespace sluice::pipeline {
+namespace {
+
+// The hooks of each side, in the order they run.
+constexpr GuardHook kRequestHooks[] = {GuardHook::LlmInput, GuardHook::McpPostTool};
+constexpr GuardHook kResponseHooks[] = {GuardHook::LlmOutput, GuardHook::McpPreTool};
+
+// Text a stream's guardrails hold or wait on beyond this pauses the upstream.
+constexpr size_t kMaxGuardBacklog = 1 << 20;
+
+}  // namespace
+
+void Exchange::guardInput() {
+  RequestGuards* guards = spec_.guards.get();
+  if (!guards || !(guards->runs(GuardHook::LlmInput) || guards->runs(GuardHook::McpPostTool)) ||
+      !guard_json_.parse(clientBody())) {
+    send();
+    return;
+  }
+  guardRequestHook(0, util::monotonicNs());
+}
+
+// Runs the request hooks from `next` on; the body is printed again only
+// when a guardrail changed a text.
+void Exchange::guardRequestHook(size_t next, uint64_t start_ns) {
+  for (; next < std::size(kRequestHooks); next++) {
+    GuardHook hook = kRequestHooks[next];
+    if (!spec_.guards->runs(hook)) continue;
+    guard_items_ = guard_json_.requestItems(hook);
+    if (guard_items_.empty()) continue;
+    guard_texts_ = GuardedJson::texts(guard_items_);
+    spec_.guards->run(hook, &guard_texts_, [this, next, start_ns](const GuardOutcome& o) {
+      Hold hold(this);
+      guard_in_ns_ = util::monotonicNs() - start_ns;
+      if (o.blocked) {
+        guardBlocked(o);
+        return;
+      }
+      guard_changed_ |= GuardedJson::write(guard_items_, guard_texts_);
+      guardRequestHook(next + 1, start_ns);
+    });
+    return;
+  }
+  if (guard_changed_) guarded_body_ = guard_json_.print();
+  guard_done_ns_ = util::monotonicNs();
+  guard_in_ns_ = guard_done_ns_ - start_ns;
+  send();
+}
+
+void Exchange::respondWhole(std::string_view body) {
+  RequestGuards* guards = spec_.guards.get();
+  if (!guards || status_ >= 300 ||
+      !(guards->runs(GuardHook::LlmOutput) || guards->runs(GuardHook::McpPreTool)) ||
+      !guard_json_.parse(body)) {
+    respondNow(body);
+    return;
+  }
+  guard_changed_ = false;
+  guardResponseHook(0, util::monotonicNs(), body);
+}
+
+// `body` stays valid across the guardrails' answers: it points into the
+// exchange's own buffers, which nothing changes meanwhile.
+void Exchange::guardResponseHook(size_t next, uint64_t start_ns, std::string_view body) {
+  for (; next < std::size(kResponseHooks); next++) {
+    GuardHook hook = kResponseHooks[next];
+    if (!spec_.guards->runs(hook)) continue;
+    guard_items_ = guard_json_.responseItems(hook);
+    if (guard_items_.empty()) continue;
+    guard_texts_ = GuardedJson::texts(guard_items_);
+    spec_.guards->run(hook, &guard_texts_, [this, next, start_ns, body](const GuardOutcome& o) {
+      Hold hold(this);
+      guard_out_ns_ = util::monotonicNs() - start_ns;
+      if (o.blocked) {
+        guardBlocked(o);
+        return;
+      }
+      guard_changed_ |= GuardedJson::write(guard_items_, guard_texts_);
+      guardResponseHook(next + 1, start_ns, body);
+    });
+    return;
+  }
+  guard_out_ns_ = util::monotonicNs() - start_ns;
+  if (!guard_changed_) {
+    respondNow(body);
+    return;
+  }
+  std::string edited = guard_json_.print();
+  respondNow(edited);
+}
+
+void Exchange::guardStream() {
+  stream_guard_ = std::make_unique<StreamGuard>(
+      spec_.guards.get(), [this](std::string_view chunk) { sendEvent(chunk); },
+      [this](const GuardOutcome& o) {
+        if (upstream_) {
+          upstream_->cancel();
+          upstream_ = nullptr;
+          upstream_done_ = true;
+        }
+        guardBlocked(o);
+      },
+      [this](const std::function<void()>& work) {
+        Hold hold(this);
+        work();
+        if (upstream_ && !client_done_ && !res_.congested() && !guardBacklogged()) {
+          upstream_->resume();
+        }
+      });
+}
+
+bool Exchange::guardBacklogged() const {
+  return stream_guard_ && stream_guard_->backlog() > kMaxGuardBacklog;
+}
+
+void Exchange::sendEvent(std::string_view data) {
+  std::string event;
+  event.reserve(data.size() + 8);
+  event.append("data: ").append(data).append("\n\n");
+  if (out_) {
+    out_->append(event);
+  } else {
+    res_.write(event);
+  }
+}
+
+// A block answers 400 guardrail_blocked naming the guardrail and its reason
+// (the plugin's words: never the matched value). Before the first byte, that
+// is the answer; afterwards the stream ends with the same error as an event.
+void Exchange::guardBlocked(const GuardOutcome& o) {
+  ApiError e = makeError(400, "guardrail '" + o.guardrail + "' blocked this request: " + o.reason,
+                         "guardrail_blocked");
+  if (res_.started()) {
+    streamFailed(e);
+  } else {
+    fail(e);
+  }
+}
+
+}  // namespace sluice::pipeline

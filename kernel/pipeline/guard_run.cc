@@ -1,0 +1,306 @@
+#include "pipeline/guard_run.h"
+
+#include <algorithm>
+
+#include "util/log.h"
+
+namespace sluice::pipeline {
+namespace {
+
+constexpr size_t kNoSegment = static_cast<size_t>(-1);
+
+sluice_str ss(std::string_view s) { return sluice_str{s.data(), s.size()}; }
+std::string_view sv(sluice_str s) { return std::string_view(s.ptr ? s.ptr : "", s.ptr ? s.len : 0); }
+
+}  // namespace
+
+struct RequestGuards::Run {
+  GuardHook hook = GuardHook::LlmInput;
+  std::vector<std::string>* segments = nullptr;
+  Done done;
+  const std::vector<const Guardrail*>* guards = nullptr;
+  size_t next_guard = 0;    // mutations: the guardrail in turn...
+  size_t next_segment = 0;  // ...and the segment it looks at next
+  bool validating = false;
+  std::string joined;  // what the validations look at
+  size_t outstanding = 0;
+  GuardOutcome outcome;
+};
+
+struct RequestGuards::Check {
+  RequestGuards* owner = nullptr;
+  const Guardrail* g = nullptr;
+  size_t segment = kNoSegment;
+  sluice_timer* timer = nullptr;
+  bool issued = false;
+  bool in_check = false;  // inside the plugin's check(): an answer now is handled on return
+  bool completed = false;
+  // The answer, copied: the plugin's memory is only valid during its call.
+  sluice_verdict verdict = SLUICE_VERDICT_PASS;
+  std::string reason;
+  std::string content;
+  struct Finding {
+    std::string type;
+    uint32_t count;
+    std::string action;
+  };
+  std::vector<Finding> findings;
+  size_t hold_bytes = 0;
+
+  void take(const sluice_guard_result& r) {
+    verdict = r.verdict;
+    reason.assign(sv(r.reason));
+    content.assign(sv(r.content));
+    findings.clear();
+    for (size_t i = 0; i < r.finding_count && r.findings; i++) {
+      findings.push_back({std::string(sv(r.findings[i].type)), r.findings[i].count,
+                          std::string(sv(r.findings[i].action))});
+    }
+    // A plugin built for ABI 1.0 never writes hold_bytes: the host zeroed it.
+    hold_bytes = r.hold_bytes;
+    completed = true;
+  }
+  void fail(std::string why) {
+    verdict = SLUICE_VERDICT_FAIL;
+    reason = std::move(why);
+    completed = true;
+  }
+};
+
+RequestGuards::RequestGuards(sluice_worker* worker, GuardPlan plan, GuardContext context,
+                             size_t slots)
+    : worker_(worker), plan_(std::move(plan)), context_(std::move(context)), states_(slots) {}
+
+RequestGuards::~RequestGuards() {
+  cancel();
+  // Every plugin that kept state for this request gets it back once.
+  for (const auto& list : plan_.hooks) {
+    for (const Guardrail* g : list) {
+      void*& state = states_[g->index];
+      if (state && g->hasRequestEnd()) g->vt->request_end(g->instance, state);
+      state = nullptr;
+    }
+  }
+}
+
+void RequestGuards::run(GuardHook hook, std::vector<std::string>* segments, Done done) {
+  run_ = std::make_unique<Run>();
+  run_->hook = hook;
+  run_->segments = segments;
+  run_->done = std::move(done);
+  run_->guards = &plan_.of(hook);
+  step();
+}
+
+void RequestGuards::cancel() {
+  abandonChecks();
+  run_.reset();
+}
+
+// Checks still out are cancelled (the plugin calls nothing after that), and
+// checks not started yet are dropped.
+void RequestGuards::abandonChecks() {
+  for (auto& c : checks_) {
+    if (c->timer) plugins::hostServices()->timer_cancel(c->timer);
+    c->timer = nullptr;
+    if (c->issued && !c->completed && c->g->vt->cancel) c->g->vt->cancel(c->g->instance, c.get());
+  }
+  checks_.clear();
+}
+
+// Mutations go one guardrail and one segment at a time; when they are done,
+// every validation starts at once on the (mutated) text.
+void RequestGuards::step() {
+  Run& r = *run_;
+  const auto& guards = *r.guards;
+  while (!r.validating) {
+    if (r.next_guard >= guards.size() || guards[r.next_guard]->validate()) {
+      r.validating = true;
+      break;
+    }
+    const Guardrail* g = guards[r.next_guard];
+    if (r.next_segment >= r.segments->size()) {
+      r.next_guard++;
+      r.next_segment = 0;
+      continue;
+    }
+    auto check = std::make_unique<Check>();
+    check->owner = this;
+    check->g = g;
+    check->segment = r.next_segment++;
+    Check* c = check.get();
+    checks_.push_back(std::move(check));
+    if (!issue(c)) return;  // its answer comes later, through answered()
+    apply(c);
+    release(c);
+    if (r.outcome.blocked) return finish();
+  }
+
+  for (const auto& s : *r.segments) {
+    if (!r.joined.empty()) r.joined.append("\n\n");
+    r.joined.append(s);
+  }
+  std::vector<Check*> started;
+  for (size_t i = r.next_guard; i < guards.size(); i++) {
+    auto check = std::make_unique<Check>();
+    check->owner = this;
+    check->g = guards[i];
+    started.push_back(check.get());
+    checks_.push_back(std::move(check));
+  }
+  r.next_guard = guards.size();
+  r.outstanding = started.size();
+  for (Check* c : started) {
+    if (!issue(c)) continue;
+    r.outstanding--;
+    apply(c);
+    release(c);
+    if (r.outcome.blocked) {
+      abandonChecks();  // the first block wins: the rest are not needed
+      return finish();
+    }
+  }
+  if (r.outstanding == 0) finish();
+}
+
+bool RequestGuards::issue(Check* c) {
+  const Run& r = *run_;
+  std::string_view text = c->segment == kNoSegment ? std::string_view(r.joined)
+                                                   : std::string_view((*r.segments)[c->segment]);
+  sluice_guard_input in{};
+  in.struct_size = sizeof in;
+  in.hook = hookAbi(r.hook);
+  in.content = ss(text);
+  in.model = ss(context_.model);
+  in.subject = ss(context_.subject);
+  in.metadata_json = ss(context_.metadata_json);
+  in.worker = worker_;
+  in.done = &RequestGuards::onDone;
+  in.token = c;
+  in.request_id = ss(context_.request_id);
+  in.request_state = &states_[c->g->index];
+  sluice_guard_result res{};
+  res.struct_size = sizeof res;
+  c->issued = true;
+  c->in_check = true;
+  int rc = c->g->vt->check(c->g->instance, &in, &res);
+  c->in_check = false;
+  if (rc == SLUICE_OK) {
+    c->take(res);
+  } else if (rc != SLUICE_PENDING) {
+    c->fail("the plugin returned error " + std::to_string(rc));
+  }
+  if (c->completed) return true;
+  c->timer = plugins::hostServices()->timer_start(worker_, c->g->config->timeout_ms,
+                                                  &RequestGuards::onTimeout, c);
+  return false;
+}
+
+void RequestGuards::onDone(void* token, const sluice_guard_result* result) {
+  auto* c = static_cast<Check*>(token);
+  if (c->completed) return;  // a second answer, or one after the timeout: ignored
+  if (result) {
+    c->take(*result);
+  } else {
+    c->fail("the plugin answered without a result");
+  }
+  if (c->in_check) return;  // check() has not returned yet: issue() picks it up
+  c->owner->answered(c);
+}
+
+void RequestGuards::onTimeout(void* user) {
+  auto* c = static_cast<Check*>(user);
+  c->timer = nullptr;  // the host frees a timer once it fired
+  if (c->g->vt->cancel) c->g->vt->cancel(c->g->instance, c);
+  c->fail("no answer within " + std::to_string(c->g->config->timeout_ms) + " ms");
+  c->owner->answered(c);
+}
+
+// A late answer. Whatever happens next, nothing here touches `this` after
+// step() or finish(): the request may be over when they return.
+void RequestGuards::answered(Check* c) {
+  Run& r = *run_;
+  apply(c);
+  release(c);
+  if (!r.validating) {
+    if (r.outcome.blocked) return finish();
+    return step();
+  }
+  r.outstanding--;
+  if (r.outcome.blocked) {
+    abandonChecks();  // the first block wins: the rest are not needed
+    return finish();
+  }
+  if (r.outstanding == 0) finish();
+}
+
+void RequestGuards::finish() {
+  std::unique_ptr<Run> r = std::move(run_);
+  Done done = std::move(r->done);
+  GuardOutcome outcome = std::move(r->outcome);
+  r.reset();
+  done(outcome);
+}
+
+void RequestGuards::release(Check* c) {
+  if (c->timer) plugins::hostServices()->timer_cancel(c->timer);
+  c->timer = nullptr;
+  checks_.remove_if([c](const std::unique_ptr<Check>& p) { return p.get() == c; });
+}
+
+// One guardrail's answer under its mode: audit only records; enforce blocks
+// on a finding and lets a failed guardrail through; strict blocks on both.
+void RequestGuards::apply(Check* c) {
+  Run& r = *run_;
+  const Guardrail& g = *c->g;
+  manifest::GuardMode mode = g.config->mode;
+  bool audit = mode == manifest::GuardMode::Audit;
+  const std::string& name = g.config->name;
+  switch (c->verdict) {
+    case SLUICE_VERDICT_PASS:
+      break;
+    case SLUICE_VERDICT_MUTATE:
+      if (!audit && c->segment != kNoSegment) (*r.segments)[c->segment] = std::move(c->content);
+      break;
+    case SLUICE_VERDICT_BLOCK:
+      if (!audit && !r.outcome.blocked) {
+        r.outcome.blocked = true;
+        r.outcome.guardrail = name;
+        r.outcome.reason = c->reason.empty() ? "blocked" : c->reason;
+      }
+      break;
+    case SLUICE_VERDICT_FAIL:
+    default:
+      failures_++;
+      if (mode == manifest::GuardMode::Strict) {
+        util::logWarn("guardrail", "'" + name + "' failed (" + c->reason + "): strict mode blocks");
+        if (!r.outcome.blocked) {
+          r.outcome.blocked = true;
+          r.outcome.guardrail = name;
+          r.outcome.reason = "the guardrail failed: " + c->reason;
+        }
+      } else {
+        util::logWarn("guardrail", "'" + name + "' failed (" + c->reason + "): " +
+                                       (audit ? "audit" : "enforce") + " mode lets it through");
+      }
+      break;
+  }
+  if (c->verdict == SLUICE_VERDICT_PASS || c->verdict == SLUICE_VERDICT_MUTATE) {
+    r.outcome.hold_bytes = std::max(r.outcome.hold_bytes, c->hold_bytes);
+  }
+  for (const auto& f : c->findings) {
+    std::string action = audit ? "audit" : f.action;
+    auto same = [&](const FindingRecord& x) {
+      return x.guardrail == name && x.hook == hookName(r.hook) && x.type == f.type &&
+             x.action == action;
+    };
+    auto it = std::find_if(findings_.begin(), findings_.end(), same);
+    if (it != findings_.end()) {
+      it->count += f.count;
+    } else {
+      findings_.push_back({name, hookName(r.hook), f.type, f.count, action});
+    }
+  }
+}
+
+}  // namespace sluice::pipeline
