@@ -15,9 +15,17 @@
 namespace sluice::lua {
 namespace {
 
-// Registry keys: their addresses are unique.
+// Registry keys: their addresses are unique. Each state keeps one `req`,
+// `res` and `record` view and refills their fields for every call, so a
+// hook call allocates next to nothing.
 char kRejectionMeta;
-char kReqFieldsMeta;
+char kReqFields;
+char kReqView;
+char kMetadata;
+char kResFields;
+char kResView;
+char kRecordFields;
+char kRecordView;
 
 ApiBinding* bindingOf(lua_State* L) { return *static_cast<ApiBinding**>(lua_getextraspace(L)); }
 CallContext* callOf(lua_State* L) { return bindingOf(L)->call; }
@@ -29,8 +37,15 @@ void setString(lua_State* L, int table, const char* key, std::string_view value)
   pushView(L, value);
   lua_setfield(L, table, key);
 }
+// table[key] = value, or nil when it is empty (views are reused: a field
+// left from the previous call must go).
 void setOptionalString(lua_State* L, int table, const char* key, std::string_view value) {
-  if (!value.empty()) setString(L, table, key, value);
+  if (value.empty()) {
+    lua_pushnil(L);
+  } else {
+    pushView(L, value);
+  }
+  lua_setfield(L, table, key);
 }
 void setInteger(lua_State* L, int table, const char* key, lua_Integer value) {
   lua_pushinteger(L, value);
@@ -44,8 +59,13 @@ void setFunction(lua_State* L, int table, const char* key, lua_CFunction fn) {
   lua_pushcfunction(L, fn);
   lua_setfield(L, table, key);
 }
-// {prompt_tokens = p, completion_tokens = c}
+// {prompt_tokens = p, completion_tokens = c}, or nil when unknown.
 void setUsage(lua_State* L, int table, int64_t prompt, int64_t completion) {
+  if (prompt < 0 || completion < 0) {
+    lua_pushnil(L);
+    lua_setfield(L, table, "usage");
+    return;
+  }
   lua_createtable(L, 0, 2);
   int usage = lua_gettop(L);
   setInteger(L, usage, "prompt_tokens", prompt);
@@ -214,25 +234,37 @@ int setUpstreamHeader(lua_State* L) {
   return 0;
 }
 
-// Pushes req's fields table: a fresh copy of the request for this call.
+// Empties the table at `t` (setting existing fields to nil while traversing
+// is allowed).
+void clearTable(lua_State* L, int t) {
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_pushnil(L);
+    lua_rawset(L, t);
+  }
+}
+
+// Pushes req's fields, refilled with this call's request.
 void pushReqFields(lua_State* L, const RequestView& req) {
-  lua_createtable(L, 0, 8);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kReqFields);
   int fields = lua_gettop(L);
   setString(L, fields, "id", req.id);
   setString(L, fields, "model", req.model);
   setString(L, fields, "subject", req.subject);
   setOptionalString(L, fields, "team", req.team);
-  lua_createtable(L, 0, static_cast<int>(req.metadata->size()));
+  lua_pushnil(L);
+  lua_setfield(L, fields, "headers");  // made again on first use
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kMetadata);
   int metadata = lua_gettop(L);
+  clearTable(L, metadata);
   for (const auto& [key, value] : *req.metadata) {
     pushView(L, key);
     pushView(L, value);
     lua_rawset(L, metadata);
   }
   lua_setfield(L, fields, "metadata");
-  setFunction(L, fields, "set_upstream_header", setUpstreamHeader);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &kReqFieldsMeta);
-  lua_setmetatable(L, fields);
 }
 
 // Copies `why` into the C buffer: governance's checks build std::strings,
@@ -270,9 +302,12 @@ void readMetadata(lua_State* L, int fields, CallContext* call) {
                  luaL_typename(L, -1));
     }
     std::string_view key = stringAt(L, -2), value = stringAt(L, -1);
-    if (!metadataEntryOk(key, value, why, sizeof why)) luaL_error(L, "req.metadata: %s", why);
     auto it = out.find(key);
-    same = same && it != out.end() && it->second == value;
+    bool unchanged = it != out.end() && it->second == value;  // checked when it came in
+    if (!unchanged && !metadataEntryOk(key, value, why, sizeof why)) {
+      luaL_error(L, "req.metadata: %s", why);
+    }
+    same = same && unchanged;
     count++;
     lua_pop(L, 1);
   }
@@ -324,24 +359,23 @@ int setResponseHeader(lua_State* L) {
   return 0;
 }
 
+// Pushes res, refilled with this call's answer.
 void pushRes(lua_State* L, const ResponseView& res) {
-  lua_createtable(L, 0, 6);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kResFields);
   int fields = lua_gettop(L);
   setInteger(L, fields, "status", res.status);
   setString(L, fields, "model", res.model);
   setString(L, fields, "provider", res.provider);
   setBoolean(L, fields, "stream", res.stream);
-  if (res.prompt_tokens >= 0 && res.completion_tokens >= 0) {
-    setUsage(L, fields, res.prompt_tokens, res.completion_tokens);
-  }
-  setFunction(L, fields, "set_header", setResponseHeader);
-  pushProxy(L, fields, "res", nullptr);
-  lua_remove(L, fields);
+  setUsage(L, fields, res.prompt_tokens, res.completion_tokens);
+  lua_pop(L, 1);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kResView);
 }
 
-// record.metadata is req.metadata: what it holds after on_log goes into the record.
+// Pushes record, refilled with this request's record. record.metadata is
+// req.metadata: what it holds after on_log goes into the record.
 void pushRecord(lua_State* L, const pipeline::RequestRecord& r, int req_fields) {
-  lua_createtable(L, 0, 10);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kRecordFields);
   int fields = lua_gettop(L);
   setString(L, fields, "id", r.id);
   setInteger(L, fields, "status", r.status);
@@ -352,12 +386,14 @@ void pushRecord(lua_State* L, const pipeline::RequestRecord& r, int req_fields) 
   setUsage(L, fields, r.prompt_tokens, r.completion_tokens);
   if (r.phases.total >= 0) {
     lua_pushnumber(L, r.phases.total);
-    lua_setfield(L, fields, "duration_ms");
+  } else {
+    lua_pushnil(L);
   }
+  lua_setfield(L, fields, "duration_ms");
   lua_getfield(L, req_fields, "metadata");
   lua_setfield(L, fields, "metadata");
-  pushProxy(L, fields, "record", nullptr);
-  lua_remove(L, fields);
+  lua_pop(L, 1);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kRecordView);
 }
 
 // ------------------------------------------------------------ sluice.*
@@ -514,9 +550,30 @@ int installApi(lua_State* L) {
   lua_setfield(L, -2, "__metatable");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &kRejectionMeta);
 
+  // req: its fields (req.headers made on first use), the view scripts get,
+  // and the metadata table it carries.
+  lua_createtable(L, 0, 8);
+  int req = lua_gettop(L);
+  setFunction(L, req, "set_upstream_header", setUpstreamHeader);
   lua_createtable(L, 0, 1);
   setFunction(L, lua_gettop(L), "__index", lazyReqField);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &kReqFieldsMeta);
+  lua_setmetatable(L, req);
+  pushProxy(L, req, "req", assignReqField);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kReqView);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kReqFields);
+  lua_createtable(L, 0, 8);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kMetadata);
+
+  lua_createtable(L, 0, 6);
+  setFunction(L, lua_gettop(L), "set_header", setResponseHeader);
+  pushProxy(L, -1, "res", nullptr);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kResView);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kResFields);
+
+  lua_createtable(L, 0, 10);
+  pushProxy(L, -1, "record", nullptr);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kRecordView);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kRecordFields);
   return 0;
 }
 
@@ -542,7 +599,7 @@ int runHook(lua_State* L) {
   pushReqFields(L, *call->req);
   int fields = lua_gettop(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, call->function_ref);
-  pushProxy(L, fields, "req", assignReqField);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kReqView);
   int nargs = 1;
   if (call->hook == Hook::Response) {
     pushRes(L, *call->res);

@@ -620,6 +620,53 @@ TEST_F(PoliciesTest, StatesAreKeptPerPoliciesSet) {
   EXPECT_EQ(&a->policies(), first.get()) << "requests holding the old ones keep them";
 }
 
+// A state reuses its req/res/record views: nothing of one call may show in
+// the next.
+TEST_F(PoliciesTest, ViewsAreRefilledForEveryCall) {
+  use("function on_request(req)\n"
+      "  local keys = {}\n"
+      "  for k in pairs(req.metadata) do keys[#keys + 1] = k end\n"
+      "  table.sort(keys)\n"
+      "  return sluice.reject(400, table.concat({tostring(req.team), "
+      "tostring(req.headers['x-a']),\n"
+      "    table.concat(keys, '+')}, ' '))\n"
+      "end\n"
+      "function on_response(req, res)\n"
+      "  res.set_header('x-u', tostring(res.usage and res.usage.prompt_tokens))\n"
+      "end");
+  request_.headers = {{"x-a", "1"}};
+  metadata_ = {{"a", "1"}, {"b", "2"}};
+  RequestView v = view();
+  EXPECT_EQ(worker_->onRequest(v).message, "payments 1 a+b");
+  request_.headers.clear();
+  metadata_ = {{"c", "3"}};
+  v.team = "";
+  EXPECT_EQ(worker_->onRequest(v).message, "nil nil c");
+
+  ResponseView res;
+  res.prompt_tokens = 5;
+  res.completion_tokens = 6;
+  http::Headers first, second;
+  EXPECT_EQ(worker_->onResponse(v, res, &first).kind, Outcome::Kind::Continue);
+  res.prompt_tokens = res.completion_tokens = -1;
+  EXPECT_EQ(worker_->onResponse(v, res, &second).kind, Outcome::Kind::Continue);
+  EXPECT_EQ(first.find("x-u"), "5");
+  EXPECT_EQ(second.find("x-u"), "nil");
+}
+
+TEST_F(PoliciesTest, ReplacedMetadataDoesNotCarryOver) {
+  use("function on_request(req)\n"
+      "  if req.metadata.replace then req.metadata = {replaced = 'yes'} return end\n"
+      "  return sluice.reject(400, tostring(req.metadata.replaced) .. ' ' .. req.metadata.k)\n"
+      "end");
+  metadata_ = {{"replace", "1"}};
+  RequestView v = view();
+  EXPECT_EQ(worker_->onRequest(v).kind, Outcome::Kind::Continue);
+  EXPECT_EQ(metadata_, (governance::Metadata{{"replaced", "yes"}}));
+  metadata_ = {{"k", "v"}};
+  EXPECT_EQ(worker_->onRequest(v).message, "nil v");
+}
+
 TEST_F(PoliciesTest, GlobalsPersistAcrossRequestsOfOneWorker) {
   use("n = 0\nfunction on_request(req) n = n + 1 return sluice.reject(400, tostring(n)) end");
   RequestView v = view();
