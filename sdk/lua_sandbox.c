@@ -4,11 +4,13 @@
  */
 #include "sluice/lua_sandbox.h"
 
+#include <errno.h>
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lua_sandbox_internal.h"
 
@@ -325,6 +327,18 @@ sluice_lua_status sluice_lua_sandbox_pcall(sluice_lua_sandbox* sb, int nargs, in
   return status;
 }
 
+sluice_lua_status sluice_lua_sandbox_run(sluice_lua_sandbox* sb, const char* source, size_t len,
+                                         const char* chunkname, char* err, size_t err_len) {
+  sluice_lua_status status = sluice_lua_sandbox_load(sb, source, len, chunkname, err, err_len);
+  if (status != SLUICE_LUA_OK) return status;
+  status = sluice_lua_sandbox_pcall(sb, 0, 0, err, err_len);
+  if (status != SLUICE_LUA_OK && err && err_len) {
+    size_t used = strlen(err);
+    snprintf(err + used, err_len - used, " (while running the script's top level)");
+  }
+  return status;
+}
+
 sluice_lua_status sluice_lua_sandbox_call(sluice_lua_sandbox* sb, lua_CFunction fn, void* ud,
                                           char* err, size_t err_len) {
   if (!lua_checkstack(sb->L, 2)) {
@@ -334,6 +348,39 @@ sluice_lua_status sluice_lua_sandbox_call(sluice_lua_sandbox* sb, lua_CFunction 
   lua_pushcfunction(sb->L, fn);
   lua_pushlightuserdata(sb->L, ud);
   return sluice_lua_sandbox_pcall(sb, 1, 0, err, err_len);
+}
+
+int sluice_lua_read_file(const char* path, size_t max_bytes, char** text, size_t* len, char* err,
+                         size_t err_len) {
+  struct stat st;
+  *text = NULL;
+  *len = 0;
+  if (stat(path, &st) != 0) {
+    if (err) snprintf(err, err_len, "cannot read %s: %s", path, strerror(errno));
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    if (err) snprintf(err, err_len, "cannot read %s: not a regular file", path);
+    return -1;
+  }
+  if ((size_t)st.st_size > max_bytes) {
+    if (err) snprintf(err, err_len, "cannot read %s: larger than %zu bytes", path, max_bytes);
+    return -1;
+  }
+  FILE* f = fopen(path, "rb");
+  char* buf = f ? malloc((size_t)st.st_size + 1) : NULL;
+  size_t got = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
+  int failed = !f || !buf || ferror(f);
+  if (err && failed) snprintf(err, err_len, "cannot read %s: %s", path, strerror(errno));
+  if (f) fclose(f);
+  if (failed) {
+    free(buf);
+    return -1;
+  }
+  buf[got] = '\0';
+  *text = buf;
+  *len = got;
+  return 0;
 }
 
 size_t sluice_lua_sandbox_memory_used(const sluice_lua_sandbox* sb) { return sb->used; }

@@ -1,12 +1,7 @@
 #include "lua/policies.h"
 
-#include <sys/stat.h>
-
 #include <atomic>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
+#include <cstdlib>
 
 #include "lua/script_state.h"
 #include "manifest/loader.h"
@@ -17,31 +12,6 @@ namespace {
 std::atomic<uint64_t> next_id{1};
 
 uint8_t bit(Hook h) { return static_cast<uint8_t>(1u << static_cast<int>(h)); }
-
-bool readScript(const std::string& path, std::string* out, std::string* why) {
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) {
-    *why = "cannot read " + path + ": " + std::strerror(errno);
-    return false;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    *why = "cannot read " + path + ": not a regular file";
-    return false;
-  }
-  if (static_cast<size_t>(st.st_size) > kMaxScriptBytes) {
-    *why = path + " is larger than 1 MiB";
-    return false;
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *why = "cannot read " + path + ": " + std::strerror(errno);
-    return false;
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  *out = text.str();
-  return true;
-}
 
 std::string fileName(const std::string& path) {
   size_t slash = path.rfind('/');
@@ -76,11 +46,16 @@ std::shared_ptr<const Policies> Policies::load(const std::vector<manifest::Polic
     script.path = pc.script;
     script.name = fileName(pc.script);
     script.limits = sluice_lua_limits{pc.memory_bytes, pc.instruction_budget};
-    std::string why;
-    if (!readScript(script.path, &script.source, &why)) {
-      fail("script", why);
+    char* text = nullptr;
+    size_t len = 0;
+    char err[512];
+    if (sluice_lua_read_file(script.path.c_str(), kMaxScriptBytes, &text, &len, err, sizeof err)) {
+      fail("script", err);
       continue;
     }
+    script.source.assign(text, len);
+    free(text);
+    std::string why;
     // The script runs once here exactly as it will on every worker.
     std::unique_ptr<ScriptState> check = ScriptState::create(script, &why);
     if (!check) {

@@ -210,24 +210,31 @@ bool rememberHeader(HeaderList* list, std::string_view name, std::string_view va
   return true;
 }
 
-// Both req.f(a, b) and req:f(a, b): where the arguments start.
-int firstArgument(lua_State* L) { return lua_istable(L, 1) ? 2 : 1; }
+// The (name, value) arguments of `fn` (req.set_upstream_header or
+// res.set_header, called with a dot or a colon), checked for `target`; the
+// call in progress, which must be of `hook`.
+CallContext* headerCall(lua_State* L, HeaderTarget target, Hook hook, const char* fn,
+                        std::string_view* name, std::string_view* value) {
+  int at = lua_istable(L, 1) ? 2 : 1;
+  size_t name_len = 0, value_len = 0;
+  const char* n = luaL_checklstring(L, at, &name_len);
+  const char* v = luaL_checklstring(L, at + 1, &value_len);
+  CallContext* call = callOf(L);
+  if (!call || call->hook != hook) luaL_error(L, "%s can only be used in %s", fn, hookName(hook));
+  char why[200];
+  if (!headerAllowed(target, {n, name_len}, {v, value_len}, why, sizeof why)) {
+    luaL_error(L, "%s: %s", fn, why);
+  }
+  *name = {n, name_len};
+  *value = {v, value_len};
+  return call;
+}
 
 int setUpstreamHeader(lua_State* L) {
-  int at = firstArgument(L);
-  size_t name_len = 0, value_len = 0;
-  const char* name = luaL_checklstring(L, at, &name_len);
-  const char* value = luaL_checklstring(L, at + 1, &value_len);
-  CallContext* call = callOf(L);
-  if (!call || call->hook != Hook::Request) {
-    return luaL_error(L, "req.set_upstream_header can only be used in on_request");
-  }
-  char why[200];
-  if (!headerAllowed(HeaderTarget::Upstream, {name, name_len}, {value, value_len}, why,
-                     sizeof why)) {
-    return luaL_error(L, "req.set_upstream_header: %s", why);
-  }
-  if (!rememberHeader(&call->req->upstream_headers, {name, name_len}, {value, value_len})) {
+  std::string_view name, value;
+  CallContext* call = headerCall(L, HeaderTarget::Upstream, Hook::Request,
+                                 "req.set_upstream_header", &name, &value);
+  if (!rememberHeader(&call->req->upstream_headers, name, value)) {
     return luaL_error(L, "req.set_upstream_header: at most %d headers per request",
                       static_cast<int>(kMaxPolicyHeaders));
   }
@@ -331,31 +338,16 @@ void readModel(lua_State* L, int fields, CallContext* call) {
 
 // ------------------------------------------------------------ res, record
 
-bool reserveResponseHeader(CallContext* call) {
-  if (call->response_headers_added >= kMaxPolicyHeaders) return false;
-  call->response_headers_added++;
-  return true;
-}
-
 int setResponseHeader(lua_State* L) {
-  int at = firstArgument(L);
-  size_t name_len = 0, value_len = 0;
-  const char* name = luaL_checklstring(L, at, &name_len);
-  const char* value = luaL_checklstring(L, at + 1, &value_len);
-  CallContext* call = callOf(L);
-  if (!call || call->hook != Hook::Response || !call->response_headers) {
-    return luaL_error(L, "res.set_header can only be used in on_response");
-  }
-  char why[200];
-  if (!headerAllowed(HeaderTarget::Response, {name, name_len}, {value, value_len}, why,
-                     sizeof why)) {
-    return luaL_error(L, "res.set_header: %s", why);
-  }
-  if (!reserveResponseHeader(call)) {
+  std::string_view name, value;
+  CallContext* call =
+      headerCall(L, HeaderTarget::Response, Hook::Response, "res.set_header", &name, &value);
+  if (call->response_headers_added >= kMaxPolicyHeaders) {
     return luaL_error(L, "res.set_header: at most %d headers per response",
                       static_cast<int>(kMaxPolicyHeaders));
   }
-  call->response_headers->add({name, name_len}, {value, value_len});
+  call->response_headers_added++;
+  call->response_headers->add(name, value);
   return 0;
 }
 

@@ -16,13 +16,9 @@ std::unique_ptr<ScriptState> ScriptState::create(const Script& script, std::stri
     *error = std::string("cannot set up the policy API: ") + err + " (raise memory_bytes)";
     return nullptr;
   }
-  if (sluice_lua_sandbox_load(s->sandbox_, script.source.data(), script.source.size(),
-                              script.path.c_str(), err, sizeof err) != SLUICE_LUA_OK) {
+  if (sluice_lua_sandbox_run(s->sandbox_, script.source.data(), script.source.size(),
+                             script.path.c_str(), err, sizeof err) != SLUICE_LUA_OK) {
     *error = err;
-    return nullptr;
-  }
-  if (sluice_lua_sandbox_pcall(s->sandbox_, 0, 0, err, sizeof err) != SLUICE_LUA_OK) {
-    *error = std::string(err) + " (while running the script's top level)";
     return nullptr;
   }
   if (sluice_lua_sandbox_call(s->sandbox_, findHooks, s->refs_, err, sizeof err) != SLUICE_LUA_OK) {

@@ -222,13 +222,9 @@ std::unique_ptr<GuardState> GuardState::create(const ScriptSpec& spec, std::stri
     *error = err;
     return nullptr;
   }
-  if (sluice_lua_sandbox_load(s->sandbox_, spec.source.data(), spec.source.size(),
-                              spec.path.c_str(), err, sizeof err) != SLUICE_LUA_OK) {
+  if (sluice_lua_sandbox_run(s->sandbox_, spec.source.data(), spec.source.size(), spec.path.c_str(),
+                             err, sizeof err) != SLUICE_LUA_OK) {
     *error = err;
-    return nullptr;
-  }
-  if (sluice_lua_sandbox_pcall(s->sandbox_, 0, 0, err, sizeof err) != SLUICE_LUA_OK) {
-    *error = std::string(err) + " (while running the script's top level)";
     return nullptr;
   }
   FunctionLookup lookup{spec.function.c_str(), -1};

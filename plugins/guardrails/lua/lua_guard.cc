@@ -12,14 +12,10 @@
 //
 // One plugin instance serves every worker thread: each thread gets its own
 // Lua state, made on its first check and kept until the instance goes.
-#include <sys/stat.h>
-
-#include <cerrno>
-#include <cstring>
-#include <fstream>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -42,31 +38,6 @@ struct Instance {
 void copyError(const std::string& msg, char* err, size_t err_len) {
   if (!err || err_len == 0) return;
   snprintf(err, err_len, "%s", msg.c_str());
-}
-
-bool readScript(const std::string& path, std::string* out, std::string* why) {
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) {
-    *why = "cannot read script '" + path + "': " + std::strerror(errno);
-    return false;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    *why = "cannot read script '" + path + "': not a regular file";
-    return false;
-  }
-  if (static_cast<size_t>(st.st_size) > kMaxScriptBytes) {
-    *why = "script '" + path + "' is larger than 1 MiB";
-    return false;
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *why = "cannot read script '" + path + "': " + std::strerror(errno);
-    return false;
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  *out = text.str();
-  return true;
 }
 
 std::string stringKey(const cJSON* config, const char* key) {
@@ -96,11 +67,14 @@ int create(const sluice_host* host, const char* config_json, void** instance, ch
   cJSON_Delete(config);
   if (spec.function.empty()) spec.function = "check";
 
-  std::string why;
-  if (!readScript(spec.path, &spec.source, &why)) {
-    copyError(why, err, err_len);
+  char* text = nullptr;
+  size_t len = 0;
+  if (sluice_lua_read_file(spec.path.c_str(), kMaxScriptBytes, &text, &len, err, err_len) != 0) {
     return SLUICE_ERR_CONFIG;
   }
+  spec.source.assign(text, len);
+  free(text);
+  std::string why;
   // Run it once now, as every worker will: a broken script stops `sluice
   // validate` and a reload instead of failing every request later.
   if (!GuardState::create(spec, &why)) {

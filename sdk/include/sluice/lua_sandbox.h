@@ -66,6 +66,12 @@ lua_State* sluice_lua_sandbox_state(sluice_lua_sandbox* sb);
 sluice_lua_status sluice_lua_sandbox_load(sluice_lua_sandbox* sb, const char* source, size_t len,
                                           const char* chunkname, char* err, size_t err_len);
 
+/* Compiles `source` as above and runs its top level (defining its
+ * functions) under one call's budget. On failure writes the reason to err,
+ * with " (while running the script's top level)" for a runtime failure. */
+sluice_lua_status sluice_lua_sandbox_run(sluice_lua_sandbox* sb, const char* source, size_t len,
+                                         const char* chunkname, char* err, size_t err_len);
+
 /* lua_pcall with this call's instruction budget armed. On success leaves
  * `nresults` results (LUA_MULTRET: all); on failure pops the function and
  * its arguments, writes the reason to err and pushes nothing. */
@@ -81,6 +87,12 @@ sluice_lua_status sluice_lua_sandbox_pcall(sluice_lua_sandbox* sb, int nargs, in
  * raise. */
 sluice_lua_status sluice_lua_sandbox_call(sluice_lua_sandbox* sb, lua_CFunction fn, void* ud,
                                           char* err, size_t err_len);
+
+/* Reads the script file at `path` (a regular file of at most max_bytes)
+ * into a buffer the caller frees with free(). Returns 0, or -1 with
+ * "cannot read PATH: reason" in err. */
+int sluice_lua_read_file(const char* path, size_t max_bytes, char** text, size_t* len, char* err,
+                         size_t err_len);
 
 /* Bytes the state holds now, and its cap (0 = none). */
 size_t sluice_lua_sandbox_memory_used(const sluice_lua_sandbox* sb);

@@ -53,6 +53,14 @@ class PoliciesTest : public ::testing::Test {
   }
   void use(const std::string& source) { use({policy("p.lua", source)}); }
 
+  // on_request, with what it logged in *log.
+  Outcome requestLogged(RequestView& v, std::string* log) {
+    CaptureStderr();
+    Outcome o = worker_->onRequest(v);
+    *log = GetCapturedStderr();
+    return o;
+  }
+
   // A request view over this fixture's request, metadata and model.
   RequestView view(const std::string& model = "up/gpt-4o") {
     RequestView v;
@@ -218,9 +226,8 @@ TEST_F(PoliciesTest, BadRejectArgumentsFailThePolicy) {
   for (const Case& c : cases) {
     use(std::string("function on_request(req)\n  ") + c.call + "\nend");
     RequestView v = view();
-    CaptureStderr();
-    Outcome o = worker_->onRequest(v);
-    std::string log = GetCapturedStderr();
+    std::string log;
+    Outcome o = requestLogged(v, &log);
     EXPECT_EQ(o.kind, Outcome::Kind::Error) << c.call;
     EXPECT_NE(log.find(c.error), std::string::npos) << c.call << "\n" << log;
     EXPECT_NE(log.find("p.lua:2:"), std::string::npos) << "the script line: " << log;
@@ -230,9 +237,8 @@ TEST_F(PoliciesTest, BadRejectArgumentsFailThePolicy) {
 TEST_F(PoliciesTest, ReturningSomethingElseIsAnError) {
   use("function on_request(req) return true end");
   RequestView v = view();
-  CaptureStderr();
-  Outcome o = worker_->onRequest(v);
-  std::string log = GetCapturedStderr();
+  std::string log;
+  Outcome o = requestLogged(v, &log);
   EXPECT_EQ(o.kind, Outcome::Kind::Error);
   EXPECT_NE(log.find("on_request returned a boolean value; return nothing to go on, or "
                      "sluice.reject(status, message)"),
@@ -306,9 +312,8 @@ TEST_F(PoliciesTest, InvalidChangesFailWithAClearMessage) {
     use(std::string("function on_request(req) ") + c.body + " end");
     metadata_ = {{"before", "1"}};
     RequestView v = view();
-    CaptureStderr();
-    Outcome o = worker_->onRequest(v);
-    std::string log = GetCapturedStderr();
+    std::string log;
+    Outcome o = requestLogged(v, &log);
     EXPECT_EQ(o.kind, Outcome::Kind::Error) << c.body;
     EXPECT_NE(log.find(c.error), std::string::npos) << c.body << "\n" << log;
     EXPECT_EQ(metadata_, (governance::Metadata{{"before", "1"}})) << "unchanged after " << c.body;
@@ -360,9 +365,8 @@ TEST_F(PoliciesTest, ReservedOrMalformedUpstreamHeadersAreRefused) {
   for (const Case& c : cases) {
     use(std::string("function on_request(req) req.set_upstream_header(") + c.call + ") end");
     RequestView v = view();
-    CaptureStderr();
-    Outcome o = worker_->onRequest(v);
-    std::string log = GetCapturedStderr();
+    std::string log;
+    Outcome o = requestLogged(v, &log);
     EXPECT_EQ(o.kind, Outcome::Kind::Error) << c.call;
     EXPECT_NE(log.find(c.error), std::string::npos) << c.call << "\n" << log;
   }
@@ -376,9 +380,8 @@ TEST_F(PoliciesTest, RunawayScriptFailsItsRequestWithOneLogLine) {
       "end");
   metadata_["loop"] = "1";
   RequestView v = view();
-  CaptureStderr();
-  Outcome o = worker_->onRequest(v);
-  std::string log = GetCapturedStderr();
+  std::string log;
+  Outcome o = requestLogged(v, &log);
   EXPECT_EQ(o.kind, Outcome::Kind::Error);
   EXPECT_EQ(o.status, 500);
   EXPECT_EQ(o.code, "policy_error");
