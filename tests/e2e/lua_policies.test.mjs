@@ -5,7 +5,7 @@
 // `sluice validate` and `serve`, and scripts reloading with the manifest
 // (SIGHUP), a broken one keeping the old.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
@@ -371,18 +371,6 @@ ${providers}policies:
     assert.match(r.stderr, /: 3 errors\n/);
   });
 
-  test('sluice validate accepts the shipped examples', async () => {
-    const file = writeManifest(`version: 1
-providers:
-  - {name: openai-main, type: mock, models: [gpt-4o, gpt-4o-mini]}
-policies:
-${['route_by_workflow', 'forbid_models', 'require_ticket', 'cost_center']
-  .map((n) => `  - {script: ${example(`${n}.lua`)}}`)
-  .join('\n')}
-`);
-    const r = await runSluice(['validate', '-c', file]);
-    assert.equal(r.code, 0, r.output);
-  });
 });
 
 // ------------------------------------------------------------ reload
@@ -442,6 +430,51 @@ describe('reload', () => {
       });
       assert.equal(res.status, 200, res.text);
       assert.equal(res.headers['x-v'], '4');
+    }),
+  );
+});
+
+// ------------------------------------------------------------ examples/policies.yaml
+
+describe('examples/policies.yaml', () => {
+  const EXAMPLE = path.join(SOURCE_DIR, 'examples', 'policies.yaml');
+
+  test('validates from the repository root, as its comments say to run it', async () => {
+    const r = await runSluice(['validate', '-c', EXAMPLE], { cwd: SOURCE_DIR });
+    assert.equal(r.code, 0, r.output);
+  });
+
+  test(
+    'serves: checkout needs a ticket, workflows route, listed topics are blocked',
+    withLogs(async () => {
+      // The example as written, on a free port and with its paths made absolute.
+      const text = readFileSync(EXAMPLE, 'utf8')
+        .replace('listen: ["127.0.0.1:8080"]', 'listen: ["127.0.0.1:{{PORT}}"]\n  workers: 1')
+        .replace('version: 1\n', 'version: 1\nadmin:\n  listen: "127.0.0.1:{{ADMIN_PORT}}"\n')
+        .replaceAll('../scripts/lua/', `${EXAMPLES}/`)
+        .replaceAll('script: scripts/lua/', `script: ${EXAMPLES}/`);
+      const gw = await startGateway(text);
+      try {
+        const demo = (who) => `sk-demo-${who}`;
+        const noTicket = await chat(gw, { token: demo('checkout'), model: 'openai-main/gpt-4o-mini' });
+        assertApiError(noTicket, 400, { code: 'policy_rejected', message: 'ticket_id is required in production' });
+
+        const routed = await chat(gw, {
+          token: demo('alice'),
+          model: 'openai-main/gpt-4o',
+          metadata: { workflow: 'repo-understanding' },
+        });
+        assert.equal(routed.status, 200, routed.text);
+        assert.equal(routed.headers['x-sluice-resolved-model'], 'on-prem/llama-3.1-70b');
+
+        const topic = await chat(gw, { token: demo('bob'), model: 'openai-main/gpt-4o', content: 'Any Insider Trading tips?' });
+        assertApiError(topic, 400, {
+          code: 'guardrail_blocked',
+          message: "guardrail 'topics' blocked this request: the topic 'insider trading' is off limits",
+        });
+      } finally {
+        assert.deepEqual(await gw.stop(), { code: 0, signal: null });
+      }
     }),
   );
 });
