@@ -229,8 +229,8 @@ void RequestHandler::handle(http::Request& req, http::Response& res) {
   // then passes the access check like any other), or reject.
   std::shared_ptr<lua::WorkerPolicies> policies;
   lua::RequestView policy_view;
-  if (!gw->policies()->empty()) {
-    policies = policy_states_.get(gw->policies());
+  if (!gw->policies()->empty()) policies = policy_states_.get(gw->policies());
+  if (policies && policies->runs(lua::Hook::Request)) {
     policy_view = {request_id, std::string(requested), caller->subject, caller->team, &metadata,
                    &req, {}};
     lua::Outcome o = policies->onRequest(policy_view);

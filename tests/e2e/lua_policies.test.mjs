@@ -50,6 +50,7 @@ function logLines(gw, needle) {
 const alice = credential('alice'); // team payments
 const bob = credential('bob'); // team research
 const checkout = credential('checkout'); // team payments, environment production
+const carol = credential('carol'); // may use openai-main models only
 
 // ------------------------------------------------------------ the examples
 
@@ -101,6 +102,7 @@ end
           users: [
             { email: 'alice@example.com', token_sha256: alice.sha256, models: ['*'] },
             { email: 'bob@example.com', token_sha256: bob.sha256, models: ['*'] },
+            { email: 'carol@example.com', token_sha256: carol.sha256, models: ['openai-main/*'] },
           ],
           virtual_accounts: [
             {
@@ -176,6 +178,17 @@ end
 
       const plain = await chat(gw, { token: alice.token, model: 'openai-main/gpt-4o' });
       assert.equal(plain.headers['x-sluice-resolved-model'], 'openai-main/gpt-4o');
+
+      // The rewritten model passes model access like any other.
+      const denied = await chat(gw, {
+        token: carol.token,
+        model: 'openai-main/gpt-4o',
+        metadata: { workflow: 'repo-understanding' },
+      });
+      assertApiError(denied, 403, {
+        code: 'model_not_allowed',
+        message: "user:carol@example.com may not use model 'on-prem/llama-3.1-70b'",
+      });
     }),
   );
 
