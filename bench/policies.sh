@@ -11,9 +11,17 @@
 #
 #   bench/policies.sh                          3 rounds of 10 s
 #   DURATION=30s ROUNDS=5 bench/policies.sh
+#   bench/policies.sh --callgrind              instructions per request instead
+#
+# --callgrind runs each gateway under valgrind's callgrind twice, for FEW and
+# then MANY requests (200 and 1200) sent one after another on one
+# connection; (total of MANY - total of FEW) / (MANY - FEW) is what one
+# request costs, start-up excluded. Exact and repeatable where RPS on a busy
+# machine is not.
 #
 # Needs a Release build in BUILD_DIR (default build/; built here if needed),
-# wrk, curl and taskset (scripts/setup-deps.sh --bench).
+# wrk, curl and taskset (scripts/setup-deps.sh --bench); valgrind for
+# --callgrind.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -25,7 +33,13 @@ THREADS=${THREADS:-1}
 ROUNDS=${ROUNDS:-3}
 CONFIGS=(bare lua)
 
+MODE=wrk
+[[ ${1:-} == --callgrind ]] && MODE=callgrind
+FEW=${FEW:-200}
+MANY=${MANY:-1200}
+
 for tool in wrk curl taskset cmake; do need "$tool"; done
+[[ $MODE == wrk ]] || need valgrind
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer (got '$ROUNDS')"
 ensure_configured || true
 build_mock
@@ -60,6 +74,50 @@ check_policies() {
   grep -qi '^x-bench-policy: 200$' <<<"$headers" ||
     die "the policies did not run (no x-bench-policy: 200 header): $headers"
 }
+
+# callgrind_total TEMPLATE N: instructions the gateway runs to start, answer
+# N requests on one connection, and stop.
+callgrind_total() {
+  local dir=$BENCH_WORK/callgrind port pid i
+  mkdir -p "$dir"
+  port=$(free_port)
+  fill "$1" "$dir/sluice.yaml" "$port"
+  sed -i "s|@ROOT@|$BENCH_ROOT|g" "$dir/sluice.yaml"
+  valgrind --tool=callgrind --callgrind-out-file="$dir/out.$2" "$SLUICE_BIN" serve \
+    -c "$dir/sluice.yaml" >"$dir/log.$2" 2>&1 &
+  pid=$!
+  BENCH_PIDS+=("$pid")
+  wait_port "$port" "$pid" "sluice under callgrind" || die "$(tail -5 "$dir/log.$2")"
+  : >"$dir/curlrc"
+  for ((i = 0; i < $2; i++)); do
+    printf 'url = "http://127.0.0.1:%s/v1/chat/completions"\noutput = "/dev/null"\n' "$port" \
+      >>"$dir/curlrc"
+  done
+  curl -s -H 'Expect:' -H 'Content-Type: application/json' --data-binary "@$BENCH_BODY" \
+    -w '%{http_code}\n' --config "$dir/curlrc" >"$dir/codes" || true
+  [[ $(grep -c '^200$' "$dir/codes") == "$2" ]] || die "not every request was answered 200 ($1)"
+  stop_process "$pid"
+  callgrind_annotate "$dir/out.$2" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' |
+    tr -d ,
+}
+
+if [[ $MODE == callgrind ]]; then
+  start_mock
+  echo "POST /v1/chat/completions, $(wc -c <"$BENCH_BODY") byte body, under callgrind:" \
+    "instructions per request ((total for $MANY - total for $FEW) / $((MANY - FEW)))"
+  declare -A IR
+  for config in "${CONFIGS[@]}"; do
+    template=$BENCH_ROOT/bench/sluice.yaml.template
+    [[ $config == lua ]] && template=$BENCH_ROOT/bench/policies.yaml.template
+    few=$(callgrind_total "$template" "$FEW")
+    many=$(callgrind_total "$template" "$MANY")
+    IR[$config]=$(((many - few) / (MANY - FEW)))
+    printf '%-8s %10d\n' "$config" "${IR[$config]}"
+  done
+  echo "lua - bare: $((IR[lua] - IR[bare])) instructions per request for 6 hook calls" \
+    "(4 on_request, 1 on_response, 1 on_log)"
+  exit 0
+fi
 
 start_mock
 with_retries start_gateway bare "$BENCH_ROOT/bench/sluice.yaml.template" || die "sluice did not start"
