@@ -121,7 +121,7 @@ end
         policies: [
           { script: example('route_by_workflow.lua') },
           { script: example('forbid_models.lua') },
-          { script: example('require_ticket.lua'), hooks: ['on_request'] },
+          { script: example('require_ticket.lua'), hooks: ['on_request', 'on_response'] }, // as in DESIGN §5
           { script: example('cost_center.lua') },
           { script: probe },
         ],
@@ -160,6 +160,7 @@ end
         metadata: { ticket_id: 'CHG-1234' },
       });
       assert.equal(ok.status, 200, ok.text);
+      assert.equal(ok.headers['x-ticket-id'], 'CHG-1234', 'on_response names the ticket');
     }),
   );
 
