@@ -56,6 +56,7 @@ struct ExchangeSpec {
   // and the headers on_request set for the provider.
   std::shared_ptr<lua::WorkerPolicies> policies;
   lua::HeaderList policy_headers;
+
   // The request's guardrails; null when none applies.
   std::unique_ptr<RequestGuards> guards;
 };
