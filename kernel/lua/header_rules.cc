@@ -22,20 +22,18 @@ bool isTokenChar(unsigned char c) {
   return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
 }
 
-// Hop-by-hop and framing headers: the HTTP layers on either side own them.
-constexpr std::string_view kFraming[] = {"content-length", "transfer-encoding",
-                                         "connection",     "keep-alive",
-                                         "upgrade",        "te",
-                                         "trailer",        "host",
-                                         "expect"};
+// Hop-by-hop headers and the body's framing and type: the HTTP layers on
+// either side own them.
+constexpr std::string_view kFraming[] = {
+    "content-length", "content-type", "transfer-encoding", "connection", "keep-alive",
+    "upgrade",        "te",           "trailer",           "host",       "expect"};
 
 // The caller's and the provider's credentials.
 constexpr std::string_view kCredentials[] = {"authorization", "proxy-authorization", "x-api-key",
                                              "api-key", "x-goog-api-key"};
 
 // What the gateway itself answers with.
-constexpr std::string_view kGatewayResponse[] = {"content-type", "server-timing", "retry-after",
-                                                 "cache-control"};
+constexpr std::string_view kGatewayResponse[] = {"server-timing", "retry-after", "cache-control"};
 constexpr std::string_view kGatewayPrefixes[] = {"x-sluice-", "x-ratelimit-"};
 
 bool listed(std::string_view name, const std::string_view* list, size_t n) {
