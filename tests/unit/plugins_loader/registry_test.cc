@@ -83,7 +83,7 @@ struct Refusal {
 
 std::ostream& operator<<(std::ostream& os, const Refusal& r) { return os << r.fixture; }
 
-class RefusalTest : public testing::TestWithParam<Refusal> {};
+class RefusalTest : public ::testing::TestWithParam<Refusal> {};
 
 TEST_P(RefusalTest, OneLineNamingTheFileAndHandleClosed) {
   const std::string path = fixture(GetParam().fixture);
@@ -97,7 +97,7 @@ TEST_P(RefusalTest, OneLineNamingTheFileAndHandleClosed) {
 
 INSTANTIATE_TEST_SUITE_P(
     Fixtures, RefusalTest,
-    testing::Values(
+    ::testing::Values(
         Refusal{"no_entry", "missing symbol sluice_plugin_entry"},
         Refusal{"null_entry", "sluice_plugin_entry returned NULL"},
         Refusal{"bad_magic", "bad magic 0xdeadbeef, expected 0x534c5543 — not a Sluice plugin"},
