@@ -78,30 +78,6 @@ label() {
   esac
 }
 
-# stop_process PID: TERM, then KILL after 5 s.
-stop_process() {
-  local pid=$1
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-# with_retries CMD...: a port free_port found can still be taken by the time
-# the server binds it (wrk's and the gateway's own outgoing connections use
-# the same range), so a start that fails is tried again on other ports.
-with_retries() {
-  local attempt
-  for attempt in 1 2 3 4 5; do
-    "$@" && return 0
-    echo "bench: '$1' failed (attempt $attempt of 5)" >&2
-  done
-  return 1
-}
-
 # Sets REDIS_PORT and REDIS_PID: a throwaway redis, no persistence.
 # shellcheck disable=SC2317 # called through with_retries
 start_redis() {
@@ -209,16 +185,6 @@ start_config() {
   return 0
 }
 
-# wrk_line URL SECONDS: one wrk run; prints its BENCH summary line.
-wrk_line() {
-  local out
-  out=$(taskset -c "$WRK_CORE" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2" --latency \
-    -s "$BENCH_ROOT/bench/post.lua" "$1")
-  grep '^BENCH ' <<<"$out" || true
-}
-
-field() { sed -E "s/.* $2=([0-9.]+).*/\1/" <<<"$1"; }
-
 # measure NAME ROUND: a warm-up run, then the measured run. ANSWERED counts
 # the 2xx answers wrk got, warm-ups included, for the request counter check
 # (a refused request is not counted).
@@ -242,16 +208,6 @@ measure() {
     $(field "$warm" socket_errors)))
   ANSWERED[$name]=$((${ANSWERED[$name]:-0} + $(field "$warm" requests) - $(field "$warm" non2xx) +
     $(field "$line" requests) - $(field "$line" non2xx)))
-}
-
-median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END {
-  print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
-# round_ratios RUNS BARE_RUNS: each round's RPS as a percentage of bare's in
-# the same round (neighbours in time, so a drifting machine load cancels out).
-round_ratios() {
-  awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); split(b, y, " ")
-    for (i = 1; i <= n; i++) if (y[i] > 0) printf " %f", 100 * x[i] / y[i] }'
 }
 
 limits_json() {

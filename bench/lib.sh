@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers shared by bench/run.sh and bench/streams.sh (sourced, not run).
+# Helpers shared by the bench/ scripts (sourced, not run).
 # Everything started here is recorded in BENCH_PIDS and stopped on exit.
 
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -196,4 +196,48 @@ preflight() {
   curl -s -o "$BENCH_WORK/preflight.body" -w '%{http_code}' --max-time 10 -H 'Expect:' \
     -H 'Content-Type: application/json' --data-binary "@$BENCH_ROOT/bench/chat-1k.json" "$1" ||
     true
+}
+
+# wrk_line URL SECONDS: one wrk run; prints its BENCH summary line.
+wrk_line() {
+  local out
+  out=$(taskset -c "$WRK_CORE" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2" --latency \
+    -s "$BENCH_ROOT/bench/post.lua" "$1")
+  grep '^BENCH ' <<<"$out" || true
+}
+
+field() { sed -E "s/.* $2=([0-9.]+).*/\1/" <<<"$1"; }
+
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END {
+  print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# round_ratios RUNS BARE_RUNS: each round's RPS as a percentage of bare's in
+# the same round (neighbours in time, so a drifting machine load cancels out).
+round_ratios() {
+  awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); split(b, y, " ")
+    for (i = 1; i <= n; i++) if (y[i] > 0) printf " %f", 100 * x[i] / y[i] }'
+}
+
+# with_retries CMD...: a port free_port found can still be taken by the time
+# the server binds it (wrk's and the gateway's own outgoing connections use
+# the same range), so a start that fails is tried again on other ports.
+with_retries() {
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    "$@" && return 0
+    echo "bench: '$1' failed (attempt $attempt of 5)" >&2
+  done
+  return 1
+}
+
+# stop_process PID: TERM, then KILL after 5 s.
+stop_process() {
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
 }

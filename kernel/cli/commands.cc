@@ -131,20 +131,6 @@ int cmdServe(const std::vector<std::string>& args) {
     util::logInfo("serve", "no manifest given (-c): running the built-in default with the mock "
                            "provider on loopback");
   }
-  // Sections this version validates but does not enforce yet. Serving a
-  // manifest that relies on them would look protected while it is not.
-  std::string unenforced;
-  auto note = [&unenforced](bool present, const char* key) {
-    if (present) unenforced += (unenforced.empty() ? "" : ", ") + std::string(key);
-  };
-  note(!cfg->policies.empty(), "policies");
-  if (!unenforced.empty()) {
-    fprintf(stderr,
-            "%s: this version of sluice checks but does not yet enforce: %s. Refusing to serve a "
-            "gateway that would look protected while it is not; remove these sections to serve.\n",
-            path.c_str(), unenforced.c_str());
-    return 1;
-  }
   std::string inert;
   auto inertNote = [&inert](bool present, const char* key) {
     if (present) inert += (inert.empty() ? "" : ", ") + std::string(key);

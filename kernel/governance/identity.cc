@@ -26,8 +26,9 @@ int hexValue(char c) {
   return -1;
 }
 
-// UTF-8 code points in s, or -1 when s is not valid UTF-8 (a run of stray
-// continuation bytes must not pass as a short value).
+}  // namespace
+
+// A run of stray continuation bytes must not pass as a short value.
 int64_t utf8Length(std::string_view s) {
   int64_t n = 0;
   for (size_t i = 0; i < s.size(); n++) {
@@ -41,8 +42,6 @@ int64_t utf8Length(std::string_view s) {
   }
   return n;
 }
-
-}  // namespace
 
 Digest sha256(std::string_view data) {
   // The plain SHA-256 functions: no allocation and no provider lookup, which
@@ -154,6 +153,26 @@ std::string_view presentedToken(const std::string* authorization, const std::str
   return {};
 }
 
+std::string metadataKeyError(std::string_view key) {
+  int64_t chars = utf8Length(key);
+  if (key.empty()) return "keys must not be empty";
+  if (chars < 0) return "keys must be valid UTF-8";
+  if (chars > static_cast<int64_t>(kMaxMetadataValueChars)) {
+    return "key '" + std::string(key.substr(0, 64)) + "...' is longer than 128 characters";
+  }
+  return "";
+}
+
+std::string metadataValueError(std::string_view key, std::string_view value) {
+  int64_t chars = utf8Length(value);
+  if (chars < 0) return "value of '" + std::string(key) + "' is not valid UTF-8";
+  if (chars > static_cast<int64_t>(kMaxMetadataValueChars)) {
+    return "value of '" + std::string(key) + "' is " + std::to_string(chars) +
+           " characters long; at most 128 are allowed";
+  }
+  return "";
+}
+
 bool parseMetadataHeader(std::string_view header, Metadata* out, std::string* error,
                          std::string* bad_key) {
   const char* end = nullptr;
@@ -171,12 +190,10 @@ bool parseMetadataHeader(std::string_view header, Metadata* out, std::string* er
   }
   for (const cJSON* item = root->child; item; item = item->next) {
     std::string key = item->string ? item->string : "";
-    int64_t key_chars = utf8Length(key);
-    if (key_chars <= 0 || key_chars > static_cast<int64_t>(kMaxMetadataValueChars)) {
-      *bad_key = key_chars < 0 ? "" : key.substr(0, 64);
-      *error = key.empty()       ? "keys must not be empty"
-               : key_chars < 0 ? "keys must be valid UTF-8"
-                               : "key '" + key.substr(0, 64) + "...' is longer than 128 characters";
+    std::string why = metadataKeyError(key);
+    if (!why.empty()) {
+      *bad_key = utf8Length(key) < 0 ? "" : key.substr(0, 64);
+      *error = why;
       return false;
     }
     if (!cJSON_IsString(item)) {
@@ -184,16 +201,10 @@ bool parseMetadataHeader(std::string_view header, Metadata* out, std::string* er
       *error = "value of '" + key + "' must be a string";
       return false;
     }
-    int64_t chars = utf8Length(item->valuestring);
-    if (chars < 0) {
+    why = metadataValueError(key, item->valuestring);
+    if (!why.empty()) {
       *bad_key = key;
-      *error = "value of '" + key + "' is not valid UTF-8";
-      return false;
-    }
-    if (chars > static_cast<int64_t>(kMaxMetadataValueChars)) {
-      *bad_key = key;
-      *error = "value of '" + key + "' is " + std::to_string(chars) +
-               " characters long; at most 128 are allowed";
+      *error = why;
       return false;
     }
     (*out)[key] = item->valuestring;

@@ -69,6 +69,15 @@ using Metadata = std::map<std::string, std::string, std::less<>>;
 
 constexpr size_t kMaxMetadataValueChars = 128;
 
+// UTF-8 code points in s, or -1 when s is not valid UTF-8.
+int64_t utf8Length(std::string_view s);
+
+// Why `key` cannot name request metadata (empty, not UTF-8, too long), or
+// empty when it can.
+std::string metadataKeyError(std::string_view key);
+// Why `value` cannot be the value of metadata `key`, or empty when it can.
+std::string metadataValueError(std::string_view key, std::string_view value);
+
 // Parses an X-Sluice-Metadata value into *out. On failure returns false and
 // *error names the offending key.
 bool parseMetadataHeader(std::string_view header, Metadata* out, std::string* error,

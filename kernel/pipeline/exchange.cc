@@ -6,6 +6,7 @@
 
 #include "governance/plan_cache.h"
 #include "governance/settle.h"
+#include "lua/header_rules.h"
 #include "pipeline/json_splice.h"
 #include "plugins/host.h"
 #include "util/clock.h"
@@ -102,12 +103,13 @@ void Exchange::start(sluice_worker* worker, http::Request& req, http::Response& 
 Exchange::Exchange(sluice_worker* worker, http::Request& req, http::Response& res,
                    ExchangeSpec spec)
     : worker_(worker), req_(req), res_(res), spec_(std::move(spec)),
-      vt_(spec_.model->provider->vt) {
+      vt_(spec_.model->provider->vt), start_ns_(req.start_ns) {
   emitter_ = {this, emitChunk, emitUsage};
   local_ = {this, localStart, localWrite, localFinish};
 }
 
 Exchange::~Exchange() {
+  logPolicies();  // what the request came to, before anything is torn down
   cancelTimer();  // every way out cancels it already; a late timer must never find us gone
   endCall();
   if (attempt_live_) abandonAttempt();
@@ -397,6 +399,7 @@ void Exchange::startAttempt() {
   for (size_t i = 0; i < ureq_.header_count && i < 16; i++) {
     cr.headers.emplace_back(sv(ureq_.headers[i].name), sv(ureq_.headers[i].value));
   }
+  lua::applyUpstreamHeaders(spec_.policy_headers, &cr.headers);
   if (target_) target_->overrideHeaders(&cr.headers);
   // The body goes out unchanged unless the provider built its own.
   if (ureq_.body.len) {
@@ -663,6 +666,8 @@ void Exchange::beginStream() {
   h.add("Cache-Control", "no-cache");
   appendIdentityHeaders(&h, /*answering=*/true);
   appendTimingHeaders(&h, util::monotonicNs());
+  if (!responsePolicies(200, &h)) return;
+  answered_status_ = 200;
   res_.begin(200, h);
   if (spec_.guards &&
       (spec_.guards->runs(GuardHook::LlmOutput) || spec_.guards->runs(GuardHook::McpPreTool))) {
@@ -859,6 +864,8 @@ void Exchange::respondNow(std::string_view body) {
   h.add("Content-Type", content_type_);
   appendIdentityHeaders(&h);
   appendTimingHeaders(&h, util::monotonicNs());
+  if (!responsePolicies(status_, &h)) return;
+  answered_status_ = status_;
   res_.respond(status_, h, body);
   client_done_ = true;
   maybeDelete();
@@ -882,6 +889,8 @@ void Exchange::fail(const ApiError& e, const governance::HeaderList* extra) {
   appendRuleHeader(&h);
   appendAttemptsHeader(&h, false);
   appendTimingHeaders(&h, util::monotonicNs());
+  if (!responsePolicies(e.status, &h)) return;  // a policy answered with its own error
+  answered_status_ = e.status;
   res_.respond(e.status, h, errorBody(e));
   client_done_ = true;
   maybeDelete();

@@ -18,6 +18,7 @@
 #include "http/client.h"
 #include "http/server.h"
 #include "http/sse.h"
+#include "lua/worker_policies.h"
 #include "pipeline/errors.h"
 #include "pipeline/failover.h"
 #include "pipeline/gateway.h"
@@ -58,6 +59,11 @@ struct ExchangeSpec {
   std::string requested_model;
   int64_t prompt_estimate = 0;  // tokens
   int64_t max_tokens = -1;      // from the body; -1: the model's max_output_tokens
+
+  // Lua policies: this worker's states (null when the manifest has none)
+  // and the headers on_request set for the provider.
+  std::shared_ptr<lua::WorkerPolicies> policies;
+  lua::HeaderList policy_headers;
 
   // The request's guardrails; null when none applies.
   std::unique_ptr<RequestGuards> guards;
@@ -138,6 +144,10 @@ class Exchange : public http::ClientHandler {
   void streamFailed(const ApiError& e);
   void cancelLocal();
   void maybeDelete();
+  // Lua on_response and on_log (exchange_policies.cc).
+  lua::RequestView policyView();
+  bool responsePolicies(int status, http::Response::Headers* h);
+  void logPolicies();
 
   static void emitChunk(void* ctx, const char* json, size_t len);
   static void emitUsage(void* ctx, int64_t prompt, int64_t completion, int64_t cached);
@@ -217,6 +227,9 @@ class Exchange : public http::ClientHandler {
   uint64_t guard_done_ns_ = 0;
   uint64_t head_ns_ = 0;
   uint64_t first_byte_ns_ = 0;
+  uint64_t start_ns_ = 0;  // the request's first byte (req_ may be gone by the end)
+  int answered_status_ = 0;            // what the client was answered
+  bool response_policies_ran_ = false;  // on_response runs once, whichever answer
   bool client_done_ = false;
   bool upstream_done_ = false;
 };

@@ -48,6 +48,7 @@ std::shared_ptr<Gateway> Gateway::build(std::shared_ptr<const manifest::Config> 
       gw->models_.emplace(e.id, std::move(e));
     }
   }
+  gw->policies_ = lua::Policies::load(config->policies, errors);
   gw->guardrails_ = GuardrailSet::build(*config, registry, errors);
   if (errors->size() != before) return nullptr;
 

@@ -14,6 +14,7 @@
 
 #include "governance/identity.h"
 #include "governance/limits.h"
+#include "lua/policies.h"
 #include "manifest/config.h"
 #include "pipeline/guardrails.h"
 #include "pipeline/router.h"
@@ -61,6 +62,8 @@ class Gateway {
   std::string modelsJsonFor(const governance::Principal& caller) const;
   const governance::Directory& directory() const { return *directory_; }
   const governance::Policy& policy() const { return *policy_; }
+  // The Lua policies, compiled; empty when the manifest has none.
+  const std::shared_ptr<const lua::Policies>& policies() const { return policies_; }
   const GuardrailSet& guardrails() const { return *guardrails_; }
   const Router& router() const { return *router_; }
   const std::shared_ptr<TargetStatsTable>& targetStats() const { return target_stats_; }
@@ -75,6 +78,7 @@ class Gateway {
   std::string models_json_;
   std::unique_ptr<governance::Directory> directory_;
   std::unique_ptr<governance::Policy> policy_;
+  std::shared_ptr<const lua::Policies> policies_;
   std::unique_ptr<GuardrailSet> guardrails_;
   std::shared_ptr<TargetStatsTable> target_stats_;
   std::unique_ptr<Router> router_;  // destroyed first: it names models above

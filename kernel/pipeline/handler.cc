@@ -227,6 +227,21 @@ void RequestHandler::handle(http::Request& req, http::Response& res) {
   governance::Metadata metadata;
   if (!identify(*gw, *caller, req, res, request_id, &metadata)) return;
   std::string_view requested = model->valuestring;
+  // Phase 4: Lua on_request may change the metadata and the model (which
+  // then passes the access check like any other), or reject.
+  std::shared_ptr<lua::WorkerPolicies> policies;
+  lua::RequestView policy_view;
+  if (!gw->policies()->empty()) policies = policy_states_.get(gw->policies());
+  if (policies && policies->runs(lua::Hook::Request)) {
+    policy_view = {request_id, std::string(requested), caller->subject, caller->team, &metadata,
+                   &req, {}};
+    lua::Outcome o = policies->onRequest(policy_view);
+    if (o.kind != lua::Outcome::Kind::Continue) {
+      respondError(res, makeError(o.status, std::move(o.message), std::move(o.code)), request_id);
+      return;
+    }
+    requested = policy_view.model;
+  }
   if (!gw->directory().mayUse(*caller, requested)) {
     respondError(res,
                  makeError(403,
@@ -252,7 +267,7 @@ void RequestHandler::handle(http::Request& req, http::Response& res) {
     }
     respondError(res,
                  makeError(404,
-                           std::string("The model '") + model->valuestring +
+                           "The model '" + std::string(requested) +
                                "' does not exist or you do not have access to it.",
                            "model_not_found", "model"),
                  request_id);
@@ -276,6 +291,8 @@ void RequestHandler::handle(http::Request& req, http::Response& res) {
   spec.principal = caller;
   spec.requested_model.assign(requested);
   spec.metadata = std::move(metadata);
+  spec.policies = std::move(policies);
+  spec.policy_headers = std::move(policy_view.upstream_headers);
   if (!gw->policy().empty()) {
     // Worst case for the reservation: ~4 bytes of request per prompt token
     // (JSON overhead makes it an over-estimate) plus what the answer may use.

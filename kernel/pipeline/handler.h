@@ -10,6 +10,7 @@
 #include <string>
 
 #include "http/server.h"
+#include "lua/worker_policies.h"
 #include "pipeline/gateway.h"
 #include "plugins/host.h"
 
@@ -38,6 +39,7 @@ class RequestHandler {
   GatewayHolder* holder_;
   std::shared_ptr<Gateway> gateway_;
   uint64_t generation_ = 0;
+  lua::PolicyStates policy_states_;  // this worker's Lua states
   uint64_t rng_;
 };
 

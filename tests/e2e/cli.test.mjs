@@ -190,16 +190,3 @@ test('plugins: lists openai, openai-compatible and mock with kind, version, ABI 
     assert.ok(paths.has(row[4]), `path ${row[4]}, expected ${expected}`);
   }
 });
-
-test('serve refuses sections this version validates but does not enforce yet', async () => {
-  const file = writeManifest(`version: 1
-server: {listen: ["127.0.0.1:0"], workers: 1}
-${PROVIDERS}policies:
-  - {script: ./require_ticket.lua, hooks: [on_request]}
-`);
-  const validate = await runSluice(['validate', '-c', file]);
-  assert.equal(validate.code, 0, validate.stderr);
-  const serve = await runSluice(['serve', '-c', file]);
-  assert.equal(serve.code, 1);
-  assert.match(serve.stderr, /does not yet enforce: policies\. Refusing to serve/);
-});

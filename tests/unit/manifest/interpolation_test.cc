@@ -9,6 +9,7 @@
 
 #include "manifest/interpolate.h"
 #include "stub_schemas.h"
+#include "support/temp_dir.h"
 
 namespace sluice::manifest {
 namespace {
@@ -32,24 +33,7 @@ bool anyErrorContains(const LoadResult& r, const std::string& needle) {
   return false;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/sluice-manifest-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::string p = path_ + "/" + name;
-    std::filesystem::create_directories(std::filesystem::path(p).parent_path());
-    std::ofstream(p) << text;
-    return p;
-  }
-
- private:
-  std::string path_;
-};
+using sluice::testing::TempDir;
 
 TEST(Interpolator, ExpandsEnvAndKeepsLiteralText) {
   ScopedEnv host("SLUICE_T_HOST", "api.example.com");

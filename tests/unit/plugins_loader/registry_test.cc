@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.h"
+
 namespace sluice::plugins {
 namespace {
 
@@ -33,24 +35,7 @@ bool isLoaded(const std::string& path) {
   return h != nullptr;
 }
 
-// A fresh directory removed when the test ends.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = testing::TempDir() + "sluice-loader-XXXXXX";
-    char* made = mkdtemp(tmpl.data());
-    EXPECT_NE(made, nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using sluice::testing::TempDir;
 
 TEST(KindName, EveryKind) {
   EXPECT_STREQ(kindName(SLUICE_KIND_PROVIDER), "provider");
@@ -98,7 +83,7 @@ struct Refusal {
 
 std::ostream& operator<<(std::ostream& os, const Refusal& r) { return os << r.fixture; }
 
-class RefusalTest : public testing::TestWithParam<Refusal> {};
+class RefusalTest : public ::testing::TestWithParam<Refusal> {};
 
 TEST_P(RefusalTest, OneLineNamingTheFileAndHandleClosed) {
   const std::string path = fixture(GetParam().fixture);
@@ -112,7 +97,7 @@ TEST_P(RefusalTest, OneLineNamingTheFileAndHandleClosed) {
 
 INSTANTIATE_TEST_SUITE_P(
     Fixtures, RefusalTest,
-    testing::Values(
+    ::testing::Values(
         Refusal{"no_entry", "missing symbol sluice_plugin_entry"},
         Refusal{"null_entry", "sluice_plugin_entry returned NULL"},
         Refusal{"bad_magic", "bad magic 0xdeadbeef, expected 0x534c5543 — not a Sluice plugin"},
