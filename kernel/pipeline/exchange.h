@@ -17,6 +17,7 @@
 #include "http/sse.h"
 #include "pipeline/errors.h"
 #include "pipeline/gateway.h"
+#include "pipeline/record.h"
 #include "plugins/host.h"
 #include "sluice/plugin.h"
 
@@ -47,6 +48,11 @@ struct ExchangeSpec {
   std::string requested_model;
   int64_t prompt_estimate = 0;  // tokens
   int64_t max_tokens = -1;      // from the body; -1: the model's max_output_tokens
+
+  // Phase 12: a record goes to the sinks (some are configured), with the
+  // bodies when logging allows them.
+  bool record = false;
+  bool log_bodies = false;
 };
 
 class Exchange : public http::ClientHandler {
@@ -72,6 +78,10 @@ class Exchange : public http::ClientHandler {
   void send();
   void prepareBody();
   void settle();
+  governance::Usage usedTokens();
+  void finishRecord();
+  void submitRecord();
+  void noteResponse(int status, std::string_view body);
   void fail(const ApiError& e, const governance::HeaderList* extra = nullptr);
   void clientGone();
   void head(int status, std::string_view content_type);
@@ -141,6 +151,10 @@ class Exchange : public http::ClientHandler {
   Usage usage_;
   uint64_t head_ns_ = 0;
   uint64_t first_byte_ns_ = 0;
+  uint64_t start_ns_ = 0;  // the request's first byte (req_ may be gone by the end)
+  // What happened, for the sinks; other phases add attempts, findings and
+  // their rule ids as they run. Its trace ids also go upstream (traceparent).
+  RequestRecord record_;
   bool client_done_ = false;
   bool upstream_done_ = false;
 };
