@@ -149,6 +149,7 @@ void Exchange::finishRecord() {
   if (sent_) {
     r.resolved_model = spec_.model->id;
     r.provider = spec_.model->provider->name;
+    r.provider_type = spec_.model->provider->type;
   }
   r.applied_rules.insert(r.applied_rules.end(), plan_.rule_ids.begin(), plan_.rule_ids.end());
   r.stream = spec_.stream;

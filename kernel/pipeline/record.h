@@ -68,6 +68,7 @@ struct RequestRecord {
   std::string requested_model;
   std::string resolved_model;  // the target that answered
   std::string provider;        // its provider account
+  std::string provider_type;   // the account's provider plugin: "openai", "bedrock", ...
   std::vector<std::string> applied_rules;  // routing, rate-limit, budget and guardrail rule ids
   std::vector<AttemptRecord> attempts;     // in order; the last one answered (or failed last)
   std::vector<RuleEvent> events;

@@ -64,6 +64,7 @@ void RecordBatch::build(const std::vector<std::unique_ptr<pipeline::RequestRecor
     v.requested_model = ss(r.requested_model);
     v.resolved_model = ss(r.resolved_model);
     v.provider = ss(r.provider);
+    v.provider_type = ss(r.provider_type);
     v.applied_rules = rules_.data() + rules_.size();
     for (const auto& id : r.applied_rules) rules_.push_back(ss(id));
     v.applied_rule_count = r.applied_rules.size();

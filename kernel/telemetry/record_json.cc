@@ -103,6 +103,7 @@ void appendRecordJson(const pipeline::RequestRecord& r, std::string* out) {
   w.str("requested_model", r.requested_model);
   w.str("resolved_model", r.resolved_model);
   w.str("provider", r.provider);
+  w.str("provider_type", r.provider_type);
   w.key("applied_rules");
   w.open('[');
   for (const auto& id : r.applied_rules) {

@@ -444,7 +444,8 @@ typedef struct sluice_record {
   size_t metadata_count;
   sluice_str requested_model;
   sluice_str resolved_model;
-  sluice_str provider;
+  sluice_str provider;      /* the provider account ("openai-main") */
+  sluice_str provider_type; /* its provider plugin ("openai") */
   const sluice_str* applied_rules;
   size_t applied_rule_count;
   int status;
