@@ -5,10 +5,12 @@
 #include <ctime>
 #include <string_view>
 
+#include "../common/json_text.h"
+
 namespace sluice::access_log {
 namespace {
 
-std::string_view sv(sluice_str s) { return std::string_view(s.ptr ? s.ptr : "", s.len); }
+using sink_json::sv;
 
 // "2026-11-23T14:03:07.123Z"
 void appendTime(std::string* out, int64_t ms) {
@@ -47,23 +49,6 @@ void appendLogfmtValue(std::string* out, std::string_view v) {
     } else if (c < 0x20 || c == 0x7f) {
       char buf[8];
       snprintf(buf, sizeof buf, "\\x%02x", c);
-      out->append(buf);
-    } else {
-      out->push_back(static_cast<char>(c));
-    }
-  }
-  out->push_back('"');
-}
-
-void appendJsonString(std::string* out, std::string_view v) {
-  out->push_back('"');
-  for (unsigned char c : v) {
-    if (c == '"' || c == '\\') {
-      out->push_back('\\');
-      out->push_back(static_cast<char>(c));
-    } else if (c < 0x20) {
-      char buf[8];
-      snprintf(buf, sizeof buf, "\\u%04x", c);
       out->append(buf);
     } else {
       out->push_back(static_cast<char>(c));
@@ -111,7 +96,7 @@ void appendLine(const sluice_record& r, Format format, std::string* out) {
       if (number) {
         out->append(f.value);
       } else {
-        appendJsonString(out, f.value);
+        sink_json::appendString(out, f.value);
       }
     }
     out->push_back('}');

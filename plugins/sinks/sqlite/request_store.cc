@@ -2,6 +2,8 @@
 
 #include <string_view>
 
+#include "../common/json_text.h"
+
 namespace sluice::sqlite_sink {
 namespace {
 
@@ -50,24 +52,6 @@ void bindMs(sqlite3_stmt* st, int i, double ms) {
   } else {
     sqlite3_bind_double(st, i, ms);
   }
-}
-
-void appendJsonString(std::string* out, sluice_str s) {
-  out->push_back('"');
-  for (size_t i = 0; i < s.len; i++) {
-    unsigned char c = static_cast<unsigned char>(s.ptr[i]);
-    if (c == '"' || c == '\\') {
-      out->push_back('\\');
-      out->push_back(static_cast<char>(c));
-    } else if (c < 0x20) {
-      char buf[8];
-      snprintf(buf, sizeof buf, "\\u%04x", c);
-      out->append(buf);
-    } else {
-      out->push_back(static_cast<char>(c));
-    }
-  }
-  out->push_back('"');
 }
 
 std::string errorOf(sqlite3* db, const std::string& what) {
@@ -127,14 +111,7 @@ bool RequestStore::append(const sluice_record& r, std::string* why) {
     }
     in_tx_ = true;
   }
-  std::string metadata = "{";
-  for (size_t i = 0; i < r.metadata_count; i++) {
-    if (i) metadata.push_back(',');
-    appendJsonString(&metadata, r.metadata[i].name);
-    metadata.push_back(':');
-    appendJsonString(&metadata, r.metadata[i].value);
-  }
-  metadata.push_back('}');
+  std::string metadata = sink_json::metadataObject(r);
   sqlite3_stmt* st = insert_;
   bindText(st, 1, r.id);
   sqlite3_bind_int64(st, 2, r.start_ms);
