@@ -113,16 +113,20 @@ void ensureTable(Sink* s) {
     return;
   }
   s->creating = true;
-  s->poster.post(s->base_url + "/", s->headers, s->create_sql, 0,
-                 [s](int status, const std::string&) {
-                   s->creating = false;
-                   if (status >= 200 && status < 300) {
-                     s->ready = true;
-                     send(s);
-                   } else {
-                     scheduleRetry(s);
-                   }
-                 });
+  bool started = s->poster.post(s->base_url + "/", s->headers, s->create_sql, 0,
+                                [s](int status, const std::string&) {
+                                  s->creating = false;
+                                  if (status >= 200 && status < 300) {
+                                    s->ready = true;
+                                    send(s);
+                                  } else {
+                                    scheduleRetry(s);
+                                  }
+                                });
+  if (!started) {  // every slot busy: try again shortly
+    s->creating = false;
+    scheduleRetry(s);
+  }
 }
 
 int create(const sluice_host* host, const char* config_json, void** instance, char* err,
