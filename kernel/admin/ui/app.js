@@ -44,7 +44,7 @@ function table(node, columns, rows, onRow) {
   node.replaceChildren();
   node.append(el('tr', {}, ...columns.map((c) => el('th', {}, c.title))));
   if (rows.length === 0) {
-    node.append(el('tr', {}, el('td', { class: 'empty', colspan: String(columns.length) }, 'nothing yet')));
+    node.append(el('tr', {}, el('td', { class: 'empty', colspan: String(columns.length) }, 'none')));
     return;
   }
   for (const r of rows) {
