@@ -8,10 +8,15 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 #include "sluice/plugin.h"
 
 namespace sluice::sqlite_sink {
+
+// The indexed stand-in for a request id (ids are looked up by it, then
+// compared whole).
+int64_t idHash(std::string_view id);
 
 struct StoreOptions {
   std::string path;

@@ -1,5 +1,7 @@
 #include "store_query.h"
 
+#include "request_store.h"
+
 #include <cjson/cJSON.h>
 
 #include <algorithm>
@@ -282,9 +284,12 @@ QueryAnswer oneRequest(sqlite3* db, const sluice_sink_query& q) {
     if (sv(q.params[i].name) == "id") id.assign(sv(q.params[i].value));
   }
   sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, "SELECT record FROM requests WHERE id = ?1 ORDER BY seq DESC LIMIT 1", -1,
-                     &st, nullptr);
-  sqlite3_bind_text(st, 1, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
+  sqlite3_prepare_v2(db,
+                     "SELECT record FROM requests WHERE id_hash = ?1 AND id = ?2 ORDER BY seq DESC "
+                     "LIMIT 1",
+                     -1, &st, nullptr);
+  sqlite3_bind_int64(st, 1, idHash(id));
+  sqlite3_bind_text(st, 2, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
   QueryAnswer a;
   if (st && sqlite3_step(st) == SQLITE_ROW) {
     const unsigned char* t = sqlite3_column_text(st, 0);
