@@ -209,16 +209,6 @@ start_config() {
   return 0
 }
 
-# wrk_line URL SECONDS: one wrk run; prints its BENCH summary line.
-wrk_line() {
-  local out
-  out=$(taskset -c "$WRK_CORE" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2" --latency \
-    -s "$BENCH_ROOT/bench/post.lua" "$1")
-  grep '^BENCH ' <<<"$out" || true
-}
-
-field() { sed -E "s/.* $2=([0-9.]+).*/\1/" <<<"$1"; }
-
 # measure NAME ROUND: a warm-up run, then the measured run. ANSWERED counts
 # the 2xx answers wrk got, warm-ups included, for the request counter check
 # (a refused request is not counted).
@@ -242,16 +232,6 @@ measure() {
     $(field "$warm" socket_errors)))
   ANSWERED[$name]=$((${ANSWERED[$name]:-0} + $(field "$warm" requests) - $(field "$warm" non2xx) +
     $(field "$line" requests) - $(field "$line" non2xx)))
-}
-
-median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END {
-  print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
-# round_ratios RUNS BARE_RUNS: each round's RPS as a percentage of bare's in
-# the same round (neighbours in time, so a drifting machine load cancels out).
-round_ratios() {
-  awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); split(b, y, " ")
-    for (i = 1; i <= n; i++) if (y[i] > 0) printf " %f", 100 * x[i] / y[i] }'
 }
 
 limits_json() {

@@ -68,15 +68,6 @@ start_gateway() {
   [[ $(preflight "${URL[$name]}") == 200 ]] || die "$name: preflight failed: $(head -c 200 "$BENCH_WORK/preflight.body")"
 }
 
-wrk_line() {
-  local out
-  out=$(taskset -c "$WRK_CORE" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2" --latency \
-    -s "$BENCH_ROOT/bench/post.lua" "$1")
-  grep '^BENCH ' <<<"$out" || true
-}
-
-field() { sed -E "s/.* $2=([0-9.]+).*/\1/" <<<"$1"; }
-
 # cpu_ticks PID: user + system clock ticks of every thread of PID so far.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
@@ -94,14 +85,6 @@ measure() {
   P99_RUNS[$name]+=" $(field "$line" p99_us)"
   NON2XX[$name]=$((${NON2XX[$name]:-0} + $(field "$line" non2xx) + $(field "$warm" non2xx)))
   ANSWERED[$name]=$((${ANSWERED[$name]:-0} + $(field "$warm" requests) + $(field "$line" requests)))
-}
-
-median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END {
-  print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
-round_ratios() {
-  awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); split(b, y, " ")
-    for (i = 1; i <= n; i++) if (y[i] > 0) printf " %f", 100 * x[i] / y[i] }'
 }
 
 metric() {

@@ -9,22 +9,24 @@ namespace sluice::admin {
 namespace {
 
 void respondJsonError(http::Response& res, int status, std::string message, std::string code) {
-  res.respond(status, {{"Content-Type", "application/json"}},
-              pipeline::errorBody(pipeline::makeError(status, std::move(message), std::move(code))));
+  res.respond(
+      status, {{"Content-Type", "application/json"}},
+      pipeline::errorBody(pipeline::makeError(status, std::move(message), std::move(code))));
 }
 
 // Asks the sinks; a query no configured sink serves is 501 with what to add.
 void answerQuery(telemetry::Hub* hub, std::string_view name, const http::QueryParams& params,
                  http::Response& res, std::string_view what) {
-  bool answered = hub->query(name, params, [&res](int status, std::string_view type,
-                                                  std::string_view body) {
-    res.respond(status, {{"Content-Type", std::string(type)}, {"Cache-Control", "no-store"}}, body);
-  });
+  bool answered =
+      hub->query(name, params, [&res](int status, std::string_view type, std::string_view body) {
+        res.respond(status, {{"Content-Type", std::string(type)}, {"Cache-Control", "no-store"}},
+                    body);
+      });
   if (!answered) {
-    respondJsonError(res, 501,
-                     std::string(what) +
-                         " needs a sink that answers queries: add {plugin: sqlite} to `sinks`",
-                     "no_query_sink");
+    respondJsonError(
+        res, 501,
+        std::string(what) + " needs a sink that answers queries: add {plugin: sqlite} to `sinks`",
+        "no_query_sink");
   }
 }
 

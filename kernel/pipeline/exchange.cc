@@ -708,8 +708,11 @@ void Exchange::noteResponse(int status, std::string_view body) {
   if (status < 400) return;
   cJSON* root = cJSON_ParseWithLength(body.data(), body.size());
   const cJSON* err = cJSON_GetObjectItemCaseSensitive(root, "error");
-  const cJSON* code = cJSON_IsObject(err) ? cJSON_GetObjectItemCaseSensitive(err, "code") : nullptr;
-  if (!cJSON_IsString(code)) code = cJSON_IsObject(err) ? cJSON_GetObjectItemCaseSensitive(err, "type") : nullptr;
+  const cJSON* code = nullptr;
+  if (cJSON_IsObject(err)) {
+    code = cJSON_GetObjectItemCaseSensitive(err, "code");
+    if (!cJSON_IsString(code)) code = cJSON_GetObjectItemCaseSensitive(err, "type");
+  }
   record_.error_code = cJSON_IsString(code) ? code->valuestring : "upstream_status";
   cJSON_Delete(root);
 }

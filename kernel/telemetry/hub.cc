@@ -10,7 +10,7 @@ namespace sluice::telemetry {
 namespace {
 
 // Whether a sink's table reaches `field` (added after ABI 1.0) and sets it.
-#define SINK_HAS(vt, field)                                                         \
+#define SINK_HAS(vt, field)                                                          \
   ((vt)->struct_size >= offsetof(sluice_sink_vtable, field) + sizeof((vt)->field) && \
    (vt)->field != nullptr)
 
@@ -97,8 +97,8 @@ bool Hub::configure(const manifest::Config& config, plugins::Registry* registry,
     std::string label = n == 1 ? sc.plugin : sc.plugin + "#" + std::to_string(n);
     std::shared_ptr<Sink> sink;
     for (size_t j = 0; j < configured_.size() && !sink; j++) {
-      if (!reused[j] && configured_[j]->plugin == sc.plugin && configured_[j]->config_json == json &&
-          configured_[j]->label == label) {
+      if (!reused[j] && configured_[j]->plugin == sc.plugin &&
+          configured_[j]->config_json == json && configured_[j]->label == label) {
         reused[j] = true;
         sink = configured_[j];
       }
@@ -277,7 +277,8 @@ void Hub::deliver(std::vector<std::unique_ptr<pipeline::RequestRecord>>* records
     batch_.build(*records);
     for (auto& s : sinks_) {
       int rc = s->vt->write(s->instance, &batch_.batch());
-      (rc == SLUICE_OK ? s->written : s->refused).fetch_add(batch_.size(), std::memory_order_relaxed);
+      (rc == SLUICE_OK ? s->written : s->refused)
+          .fetch_add(batch_.size(), std::memory_order_relaxed);
     }
   }
   records->clear();

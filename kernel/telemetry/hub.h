@@ -58,7 +58,8 @@ class Outbox {
 class Hub {
  public:
   using Params = std::vector<std::pair<std::string, std::string>>;
-  using Reply = std::function<void(int status, std::string_view content_type, std::string_view body)>;
+  using Reply =
+      std::function<void(int status, std::string_view content_type, std::string_view body)>;
 
   // One outbox per producer (worker). Queue size is fixed here; batch size
   // and flush interval follow configure().

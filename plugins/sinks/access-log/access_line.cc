@@ -23,7 +23,9 @@ void appendTime(std::string* out, int64_t ms) {
   out->append(buf, n);
 }
 
-const char* levelFor(int status) { return status >= 500 ? "error" : status >= 400 ? "warn" : "info"; }
+const char* levelFor(int status) {
+  return status >= 500 ? "error" : status >= 400 ? "warn" : "info";
+}
 
 bool needsQuotes(std::string_view v) {
   if (v.empty()) return true;
@@ -71,10 +73,10 @@ void appendLine(const sluice_record& r, Format format, std::string* out) {
   std::string status = std::to_string(r.status);
   std::string ms = std::to_string(taken);
   const Field fields[] = {
-      {"time", time},          {"level", levelFor(r.status)}, {"ip", sv(r.client_ip)},
-      {"tenant", sv(r.team)},  {"user", sv(r.subject)},       {"model", model},
+      {"time", time},           {"level", levelFor(r.status)}, {"ip", sv(r.client_ip)},
+      {"tenant", sv(r.team)},   {"user", sv(r.subject)},       {"model", model},
       {"method", sv(r.method)}, {"path", sv(r.path)},          {"status", status},
-      {"time_taken", ms},      {"trace_id", sv(r.trace_id)},
+      {"time_taken", ms},       {"trace_id", sv(r.trace_id)},
   };
   if (format == Format::Logfmt) {
     bool first = true;

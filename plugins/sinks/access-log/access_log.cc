@@ -13,6 +13,7 @@
 #include <string>
 
 #include "access_line.h"
+#include "../common/batch_views.h"
 #include "sluice/plugin.h"
 
 namespace sluice::access_log {
@@ -67,7 +68,8 @@ int create(const sluice_host* host, const char* config_json, void** instance, ch
   auto* log = new AccessLog();
   log->host = host;
   const cJSON* format = cJSON_GetObjectItemCaseSensitive(cfg, "format");
-  if (cJSON_IsString(format) && strcmp(format->valuestring, "json") == 0) log->format = Format::Json;
+  if (cJSON_IsString(format) && strcmp(format->valuestring, "json") == 0)
+    log->format = Format::Json;
   const cJSON* path = cJSON_GetObjectItemCaseSensitive(cfg, "path");
   if (cJSON_IsString(path) && strcmp(path->valuestring, "-") != 0) log->path = path->valuestring;
   cJSON_Delete(cfg);
@@ -114,10 +116,7 @@ void flush(void* instance) {
 
 int write(void* instance, const sluice_record_batch* batch) {
   auto* log = static_cast<AccessLog*>(instance);
-  if (batch->struct_size < offsetof(sluice_record_batch, views) + sizeof(batch->views) ||
-      !batch->views) {
-    return SLUICE_ERR_UNSUPPORTED;  // a 1.0 host: no field views
-  }
+  if (!sink_batch::hasViews(batch)) return SLUICE_ERR_UNSUPPORTED;  // a 1.0 host: no field views
   for (size_t i = 0; i < batch->count; i++) appendLine(batch->views[i], log->format, &log->pending);
   if (log->pending.size() > (1u << 20)) flush(log);
   return SLUICE_OK;
@@ -135,8 +134,15 @@ uint64_t dropped(void* instance) {
 }
 
 const sluice_sink_vtable kVtable = {
-    sizeof(sluice_sink_vtable), create, destroy, write, flush,
-    nullptr /* attach */,       nullptr /* event */, nullptr /* query */, dropped,
+    sizeof(sluice_sink_vtable),
+    create,
+    destroy,
+    write,
+    flush,
+    nullptr /* attach */,
+    nullptr /* event */,
+    nullptr /* query */,
+    dropped,
 };
 
 const sluice_plugin_descriptor kDescriptor = {

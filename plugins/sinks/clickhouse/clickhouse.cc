@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <string>
 
+#include "../common/batch_views.h"
 #include "../common/config_read.h"
 #include "../common/http_poster.h"
 #include "row_encoder.h"
@@ -141,11 +142,10 @@ int create(const sluice_host* host, const char* config_json, void** instance, ch
   std::string password = sink_config::str(cfg, "password");
   s->create_table = sink_config::boolean(cfg, "create_table", true);
   s->max_buffer = static_cast<uint64_t>(sink_config::integer(cfg, "max_buffer_records", 10000));
-  s->poster.setLimits(static_cast<uint32_t>(sink_config::integer(cfg, "max_in_flight", 4)),
-                      static_cast<uint32_t>(sink_config::integer(cfg, "timeout_ms", 10000)));
-  cJSON_Delete(cfg);
   std::string why;
-  if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+  s->poster.configure(cfg, 4, &s->headers, &why);  // no `headers` key: cannot fail
+  cJSON_Delete(cfg);
+  if (!sink_http::isHttpUrl(url)) {
     why = "url must be an http:// or https:// URL";
   } else if (!validName(database)) {
     why = "database '" + database + "' must be letters, digits and _";
@@ -184,10 +184,7 @@ void attach(void* instance, sluice_worker* worker) {
 
 int write(void* instance, const sluice_record_batch* batch) {
   auto* s = static_cast<Sink*>(instance);
-  if (batch->struct_size < offsetof(sluice_record_batch, views) + sizeof(batch->views) ||
-      !batch->views) {
-    return SLUICE_ERR_UNSUPPORTED;
-  }
+  if (!sink_batch::hasViews(batch)) return SLUICE_ERR_UNSUPPORTED;
   for (size_t i = 0; i < batch->count; i++) {
     if (s->row_count >= s->max_buffer) {
       s->poster.addDropped(batch->count - i);
@@ -206,8 +203,8 @@ void flush(void* instance) { send(static_cast<Sink*>(instance)); }
 uint64_t dropped(void* instance) { return static_cast<Sink*>(instance)->poster.dropped(); }
 
 const sluice_sink_vtable kVtable = {
-    sizeof(sluice_sink_vtable), create, destroy, write, flush,
-    attach,                     nullptr /* event */, nullptr /* query */, dropped,
+    sizeof(sluice_sink_vtable), create,  destroy, write, flush, attach, nullptr /* event */,
+    nullptr /* query */,        dropped,
 };
 
 const sluice_plugin_descriptor kDescriptor = {

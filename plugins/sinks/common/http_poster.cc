@@ -1,6 +1,15 @@
 #include "http_poster.h"
 
+#include "config_read.h"
+
 namespace sluice::sink_http {
+
+bool HttpPoster::configure(const cJSON* cfg, int64_t default_in_flight, Headers* headers,
+                           std::string* why) {
+  setLimits(static_cast<uint32_t>(sink_config::integer(cfg, "max_in_flight", default_in_flight)),
+            static_cast<uint32_t>(sink_config::integer(cfg, "timeout_ms", 10000)));
+  return sink_config::strPairs(cfg, "headers", headers, why);
+}
 
 bool HttpPoster::post(const std::string& url, const Headers& headers, const std::string& body,
                       uint64_t records, Done done, const char* method) {

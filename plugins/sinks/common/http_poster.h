@@ -15,16 +15,28 @@
 
 #include "sluice/plugin.h"
 
+struct cJSON;
+
 namespace sluice::sink_http {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
+inline bool isHttpUrl(const std::string& url) {
+  return url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0;
+}
+
 class HttpPoster {
  public:
-  HttpPoster(const sluice_host* host, std::string plugin) : host_(host), plugin_(std::move(plugin)) {}
+  HttpPoster(const sluice_host* host, std::string plugin)
+      : host_(host), plugin_(std::move(plugin)) {}
   ~HttpPoster() { cancelAll(); }
   HttpPoster(const HttpPoster&) = delete;
   HttpPoster& operator=(const HttpPoster&) = delete;
+
+  // Reads the delivery keys the HTTP sinks share — max_in_flight,
+  // timeout_ms and the `headers` mapping (into *headers) — from a config
+  // block. False, with *why, when they are malformed.
+  bool configure(const cJSON* cfg, int64_t default_in_flight, Headers* headers, std::string* why);
 
   void attach(sluice_worker* worker) { worker_ = worker; }
   bool attached() const { return worker_ != nullptr; }

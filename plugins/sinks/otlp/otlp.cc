@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include "../common/batch_views.h"
 #include "../common/config_read.h"
 #include "../common/http_poster.h"
 #include "sluice/plugin.h"
@@ -42,12 +43,10 @@ int create(const sluice_host* host, const char* config_json, void** instance, ch
   while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
   s->url = endpoint + "/v1/traces";
   s->service_name = sink_config::str(cfg, "service_name", "sluice");
-  s->poster.setLimits(static_cast<uint32_t>(sink_config::integer(cfg, "max_in_flight", 4)),
-                      static_cast<uint32_t>(sink_config::integer(cfg, "timeout_ms", 10000)));
   std::string why;
-  bool ok = sink_config::strPairs(cfg, "headers", &s->headers, &why);
+  bool ok = s->poster.configure(cfg, 4, &s->headers, &why);
   cJSON_Delete(cfg);
-  if (ok && endpoint.rfind("http://", 0) != 0 && endpoint.rfind("https://", 0) != 0) {
+  if (ok && !sink_http::isHttpUrl(endpoint)) {
     why = "endpoint must be an http:// or https:// URL";
     ok = false;
   }
@@ -69,10 +68,7 @@ void attach(void* instance, sluice_worker* worker) {
 
 int write(void* instance, const sluice_record_batch* batch) {
   auto* s = static_cast<Sink*>(instance);
-  if (batch->struct_size < offsetof(sluice_record_batch, views) + sizeof(batch->views) ||
-      !batch->views) {
-    return SLUICE_ERR_UNSUPPORTED;
-  }
+  if (!sink_batch::hasViews(batch)) return SLUICE_ERR_UNSUPPORTED;
   s->body.clear();
   encodeTraces(*batch, s->service_name, &s->body);
   s->poster.post(s->url, s->headers, s->body, batch->count);
@@ -84,8 +80,8 @@ void flush(void*) {}
 uint64_t dropped(void* instance) { return static_cast<Sink*>(instance)->poster.dropped(); }
 
 const sluice_sink_vtable kVtable = {
-    sizeof(sluice_sink_vtable), create, destroy, write, flush,
-    attach,                     nullptr /* event */, nullptr /* query */, dropped,
+    sizeof(sluice_sink_vtable), create,  destroy, write, flush, attach, nullptr /* event */,
+    nullptr /* query */,        dropped,
 };
 
 const sluice_plugin_descriptor kDescriptor = {

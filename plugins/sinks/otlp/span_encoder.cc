@@ -177,14 +177,21 @@ void encodeRecord(const sluice_record& r, std::string* out, bool* first_span) {
     const char* name;
     double ms;
   };
-  for (Phase p : {Phase{"auth", r.auth_ms}, Phase{"guard_in", r.guard_in_ms},
-                  Phase{"route", r.route_ms}}) {
+  for (Phase p :
+       {Phase{"auth", r.auth_ms}, Phase{"guard_in", r.guard_in_ms}, Phase{"route", r.route_ms}}) {
     if (p.ms < 0) continue;
     int64_t end = cursor + static_cast<int64_t>(p.ms * 1e6);
     std::string id = childSpanId(sv(r.span_id), p.name);
     next();
-    openSpan(out, {sv(r.trace_id), id, sv(r.span_id), std::string("sluice.") + p.name,
-                   kKindInternal, cursor, end, false, {}});
+    openSpan(out, {sv(r.trace_id),
+                   id,
+                   sv(r.span_id),
+                   std::string("sluice.") + p.name,
+                   kKindInternal,
+                   cursor,
+                   end,
+                   false,
+                   {}});
     out->push_back('}');
     cursor = end;
   }
@@ -209,8 +216,15 @@ void encodeRecord(const sluice_record& r, std::string* out, bool* first_span) {
   if (r.guard_out_ms >= 0) {
     std::string id = childSpanId(sv(r.span_id), "guard_out");
     next();
-    openSpan(out, {sv(r.trace_id), id, sv(r.span_id), "sluice.guard_out", kKindInternal,
-                   end_ns - guard_out_ns, end_ns, false, {}});
+    openSpan(out, {sv(r.trace_id),
+                   id,
+                   sv(r.span_id),
+                   "sluice.guard_out",
+                   kKindInternal,
+                   end_ns - guard_out_ns,
+                   end_ns,
+                   false,
+                   {}});
     out->push_back('}');
   }
 }
@@ -219,11 +233,13 @@ void encodeRecord(const sluice_record& r, std::string* out, bool* first_span) {
 
 void encodeTraces(const sluice_record_batch& batch, const std::string& service_name,
                   std::string* out) {
-  out->append("{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
-              "\"value\":{\"stringValue\":");
+  out->append(
+      "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+      "\"value\":{\"stringValue\":");
   appendString(out, service_name);
-  out->append("}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"sluice\",\"version\":\"1.0.0\"},"
-              "\"spans\":[");
+  out->append(
+      "}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"sluice\",\"version\":\"1.0.0\"},"
+      "\"spans\":[");
   bool first = true;
   for (size_t i = 0; i < batch.count; i++) encodeRecord(batch.views[i], out, &first);
   out->append("]}]}]}");

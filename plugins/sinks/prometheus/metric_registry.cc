@@ -79,8 +79,8 @@ void MetricRegistry::observe(int family, const std::string& labels, double v) {
 void MetricRegistry::render(std::string* out) {
   for (const Family& f : families_) {
     out->append("# HELP ").append(f.name).append(" ").append(f.help).append("\n");
-    out->append("# TYPE ").append(f.name).append(
-        f.type == Type::Counter ? " counter\n" : " histogram\n");
+    out->append("# TYPE ").append(f.name).append(f.type == Type::Counter ? " counter\n"
+                                                                         : " histogram\n");
     for (const auto& [labels, s] : f.series) {
       if (f.type == Type::Counter) {
         appendSeriesName(out, f.name, "", labels);

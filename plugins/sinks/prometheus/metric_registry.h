@@ -33,8 +33,8 @@ class MetricRegistry {
 
  private:
   struct Series {
-    double value = 0;                // counter value, or the histogram's sum
-    uint64_t count = 0;              // histogram observations
+    double value = 0;               // counter value, or the histogram's sum
+    uint64_t count = 0;             // histogram observations
     std::vector<uint64_t> buckets;  // histogram: per upper bound, not cumulative
   };
   struct Family {

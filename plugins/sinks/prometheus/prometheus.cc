@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "metric_registry.h"
+#include "../common/batch_views.h"
 #include "sluice/plugin.h"
 
 namespace sluice::prometheus_sink {
@@ -57,7 +58,7 @@ void label(std::string* out, const char* name, std::string_view value) {
 
 int create(const sluice_host* host, const char* config_json, void** instance, char* err,
            size_t err_len) {
-  static const std::set<std::string> kReserved = {"model", "provider", "status", "le",
+  static const std::set<std::string> kReserved = {"model", "provider", "status",    "le",
                                                   "rule",  "action",   "guardrail", "hook"};
   cJSON* cfg = cJSON_Parse(config_json);
   auto* s = new Sink();
@@ -82,16 +83,28 @@ int create(const sluice_host* host, const char* config_json, void** instance, ch
   cJSON_Delete(cfg);
   using T = MetricRegistry::Type;
   MetricRegistry& r = s->reg;
-  s->requests = r.declare("sluice_requests_total", "Requests answered, by model, provider and status.", T::Counter);
-  s->input_tokens = r.declare("sluice_input_tokens_total", "Prompt tokens, by model and provider.", T::Counter);
-  s->output_tokens = r.declare("sluice_output_tokens_total", "Completion tokens, by model and provider.", T::Counter);
-  s->cost = r.declare("sluice_cost_usd_total", "Cost in USD from the manifest's pricing.", T::Counter);
-  s->duration = r.declare("sluice_request_duration_seconds", "Whole request time.", T::Histogram, kSecondsBuckets);
-  s->ttft = r.declare("sluice_ttft_seconds", "Time to the first response byte.", T::Histogram, kSecondsBuckets);
-  s->upstream_errors = r.declare("sluice_upstream_errors_total", "Requests a provider failed (5xx, unreachable, timeout).", T::Counter);
-  s->rate_events = r.declare("sluice_rate_limit_events_total", "Requests a rate limit refused, by rule.", T::Counter);
-  s->budget_events = r.declare("sluice_budget_events_total", "Requests a budget refused or downgraded, by rule.", T::Counter);
-  s->guard_verdicts = r.declare("sluice_guardrail_verdicts_total", "Guardrail findings and blocks, by guardrail, hook and action.", T::Counter);
+  s->requests = r.declare("sluice_requests_total",
+                          "Requests answered, by model, provider and status.", T::Counter);
+  s->input_tokens =
+      r.declare("sluice_input_tokens_total", "Prompt tokens, by model and provider.", T::Counter);
+  s->output_tokens = r.declare("sluice_output_tokens_total",
+                               "Completion tokens, by model and provider.", T::Counter);
+  s->cost =
+      r.declare("sluice_cost_usd_total", "Cost in USD from the manifest's pricing.", T::Counter);
+  s->duration = r.declare("sluice_request_duration_seconds", "Whole request time.", T::Histogram,
+                          kSecondsBuckets);
+  s->ttft = r.declare("sluice_ttft_seconds", "Time to the first response byte.", T::Histogram,
+                      kSecondsBuckets);
+  s->upstream_errors =
+      r.declare("sluice_upstream_errors_total",
+                "Requests a provider failed (5xx, unreachable, timeout).", T::Counter);
+  s->rate_events = r.declare("sluice_rate_limit_events_total",
+                             "Requests a rate limit refused, by rule.", T::Counter);
+  s->budget_events = r.declare("sluice_budget_events_total",
+                               "Requests a budget refused or downgraded, by rule.", T::Counter);
+  s->guard_verdicts =
+      r.declare("sluice_guardrail_verdicts_total",
+                "Guardrail findings and blocks, by guardrail, hook and action.", T::Counter);
   *instance = s;
   return SLUICE_OK;
 }
@@ -123,7 +136,8 @@ void account(Sink* s, const sluice_record& r) {
   with(&s->labels, status_label + (meta.empty() ? "" : "," + meta));
   reg.add(s->requests, s->labels, 1);
   with(&s->labels, meta);
-  if (r.prompt_tokens > 0) reg.add(s->input_tokens, s->labels, static_cast<double>(r.prompt_tokens));
+  if (r.prompt_tokens > 0)
+    reg.add(s->input_tokens, s->labels, static_cast<double>(r.prompt_tokens));
   if (r.completion_tokens > 0) {
     reg.add(s->output_tokens, s->labels, static_cast<double>(r.completion_tokens));
   }
@@ -163,10 +177,7 @@ void account(Sink* s, const sluice_record& r) {
 
 int write(void* instance, const sluice_record_batch* batch) {
   auto* s = static_cast<Sink*>(instance);
-  if (batch->struct_size < offsetof(sluice_record_batch, views) + sizeof(batch->views) ||
-      !batch->views) {
-    return SLUICE_ERR_UNSUPPORTED;
-  }
+  if (!sink_batch::hasViews(batch)) return SLUICE_ERR_UNSUPPORTED;
   std::lock_guard<std::mutex> lock(s->reg.lock());
   for (size_t i = 0; i < batch->count; i++) account(s, batch->views[i]);
   return SLUICE_OK;
@@ -192,8 +203,15 @@ int query(void* instance, const sluice_sink_query* q, sluice_sink_reply reply, v
 }
 
 const sluice_sink_vtable kVtable = {
-    sizeof(sluice_sink_vtable), create, destroy, write, flush,
-    nullptr /* attach */,       nullptr /* event */, query, nullptr /* dropped */,
+    sizeof(sluice_sink_vtable),
+    create,
+    destroy,
+    write,
+    flush,
+    nullptr /* attach */,
+    nullptr /* event */,
+    query,
+    nullptr /* dropped */,
 };
 
 const sluice_plugin_descriptor kDescriptor = {

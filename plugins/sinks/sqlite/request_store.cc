@@ -86,8 +86,8 @@ bool RequestStore::open(const StoreOptions& options, std::string* why) {
   }
   sqlite3_busy_timeout(writer_, 2000);
   char* err = nullptr;
-  if (sqlite3_exec(writer_, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", nullptr,
-                   nullptr, &err) != SQLITE_OK ||
+  if (sqlite3_exec(writer_, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", nullptr, nullptr,
+                   &err) != SQLITE_OK ||
       sqlite3_exec(writer_, kSchema, nullptr, nullptr, &err) != SQLITE_OK) {
     *why = options.path + ": " + (err ? err : "schema setup failed");
     sqlite3_free(err);

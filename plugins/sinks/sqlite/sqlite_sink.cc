@@ -9,6 +9,7 @@
 #include <string>
 
 #include "request_store.h"
+#include "../common/batch_views.h"
 #include "sluice/plugin.h"
 #include "store_query.h"
 
@@ -69,10 +70,7 @@ void destroy(void* instance) { delete static_cast<Sink*>(instance); }
 
 int write(void* instance, const sluice_record_batch* batch) {
   auto* s = static_cast<Sink*>(instance);
-  if (batch->struct_size < offsetof(sluice_record_batch, views) + sizeof(batch->views) ||
-      !batch->views) {
-    return SLUICE_ERR_UNSUPPORTED;
-  }
+  if (!sink_batch::hasViews(batch)) return SLUICE_ERR_UNSUPPORTED;
   for (size_t i = 0; i < batch->count; i++) {
     std::string why;
     if (s->store.append(batch->views[i], &why)) {
@@ -113,8 +111,8 @@ uint64_t dropped(void* instance) {
 }
 
 const sluice_sink_vtable kVtable = {
-    sizeof(sluice_sink_vtable), create, destroy, write, flush,
-    nullptr /* attach */,       nullptr /* event */, query, dropped,
+    sizeof(sluice_sink_vtable), create, destroy, write, flush, nullptr /* attach */,
+    nullptr /* event */,        query,  dropped,
 };
 
 const sluice_plugin_descriptor kDescriptor = {

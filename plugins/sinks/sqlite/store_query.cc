@@ -1,7 +1,5 @@
 #include "store_query.h"
 
-#include "request_store.h"
-
 #include <cjson/cJSON.h>
 
 #include <algorithm>
@@ -12,6 +10,8 @@
 #include <set>
 #include <string_view>
 #include <vector>
+
+#include "request_store.h"
 
 namespace sluice::sqlite_sink {
 namespace {
@@ -132,11 +132,15 @@ bool addFilter(const std::string& key, const std::string& value, Filter* f, bool
   if (key == "from" || key == "to") {
     int64_t ms = 0;
     if (!parseTime(value, &ms)) {
-      *error = badRequest("'" + key + "' must be epoch milliseconds or an ISO 8601 UTC time such "
-                          "as 2026-11-23T14:00:00Z (got '" + value + "')", key);
+      *error = badRequest("'" + key +
+                              "' must be epoch milliseconds or an ISO 8601 UTC time such "
+                              "as 2026-11-23T14:00:00Z (got '" +
+                              value + "')",
+                          key);
       return false;
     }
-    f->bindInt(key == "from" ? " AND start_ms >= " + f->next() : " AND start_ms < " + f->next(), ms);
+    f->bindInt(key == "from" ? " AND start_ms >= " + f->next() : " AND start_ms < " + f->next(),
+               ms);
   } else if (key == "subject" || key == "team" || key == "provider") {
     f->bindText(" AND " + key + " = " + f->next(), value);
   } else if (key == "model") {
@@ -152,9 +156,9 @@ bool addFilter(const std::string& key, const std::string& value, Filter* f, bool
     } else if (value.size() == 3 && value.find_first_not_of("0123456789") == std::string::npos) {
       f->bindInt(" AND status = " + f->next(), std::strtoll(value.c_str(), nullptr, 10));
     } else {
-      *error = badRequest("'status' must be a status code (429), a class (4xx) or 'error' (got '" +
-                              value + "')",
-                          "status");
+      *error = badRequest(
+          "'status' must be a status code (429), a class (4xx) or 'error' (got '" + value + "')",
+          "status");
       return false;
     }
   } else if (key.rfind("metadata.", 0) == 0 && key.size() > 9) {
@@ -239,9 +243,8 @@ QueryAnswer requests(sqlite3* db, const sluice_sink_query& q) {
     }
     if (!addFilter(key, value, &f, &known, &err)) return err;
     if (!known) {
-      return badRequest("unknown parameter '" + key + "' (known: " + kFilterNames +
-                            ", limit, cursor)",
-                        key);
+      return badRequest(
+          "unknown parameter '" + key + "' (known: " + kFilterNames + ", limit, cursor)", key);
     }
   }
   if (cursor >= 0) f.bindInt(" AND seq < " + f.next(), cursor);
@@ -252,8 +255,9 @@ QueryAnswer requests(sqlite3* db, const sluice_sink_query& q) {
       f.where + " ORDER BY seq DESC LIMIT " + std::to_string(limit + 1);
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
-    return QueryAnswer{500, std::string("{\"error\":{\"message\":\"request log query failed\","
-                                        "\"type\":\"server_error\",\"code\":null,\"param\":null}}")};
+    return QueryAnswer{500,
+                       std::string("{\"error\":{\"message\":\"request log query failed\","
+                                   "\"type\":\"server_error\",\"code\":null,\"param\":null}}")};
   }
   f.apply(st);
   cJSON* root = cJSON_CreateObject();
@@ -297,8 +301,7 @@ QueryAnswer oneRequest(sqlite3* db, const sluice_sink_query& q) {
   } else {
     cJSON* root = cJSON_CreateObject();
     cJSON* e = cJSON_AddObjectToObject(root, "error");
-    cJSON_AddStringToObject(e, "message",
-                            ("no request '" + id + "' in the request log").c_str());
+    cJSON_AddStringToObject(e, "message", ("no request '" + id + "' in the request log").c_str());
     cJSON_AddStringToObject(e, "type", "invalid_request_error");
     cJSON_AddStringToObject(e, "code", "request_not_found");
     cJSON_AddNullToObject(e, "param");
@@ -348,7 +351,9 @@ cJSON* statsJson(Stats* s) {
 
 QueryAnswer analytics(sqlite3* db, const sluice_sink_query& q, int64_t now_ms) {
   Filter f;
-  std::string group_by = "model", group_sql = "CASE WHEN resolved_model != '' THEN resolved_model ELSE requested_model END";
+  std::string group_by = "model",
+              group_sql =
+                  "CASE WHEN resolved_model != '' THEN resolved_model ELSE requested_model END";
   std::string bucket_name = "hour";
   int64_t bucket_ms = 3600000;
   bool has_from = false;
@@ -366,9 +371,10 @@ QueryAnswer analytics(sqlite3* db, const sluice_sink_query& q, int64_t now_ms) {
         for (char c : path) quoted += c == '\'' ? std::string("''") : std::string(1, c);
         group_sql = "COALESCE(json_extract(metadata, " + quoted + "'), '')";
       } else {
-        return badRequest("'group_by' must be model, provider, subject, team or metadata.KEY (got '" +
-                              value + "')",
-                          "group_by");
+        return badRequest(
+            "'group_by' must be model, provider, subject, team or metadata.KEY (got '" + value +
+                "')",
+            "group_by");
       }
       continue;
     }
@@ -387,9 +393,8 @@ QueryAnswer analytics(sqlite3* db, const sluice_sink_query& q, int64_t now_ms) {
     bool known = false;
     if (!addFilter(key, value, &f, &known, &err)) return err;
     if (!known) {
-      return badRequest("unknown parameter '" + key + "' (known: group_by, bucket, " +
-                            kFilterNames + ")",
-                        key);
+      return badRequest(
+          "unknown parameter '" + key + "' (known: group_by, bucket, " + kFilterNames + ")", key);
     }
     if (key == "from") has_from = true;
   }
@@ -401,8 +406,9 @@ QueryAnswer analytics(sqlite3* db, const sluice_sink_query& q, int64_t now_ms) {
                     f.where + " ORDER BY start_ms LIMIT 500000";
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
-    return QueryAnswer{500, std::string("{\"error\":{\"message\":\"analytics query failed\","
-                                        "\"type\":\"server_error\",\"code\":null,\"param\":null}}")};
+    return QueryAnswer{500,
+                       std::string("{\"error\":{\"message\":\"analytics query failed\","
+                                   "\"type\":\"server_error\",\"code\":null,\"param\":null}}")};
   }
   f.apply(st);
   std::map<std::string, Stats> groups;
@@ -415,8 +421,10 @@ QueryAnswer analytics(sqlite3* db, const sluice_sink_query& q, int64_t now_ms) {
     s->prompt_tokens += sqlite3_column_int64(row, 4);
     s->completion_tokens += sqlite3_column_int64(row, 5);
     s->cost += sqlite3_column_double(row, 6);
-    if (sqlite3_column_type(row, 7) != SQLITE_NULL) s->latency.push_back(sqlite3_column_double(row, 7));
-    if (sqlite3_column_type(row, 8) != SQLITE_NULL) s->ttft.push_back(sqlite3_column_double(row, 8));
+    if (sqlite3_column_type(row, 7) != SQLITE_NULL)
+      s->latency.push_back(sqlite3_column_double(row, 7));
+    if (sqlite3_column_type(row, 8) != SQLITE_NULL)
+      s->ttft.push_back(sqlite3_column_double(row, 8));
   };
   while (sqlite3_step(st) == SQLITE_ROW) {
     const unsigned char* g = sqlite3_column_text(st, 0);

@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 
+#include "../common/batch_views.h"
 #include "../common/config_read.h"
 #include "../common/http_poster.h"
 #include "event_text.h"
@@ -16,8 +17,8 @@ namespace sluice::webhook_sink {
 namespace {
 
 const char* const kFormats[] = {"json", "slack", nullptr};
-const char* const kEventTypes[] = {"budget_threshold", "rate_limit_blocked", "budget_blocked",
-                                   "budget_downgraded", "guardrail_blocked", nullptr};
+const char* const kEventTypes[] = {"budget_threshold",  "rate_limit_blocked", "budget_blocked",
+                                   "budget_downgraded", "guardrail_blocked",  nullptr};
 
 const sluice_config_key kConfig[] = {
     {"url", SLUICE_CFG_STRING, SLUICE_CFG_REQUIRED | SLUICE_CFG_SECRET, nullptr, 0, 0, nullptr,
@@ -55,10 +56,8 @@ int create(const sluice_host* host, const char* config_json, void** instance, ch
   auto* s = new Sink(host);
   s->url = sink_config::str(cfg, "url");
   s->slack = sink_config::str(cfg, "format") == "slack";
-  s->poster.setLimits(static_cast<uint32_t>(sink_config::integer(cfg, "max_in_flight", 8)),
-                      static_cast<uint32_t>(sink_config::integer(cfg, "timeout_ms", 10000)));
   std::string why;
-  bool ok = sink_config::strPairs(cfg, "headers", &s->headers, &why);
+  bool ok = s->poster.configure(cfg, 8, &s->headers, &why);
   for (const std::string& type : sink_config::strList(cfg, "events")) {
     bool known = false;
     for (const char* const* t = kEventTypes; *t; t++) known = known || type == *t;
@@ -71,7 +70,7 @@ int create(const sluice_host* host, const char* config_json, void** instance, ch
     s->wanted.insert(type);
   }
   cJSON_Delete(cfg);
-  if (ok && s->url.rfind("http://", 0) != 0 && s->url.rfind("https://", 0) != 0) {
+  if (ok && !sink_http::isHttpUrl(s->url)) {
     why = "url must be an http:// or https:// URL";
     ok = false;
   }
@@ -93,10 +92,7 @@ void attach(void* instance, sluice_worker* worker) {
 
 int write(void* instance, const sluice_record_batch* batch) {
   auto* s = static_cast<Sink*>(instance);
-  if (batch->struct_size < offsetof(sluice_record_batch, views) + sizeof(batch->views) ||
-      !batch->views) {
-    return SLUICE_ERR_UNSUPPORTED;
-  }
+  if (!sink_batch::hasViews(batch)) return SLUICE_ERR_UNSUPPORTED;
   for (size_t i = 0; i < batch->count; i++) {
     const sluice_record& r = batch->views[i];
     if (r.event_count == 0 && r.error_code.len == 0) continue;  // the common case: nothing to say
@@ -115,8 +111,8 @@ void flush(void*) {}
 uint64_t dropped(void* instance) { return static_cast<Sink*>(instance)->poster.dropped(); }
 
 const sluice_sink_vtable kVtable = {
-    sizeof(sluice_sink_vtable), create, destroy, write, flush,
-    attach,                     event,  nullptr /* query */, dropped,
+    sizeof(sluice_sink_vtable), create,  destroy, write, flush, attach, event,
+    nullptr /* query */,        dropped,
 };
 
 const sluice_plugin_descriptor kDescriptor = {

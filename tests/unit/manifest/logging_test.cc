@@ -34,11 +34,10 @@ TEST(Logging, ReadsEveryKey) {
 }
 
 TEST(Logging, ErrorsPointAtTheValue) {
-  Strings e = errorStrings(load(kHead +
-                                "logging:\n"
-                                "  log_bodies: maybe\n"
-                                "  queue_records: 3\n"
-                                "  log_body: true\n"));
+  Strings e = errorStrings(load(kHead + "logging:\n"
+                                        "  log_bodies: maybe\n"
+                                        "  queue_records: 3\n"
+                                        "  log_body: true\n"));
   ASSERT_EQ(e.size(), 3u);
   EXPECT_EQ(e[0].rfind("test.yaml:4:15: logging.log_bodies: ", 0), 0u) << e[0];
   EXPECT_EQ(e[1].rfind("test.yaml:5:18: logging.queue_records: ", 0), 0u) << e[1];

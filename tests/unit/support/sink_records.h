@@ -102,8 +102,8 @@ class RecordBatchBuilder {
       views_.push_back(v);
       strs_.push_back(v.json);
     }
-    batch_ = sluice_record_batch{sizeof(sluice_record_batch), strs_.data(), strs_.size(),
-                                 views_.data()};
+    batch_ =
+        sluice_record_batch{sizeof(sluice_record_batch), strs_.data(), strs_.size(), views_.data()};
     return &batch_;
   }
 

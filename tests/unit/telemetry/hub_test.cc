@@ -121,15 +121,19 @@ TEST_F(HubTest, ReconfigureKeepsUnchangedSinksAndRefusesBadOnes) {
   ASSERT_TRUE(eventually([&] { return lineCount(dir_ + "/a.log") == 1; }));
 
   // The same access log and a new one: the first keeps its counter.
-  ASSERT_TRUE(hub.configure(config({{"access-log", accessLog("a.log")}, {"access-log", accessLog("b.log")}}),
-                            &registry_, &errors));
+  ASSERT_TRUE(hub.configure(
+      config({{"access-log", accessLog("a.log")}, {"access-log", accessLog("b.log")}}), &registry_,
+      &errors));
   ASSERT_TRUE(eventually([&] { return hub.sinkLabels().size() == 2; }));
   hub.outbox(0)->submit(record(2));
-  ASSERT_TRUE(eventually([&] { return lineCount(dir_ + "/b.log") == 1 && lineCount(dir_ + "/a.log") == 2; }));
-  EXPECT_NE(metrics(&hub).find("sluice_sink_records_total{sink=\"access-log\"} 2\n"), std::string::npos);
+  ASSERT_TRUE(eventually(
+      [&] { return lineCount(dir_ + "/b.log") == 1 && lineCount(dir_ + "/a.log") == 2; }));
+  EXPECT_NE(metrics(&hub).find("sluice_sink_records_total{sink=\"access-log\"} 2\n"),
+            std::string::npos);
 
-  EXPECT_FALSE(hub.configure(config({{"sqlite", "{\"path\":\"/proc/none/x.db\"}"}, {"no-such-sink", "{}"}}),
-                             &registry_, &errors));
+  EXPECT_FALSE(
+      hub.configure(config({{"sqlite", "{\"path\":\"/proc/none/x.db\"}"}, {"no-such-sink", "{}"}}),
+                    &registry_, &errors));
   ASSERT_EQ(errors.size(), 2u);
   EXPECT_EQ(errors[0].rfind("sinks[0] (sqlite): cannot open /proc/none/x.db", 0), 0u) << errors[0];
   EXPECT_EQ(errors[1].rfind("sinks[1] (no-such-sink): ", 0), 0u) << errors[1];
@@ -141,9 +145,10 @@ TEST_F(HubTest, QueriesGoToTheSinkThatServesThem) {
   manifest::LoggingConfig logging;
   Hub hub(1, logging);
   std::vector<std::string> errors;
-  ASSERT_TRUE(hub.configure(config({{"access-log", accessLog("a.log")},
-                                    {"sqlite", "{\"path\":\"" + dir_ + "/r.db\",\"retention_days\":0,\"max_rows\":0}"}}),
-                            &registry_, &errors))
+  ASSERT_TRUE(hub.configure(
+      config({{"access-log", accessLog("a.log")},
+              {"sqlite", "{\"path\":\"" + dir_ + "/r.db\",\"retention_days\":0,\"max_rows\":0}"}}),
+      &registry_, &errors))
       << errors[0];
   std::string err;
   ASSERT_TRUE(hub.start({}, &err));
@@ -151,9 +156,10 @@ TEST_F(HubTest, QueriesGoToTheSinkThatServesThem) {
   hub.outbox(0)->submit(record(7));
   std::string body;
   ASSERT_TRUE(eventually([&] {
-    bool answered = hub.query("request", {{"id", "req_7"}}, [&](int status, std::string_view, std::string_view b) {
-      body = status == 200 ? std::string(b) : "";
-    });
+    bool answered = hub.query("request", {{"id", "req_7"}},
+                              [&](int status, std::string_view, std::string_view b) {
+                                body = status == 200 ? std::string(b) : "";
+                              });
     return answered && !body.empty();
   }));
   EXPECT_NE(body.find("\"id\":\"req_7\""), std::string::npos) << body;

@@ -44,10 +44,18 @@ TEST(RecordJson, SchemaOneWithNullsForUnknownsAndOnlyPhasesThatRan) {
   EXPECT_STREQ(cJSON_GetObjectItem(o, "subject")->valuestring, "user:a\"b@example.com");
   EXPECT_TRUE(cJSON_IsNull(cJSON_GetObjectItem(o, "team")));
   EXPECT_TRUE(cJSON_IsNull(cJSON_GetObjectItem(o, "resolved_model")));
-  EXPECT_STREQ(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), "k")->valuestring, "line\nbreak");
-  EXPECT_EQ(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "attempts"), 0), "status")->valueint, 429);
-  EXPECT_STREQ(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "events"), 0), "kind")->valuestring, "rate_limit");
-  EXPECT_STREQ(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "findings"), 0), "type")->valuestring, "EMAIL");
+  EXPECT_STREQ(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), "k")->valuestring,
+               "line\nbreak");
+  EXPECT_EQ(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "attempts"), 0), "status")
+                ->valueint,
+            429);
+  EXPECT_STREQ(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "events"), 0), "kind")
+                   ->valuestring,
+               "rate_limit");
+  EXPECT_STREQ(
+      cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "findings"), 0), "type")
+          ->valuestring,
+      "EMAIL");
   cJSON* usage = cJSON_GetObjectItem(o, "usage");
   EXPECT_EQ(cJSON_GetObjectItem(usage, "prompt_tokens")->valueint, 7);
   EXPECT_TRUE(cJSON_IsTrue(cJSON_GetObjectItem(usage, "estimated")));

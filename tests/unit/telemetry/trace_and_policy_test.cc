@@ -11,23 +11,25 @@ namespace {
 
 TEST(Traceparent, AcceptsTheW3cFormat) {
   std::string trace, span;
-  ASSERT_TRUE(parseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", &trace, &span));
+  ASSERT_TRUE(
+      parseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", &trace, &span));
   EXPECT_EQ(trace, "4bf92f3577b34da6a3ce929d0e0e4736");
   EXPECT_EQ(span, "00f067aa0ba902b7");
   // A later version may append fields.
-  EXPECT_TRUE(parseTraceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-extra", &trace, &span));
+  EXPECT_TRUE(parseTraceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-extra",
+                               &trace, &span));
 }
 
 TEST(Traceparent, RefusesMalformedValues) {
   std::string trace, span;
-  for (const char* bad : {
-           "", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
-           "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",   // upper case
-           "00-00000000000000000000000000000000-00f067aa0ba902b7-01",   // zero trace
-           "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",   // zero span
-           "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",   // version ff
-           "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",  // 00 has no more
-           "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}) {
+  for (const char* bad :
+       {"", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",    // upper case
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",    // zero trace
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",    // zero span
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",    // version ff
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",  // 00 has no more
+        "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}) {
     EXPECT_FALSE(parseTraceparent(bad, &trace, &span)) << bad;
   }
 }

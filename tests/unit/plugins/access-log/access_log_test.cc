@@ -20,7 +20,9 @@ namespace {
 using access_log::appendLine;
 using access_log::Format;
 
-sluice_record one(RecordBatchBuilder* b, RecordData d) { return b->add(std::move(d)).batch()->views[0]; }
+sluice_record one(RecordBatchBuilder* b, RecordData d) {
+  return b->add(std::move(d)).batch()->views[0];
+}
 
 TEST(AccessLine, LogfmtHasEveryFieldInOrder) {
   RecordBatchBuilder b;
@@ -112,8 +114,9 @@ TEST(AccessLogSink, RefusesABatchWithoutViews) {
   auto* vt = static_cast<const sluice_sink_vtable*>(sluice_plugin_entry()->vtable);
   void* inst = nullptr;
   char err[256] = {0};
-  ASSERT_EQ(vt->create(host.table(), "{\"format\":\"logfmt\",\"path\":\"-\"}", &inst, err, sizeof err),
-            SLUICE_OK);
+  ASSERT_EQ(
+      vt->create(host.table(), "{\"format\":\"logfmt\",\"path\":\"-\"}", &inst, err, sizeof err),
+      SLUICE_OK);
   sluice_record_batch old{offsetof(sluice_record_batch, views), nullptr, 0, nullptr};
   EXPECT_EQ(vt->write(inst, &old), SLUICE_ERR_UNSUPPORTED);
   vt->destroy(inst);

@@ -32,23 +32,27 @@ TEST(RowEncoder, OneJsonEachRowLinePerRecord) {
   ASSERT_NE(row, nullptr) << rows;
   EXPECT_EQ(cJSON_GetObjectItem(row, "start")->valuedouble, 1795000000);
   EXPECT_EQ(cJSON_GetObjectItem(row, "status")->valueint, 200);
-  EXPECT_STREQ(cJSON_GetObjectItem(row, "metadata")->valuestring, "{\"env\":\"prod\",\"q\":\"a\\\"b\"}");
+  EXPECT_STREQ(cJSON_GetObjectItem(row, "metadata")->valuestring,
+               "{\"env\":\"prod\",\"q\":\"a\\\"b\"}");
   EXPECT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(row, "applied_rules")), 2);
   EXPECT_STREQ(cJSON_GetObjectItem(row, "record")->valuestring, "{\"id\":\"req_1\"}");
   cJSON_Delete(row);
-  EXPECT_EQ(clickhouse_sink::createTableSql("db", "t").rfind("CREATE TABLE IF NOT EXISTS db.t (id String, start DateTime,", 0), 0u);
+  EXPECT_EQ(clickhouse_sink::createTableSql("db", "t").rfind(
+                "CREATE TABLE IF NOT EXISTS db.t (id String, start DateTime,", 0),
+            0u);
 }
 
 class ClickHouseSink : public ::testing::Test {
  protected:
   void SetUp() override {
     char err[256] = {0};
-    ASSERT_EQ(table()->create(host_.table(),
-                              "{\"url\":\"http://ch:8123\",\"database\":\"logs\",\"table\":\"reqs\","
-                              "\"user\":\"u\",\"password\":\"pw\",\"create_table\":true,"
-                              "\"max_in_flight\":4,\"timeout_ms\":1000,\"max_buffer_records\":3}",
-                              &inst_, err, sizeof err),
-              SLUICE_OK)
+    ASSERT_EQ(
+        table()->create(host_.table(),
+                        "{\"url\":\"http://ch:8123\",\"database\":\"logs\",\"table\":\"reqs\","
+                        "\"user\":\"u\",\"password\":\"pw\",\"create_table\":true,"
+                        "\"max_in_flight\":4,\"timeout_ms\":1000,\"max_buffer_records\":3}",
+                        &inst_, err, sizeof err),
+        SLUICE_OK)
         << err;
   }
   void TearDown() override { table()->destroy(inst_); }
@@ -68,8 +72,10 @@ TEST_F(ClickHouseSink, CreatesTheTableThenInserts) {
   ASSERT_EQ(host_.http_calls.size(), 1u);
   EXPECT_EQ(host_.http_calls[0].url, "http://ch:8123/");
   EXPECT_EQ(host_.http_calls[0].body.rfind("CREATE TABLE IF NOT EXISTS logs.reqs", 0), 0u);
-  EXPECT_EQ(host_.http_calls[0].headers[0], (std::pair<std::string, std::string>{"X-ClickHouse-User", "u"}));
-  EXPECT_EQ(host_.http_calls[0].headers[1], (std::pair<std::string, std::string>{"X-ClickHouse-Key", "pw"}));
+  EXPECT_EQ(host_.http_calls[0].headers[0],
+            (std::pair<std::string, std::string>{"X-ClickHouse-User", "u"}));
+  EXPECT_EQ(host_.http_calls[0].headers[1],
+            (std::pair<std::string, std::string>{"X-ClickHouse-Key", "pw"}));
   writeRecords(2);
   EXPECT_EQ(host_.http_calls.size(), 1u) << "rows wait for the table";
   host_.respond(0, 200, "");
@@ -105,8 +111,8 @@ TEST(ClickHouseConfig, NamesAreChecked) {
   FakeHost host;
   void* inst = nullptr;
   char err[256] = {0};
-  EXPECT_EQ(table()->create(host.table(), "{\"url\":\"http://ch\",\"table\":\"x; DROP\"}", &inst, err,
-                            sizeof err),
+  EXPECT_EQ(table()->create(host.table(), "{\"url\":\"http://ch\",\"table\":\"x; DROP\"}", &inst,
+                            err, sizeof err),
             SLUICE_ERR_CONFIG);
   EXPECT_STREQ(err, "table 'x; DROP' must be letters, digits and _");
   EXPECT_EQ(table()->create(host.table(), "{\"url\":\"ch:8123\"}", &inst, err, sizeof err),

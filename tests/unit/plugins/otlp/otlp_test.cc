@@ -38,14 +38,16 @@ TEST(SpanEncoder, OneServerSpanAndOneChildPerPhase) {
   cJSON* root = cJSON_Parse(json.c_str());
   ASSERT_NE(root, nullptr) << json;
   cJSON* rs = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "resourceSpans"), 0);
-  cJSON* spans = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(rs, "scopeSpans"), 0), "spans");
+  cJSON* spans =
+      cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(rs, "scopeSpans"), 0), "spans");
   ASSERT_EQ(cJSON_GetArraySize(spans), 4);  // request, auth, route, upstream
   cJSON* server = cJSON_GetArrayItem(spans, 0);
   EXPECT_STREQ(cJSON_GetObjectItem(server, "traceId")->valuestring, d.trace_id.c_str());
   EXPECT_STREQ(cJSON_GetObjectItem(server, "spanId")->valuestring, d.span_id.c_str());
   EXPECT_STREQ(cJSON_GetObjectItem(server, "parentSpanId")->valuestring, "00f067aa0ba902b7");
   EXPECT_EQ(cJSON_GetObjectItem(server, "kind")->valueint, 2);
-  EXPECT_STREQ(cJSON_GetObjectItem(server, "startTimeUnixNano")->valuestring, "1795000000123000000");
+  EXPECT_STREQ(cJSON_GetObjectItem(server, "startTimeUnixNano")->valuestring,
+               "1795000000123000000");
   EXPECT_STREQ(cJSON_GetObjectItem(server, "endTimeUnixNano")->valuestring, "1795000000456000000");
   EXPECT_STREQ(attr(server, "gen_ai.operation.name")->valuestring, "chat");
   EXPECT_STREQ(attr(server, "gen_ai.system")->valuestring, "openai");
@@ -57,7 +59,8 @@ TEST(SpanEncoder, OneServerSpanAndOneChildPerPhase) {
   EXPECT_EQ(cJSON_GetObjectItem(upstream, "kind")->valueint, 3);
   EXPECT_STREQ(cJSON_GetObjectItem(upstream, "parentSpanId")->valuestring, d.span_id.c_str());
   // auth 0.2 ms then route 0.1 ms: the upstream span starts 0.3 ms in.
-  EXPECT_STREQ(cJSON_GetObjectItem(upstream, "startTimeUnixNano")->valuestring, "1795000000123300000");
+  EXPECT_STREQ(cJSON_GetObjectItem(upstream, "startTimeUnixNano")->valuestring,
+               "1795000000123300000");
   cJSON_Delete(root);
 }
 
@@ -109,11 +112,12 @@ TEST(OtlpSink, ConfigErrors) {
   FakeHost host;
   void* inst = nullptr;
   char err[256] = {0};
-  EXPECT_EQ(table()->create(host.table(), "{\"endpoint\":\"collector:4318\"}", &inst, err, sizeof err),
-            SLUICE_ERR_CONFIG);
+  EXPECT_EQ(
+      table()->create(host.table(), "{\"endpoint\":\"collector:4318\"}", &inst, err, sizeof err),
+      SLUICE_ERR_CONFIG);
   EXPECT_STREQ(err, "endpoint must be an http:// or https:// URL");
-  EXPECT_EQ(table()->create(host.table(), "{\"endpoint\":\"http://c\",\"headers\":{\"a\":1}}", &inst,
-                            err, sizeof err),
+  EXPECT_EQ(table()->create(host.table(), "{\"endpoint\":\"http://c\",\"headers\":{\"a\":1}}",
+                            &inst, err, sizeof err),
             SLUICE_ERR_CONFIG);
   EXPECT_STREQ(err, "headers.a must be a string");
 }

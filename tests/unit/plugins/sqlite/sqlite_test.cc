@@ -26,13 +26,14 @@ class SqliteSink : public ::testing::Test {
     if (inst_) vt_->destroy(inst_);
   }
   void open(int max_rows = 1000) {
-    std::string cfg = "{\"path\":\"" + path_ + "\",\"retention_days\":30,\"max_rows\":" +
-                      std::to_string(max_rows) + "}";
+    std::string cfg = "{\"path\":\"" + path_ +
+                      "\",\"retention_days\":30,\"max_rows\":" + std::to_string(max_rows) + "}";
     char err[256] = {0};
     ASSERT_EQ(vt_->create(host_.table(), cfg.c_str(), &inst_, err, sizeof err), SLUICE_OK) << err;
   }
   // Runs query `name` with params; returns (status, parsed body).
-  std::pair<int, cJSON*> query(const char* name, std::vector<std::pair<std::string, std::string>> params = {}) {
+  std::pair<int, cJSON*> query(const char* name,
+                               std::vector<std::pair<std::string, std::string>> params = {}) {
     std::vector<sluice_header> hs;
     for (auto& [k, v] : params) hs.push_back({{k.data(), k.size()}, {v.data(), v.size()}});
     sluice_sink_query q{sizeof q, {name, strlen(name)}, hs.data(), hs.size()};
@@ -40,13 +41,14 @@ class SqliteSink : public ::testing::Test {
       int status = 0;
       std::string body;
     } out;
-    int rc = vt_->query(inst_, &q,
-                        [](void* ctx, int status, const char*, const char* body, size_t len) {
-                          auto* o = static_cast<Out*>(ctx);
-                          o->status = status;
-                          o->body.assign(body, len);
-                        },
-                        &out);
+    int rc = vt_->query(
+        inst_, &q,
+        [](void* ctx, int status, const char*, const char* body, size_t len) {
+          auto* o = static_cast<Out*>(ctx);
+          o->status = status;
+          o->body.assign(body, len);
+        },
+        &out);
     if (rc != SLUICE_OK) return {rc, nullptr};
     cJSON* json = cJSON_Parse(out.body.c_str());
     parsed_.push_back(json);
@@ -78,7 +80,9 @@ TEST_F(SqliteSink, WrittenRecordsAreQueryableAfterFlush) {
   open();
   int64_t now = static_cast<int64_t>(host_.now());
   RecordBatchBuilder b;
-  b.add(rec("a", now - 3000, "red", 200)).add(rec("b", now - 2000, "blue", 429)).add(rec("c", now - 1000, "red", 200));
+  b.add(rec("a", now - 3000, "red", 200))
+      .add(rec("b", now - 2000, "blue", 429))
+      .add(rec("c", now - 1000, "red", 200));
   ASSERT_EQ(vt_->write(inst_, b.batch()), SLUICE_OK);
   auto [st0, none] = query("requests");
   EXPECT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(none, "requests")), 0) << "not committed yet";
@@ -90,20 +94,25 @@ TEST_F(SqliteSink, WrittenRecordsAreQueryableAfterFlush) {
   ASSERT_EQ(cJSON_GetArraySize(rows), 2);
   EXPECT_STREQ(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 0), "id")->valuestring, "c");
   EXPECT_TRUE(cJSON_IsNull(cJSON_GetObjectItem(page, "next_cursor")));
-  EXPECT_STREQ(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 0), "metadata"), "env")->valuestring, "prod");
+  EXPECT_STREQ(
+      cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 0), "metadata"), "env")
+          ->valuestring,
+      "prod");
 
   auto [st2, one] = query("request", {{"id", "b"}});
   EXPECT_EQ(st2, 200);
   EXPECT_STREQ(cJSON_GetObjectItem(one, "id")->valuestring, "b");
   auto [st3, missing] = query("request", {{"id", "zzz"}});
   EXPECT_EQ(st3, 404);
-  EXPECT_STREQ(cJSON_GetObjectItem(cJSON_GetObjectItem(missing, "error"), "code")->valuestring, "request_not_found");
+  EXPECT_STREQ(cJSON_GetObjectItem(cJSON_GetObjectItem(missing, "error"), "code")->valuestring,
+               "request_not_found");
 
   auto [st4, errors] = query("requests", {{"status", "error"}});
   EXPECT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(errors, "requests")), 1);
   auto [st5, bad] = query("requests", {{"limit", "5000"}});
   EXPECT_EQ(st5, 400);
-  EXPECT_STREQ(cJSON_GetObjectItem(cJSON_GetObjectItem(bad, "error"), "param")->valuestring, "limit");
+  EXPECT_STREQ(cJSON_GetObjectItem(cJSON_GetObjectItem(bad, "error"), "param")->valuestring,
+               "limit");
   EXPECT_EQ(query("metrics").first, SLUICE_ERR_UNSUPPORTED);
 }
 
@@ -112,7 +121,8 @@ TEST_F(SqliteSink, AnalyticsGroupsAndComputesPercentiles) {
   int64_t now = static_cast<int64_t>(host_.now());
   RecordBatchBuilder b;
   for (int i = 1; i <= 10; i++) {
-    RecordData d = rec("r" + std::to_string(i), now - 1000, i <= 7 ? "red" : "blue", i == 10 ? 500 : 200);
+    RecordData d =
+        rec("r" + std::to_string(i), now - 1000, i <= 7 ? "red" : "blue", i == 10 ? 500 : 200);
     d.total = i * 10.0;
     b.add(d);
   }
@@ -139,8 +149,10 @@ TEST_F(SqliteSink, RetentionKeepsTheNewestRowsAndDropsOldOnes) {
   open(2);
   int64_t now = static_cast<int64_t>(host_.now());
   RecordBatchBuilder b;
-  b.add(rec("old", now - 40LL * 86400000, "red", 200)).add(rec("x", now - 3, "red", 200))
-      .add(rec("y", now - 2, "red", 200)).add(rec("z", now - 1, "red", 200));
+  b.add(rec("old", now - 40LL * 86400000, "red", 200))
+      .add(rec("x", now - 3, "red", 200))
+      .add(rec("y", now - 2, "red", 200))
+      .add(rec("z", now - 1, "red", 200));
   vt_->write(inst_, b.batch());
   vt_->flush(inst_);
   auto [st, page] = query("requests");

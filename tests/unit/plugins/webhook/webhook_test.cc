@@ -53,7 +53,9 @@ TEST(WebhookEvents, BudgetThresholdText) {
       "\"threshold_percent\":80,\"spent\":80.01,\"limit\":100,\"unit\":\"cost_per_month\"}",
       &e));
   EXPECT_EQ(e.type, "budget_threshold");
-  EXPECT_EQ(e.text, "Sluice: budget 'team-monthly' reached 80% for team=payments (80.01 of 100, cost_per_month)");
+  EXPECT_EQ(
+      e.text,
+      "Sluice: budget 'team-monthly' reached 80% for team=payments (80.01 of 100, cost_per_month)");
   EXPECT_FALSE(webhook_sink::kernelEvent("not json", &e));
   EXPECT_EQ(webhook_sink::slackBody("a \"b\""), "{\"text\":\"a \\\"b\\\"\"}");
 }
@@ -62,11 +64,12 @@ TEST(WebhookSink, PostsWantedEventsOnly) {
   FakeHost host;
   void* inst = nullptr;
   char err[256] = {0};
-  ASSERT_EQ(table()->create(host.table(),
-                            "{\"url\":\"https://hooks.example.com/x\",\"format\":\"slack\","
-                            "\"events\":[\"budget_threshold\"],\"timeout_ms\":100,\"max_in_flight\":8}",
-                            &inst, err, sizeof err),
-            SLUICE_OK)
+  ASSERT_EQ(
+      table()->create(host.table(),
+                      "{\"url\":\"https://hooks.example.com/x\",\"format\":\"slack\","
+                      "\"events\":[\"budget_threshold\"],\"timeout_ms\":100,\"max_in_flight\":8}",
+                      &inst, err, sizeof err),
+      SLUICE_OK)
       << err;
   table()->attach(inst, reinterpret_cast<sluice_worker*>(0x1));
   RecordData d;
