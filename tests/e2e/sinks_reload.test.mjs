@@ -8,7 +8,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { startGateway, waitFor, withLogs } from './lib/gateway.mjs';
+import { SOURCE_DIR, runSluice, startGateway, waitFor, withLogs } from './lib/gateway.mjs';
 import { chat, governanceManifest, mockProvider } from './lib/governance.mjs';
 import { sample, scrape } from './lib/sinks.mjs';
 
@@ -103,5 +103,14 @@ test(
       for (const res of held) res.destroy();
       blackhole.close();
     }
+  }),
+);
+
+test(
+  'examples/observability.yaml validates against the real sink plugins',
+  withLogs(async () => {
+    const r = await runSluice(['validate', '-c', path.join(SOURCE_DIR, 'examples', 'observability.yaml')]);
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.stdout, /observability\.yaml: ok/);
   }),
 );
