@@ -113,7 +113,7 @@ test('validate: a missing manifest file exits 1 naming it', async () => {
 const REFUSALS = [
   { name: 'bad magic', entries: [{ file: 'bad_magic.so' }], reason: /bad magic/ },
   { name: 'ABI major + 1', entries: [{ file: 'abi_major_next.so' }], reason: /ABI 2\.x/ },
-  { name: 'ABI minor + 1', entries: [{ file: 'abi_minor_next.so' }], reason: /ABI 1\.1.*newer/ },
+  { name: 'ABI minor + 1', entries: [{ file: 'abi_minor_next.so' }], reason: /ABI 1\.2, newer than this sluice's 1\.1/ },
   { name: 'no entry symbol', entries: [{ file: 'no_entry.so' }], reason: /missing symbol sluice_plugin_entry/ },
   {
     name: 'duplicate name',
@@ -181,7 +181,7 @@ test('plugins: lists openai, openai-compatible and mock with kind, version, ABI 
     assert.equal(row.length, 5, `five columns: ${row.join(' | ')}`);
     assert.equal(row[1], 'provider');
     assert.match(row[2], /^\d+\.\d+\.\d+$/);
-    assert.equal(row[3], '1.0');
+    assert.equal(row[3], '1.1', 'built against the current ABI');
     assert.ok(paths.has(row[4]), `path ${row[4]}, expected ${expected}`);
   }
 });
