@@ -23,10 +23,10 @@ TEST(SpscRing, FifoAndFullAtCapacity) {
 }
 
 TEST(SpscRing, TwoThreadsLoseAndReorderNothing) {
-  constexpr size_t kItems = 200000;
+  constexpr size_t kItems = 50000;
   std::vector<size_t> items(kItems);
   for (size_t i = 0; i < kItems; i++) items[i] = i;
-  SpscRing<size_t> ring(64);
+  SpscRing<size_t> ring(256);
   std::thread producer([&] {
     for (size_t i = 0; i < kItems; i++) {
       while (!ring.push(&items[i])) std::this_thread::yield();
