@@ -12,8 +12,8 @@
 #include <cstring>
 #include <string>
 
-#include "access_line.h"
 #include "../common/batch_views.h"
+#include "access_line.h"
 #include "sluice/plugin.h"
 
 namespace sluice::access_log {

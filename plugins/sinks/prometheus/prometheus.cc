@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include "metric_registry.h"
 #include "../common/batch_views.h"
+#include "metric_registry.h"
 #include "sluice/plugin.h"
 
 namespace sluice::prometheus_sink {

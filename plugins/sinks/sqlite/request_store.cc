@@ -86,8 +86,12 @@ bool RequestStore::open(const StoreOptions& options, std::string* why) {
   }
   sqlite3_busy_timeout(writer_, 2000);
   char* err = nullptr;
-  if (sqlite3_exec(writer_, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", nullptr, nullptr,
-                   &err) != SQLITE_OK ||
+  // An append-mostly log: large pages and a 16 MB cache mean fewer, larger
+  // WAL writes (page_size only takes effect on a new file).
+  if (sqlite3_exec(writer_,
+                   "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                   "PRAGMA cache_size=-16000;",
+                   nullptr, nullptr, &err) != SQLITE_OK ||
       sqlite3_exec(writer_, kSchema, nullptr, nullptr, &err) != SQLITE_OK) {
     *why = options.path + ": " + (err ? err : "schema setup failed");
     sqlite3_free(err);

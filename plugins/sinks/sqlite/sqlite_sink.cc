@@ -8,8 +8,8 @@
 #include <mutex>
 #include <string>
 
-#include "request_store.h"
 #include "../common/batch_views.h"
+#include "request_store.h"
 #include "sluice/plugin.h"
 #include "store_query.h"
 
