@@ -180,7 +180,7 @@ void Exchange::finishRecord() {
 void Exchange::submitRecord() {
   if (!worker_->telemetry) return;
   finishRecord();
-  worker_->telemetry->submit(std::make_unique<RequestRecord>(std::move(record_)));
+  worker_->telemetry->submit(std::move(record_));
 }
 
 void Exchange::run() {

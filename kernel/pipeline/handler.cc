@@ -98,11 +98,12 @@ void RequestHandler::recordEarly(int status, const std::string& error_code,
                                  const std::string& request_id, std::string_view response_body) {
   if (!worker_->telemetry || !worker_->telemetry->active() || !early_.req) return;
   const http::Request& req = *early_.req;
-  auto r = std::make_unique<RequestRecord>();
-  recordRequest(req, r.get());
-  recordTimes(req.start_ns, util::monotonicNs(), r.get());
+  RequestRecord record;
+  RequestRecord* r = &record;
+  recordRequest(req, r);
+  recordTimes(req.start_ns, util::monotonicNs(), r);
   r->id = request_id;
-  if (early_.caller) recordCaller(*early_.caller, r.get());
+  if (early_.caller) recordCaller(*early_.caller, r);
   if (early_.metadata) r->metadata = *early_.metadata;
   r->requested_model.assign(early_.model);
   r->status = status;
@@ -120,7 +121,7 @@ void RequestHandler::recordEarly(int status, const std::string& error_code,
     appendCapped(&r->request_body, req.body, logging.max_body_bytes);
     appendCapped(&r->response_body, response_body, logging.max_body_bytes);
   }
-  worker_->telemetry->submit(std::move(r));
+  worker_->telemetry->submit(std::move(record));
 }
 
 RequestHandler::RequestHandler(sluice_worker* worker, GatewayHolder* holder)

@@ -51,14 +51,17 @@ struct Hub::Sink {
 
 // ------------------------------------------------------------------ Outbox
 
-void Outbox::submit(std::unique_ptr<pipeline::RequestRecord> record) {
+void Outbox::submit(pipeline::RequestRecord&& record) {
   // Single writer: a plain load and store, no read-modify-write.
   submitted_.store(submitted_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  if (!ring_.push(record.get())) {
+  std::unique_ptr<pipeline::RequestRecord> shell(returned_.pop());
+  if (!shell) shell = std::make_unique<pipeline::RequestRecord>();
+  std::swap(*shell, record);  // the spent record's strings go back to the caller, freed here
+  if (!ring_.push(shell.get())) {
     dropped_.store(dropped_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    return;  // the record is freed here, on the worker
+    return;  // freed here, on the worker
   }
-  record.release();
+  shell.release();
   // A full batch wakes the sink thread; smaller ones wait for its timer.
   uint32_t batch = hub_->batch_records_.load(std::memory_order_relaxed);
   if (ring_.size() % batch == 0) hub_->wake();
@@ -80,6 +83,7 @@ Hub::~Hub() {
   // Whatever was never delivered (no thread ran) is freed with the queues.
   for (auto& o : outboxes_) {
     while (pipeline::RequestRecord* r = o->ring_.pop()) delete r;
+    while (pipeline::RequestRecord* r = o->returned_.pop()) delete r;
   }
 }
 
@@ -254,6 +258,7 @@ void Hub::pump() {
       pipeline::RequestRecord* r = o->ring_.pop();
       if (!r) break;
       taken_.emplace_back(r);
+      taken_from_.push_back(o.get());
       if (taken_.size() >= batch) {
         deliver(&taken_);
         delivered = true;
@@ -281,7 +286,12 @@ void Hub::deliver(std::vector<std::unique_ptr<pipeline::RequestRecord>>* records
           .fetch_add(batch_.size(), std::memory_order_relaxed);
     }
   }
+  // Back to the worker that made each one (freed here only if its ring is full).
+  for (size_t i = 0; i < records->size(); i++) {
+    if (taken_from_[i]->returned_.push((*records)[i].get())) (*records)[i].release();
+  }
   records->clear();
+  taken_from_.clear();
 }
 
 void Hub::adoptPending() {

@@ -34,22 +34,28 @@ namespace sluice::telemetry {
 class Hub;
 
 // One worker's way to the sink thread. submit() and event() are called by
-// that worker only.
+// that worker only. Delivered records come back through a second ring and
+// carry the next submission, so a record is allocated and freed on the
+// worker that made it: no allocation per request once warm, and no free
+// across threads.
 class Outbox {
  public:
   // Some sink is configured: records are worth building.
   bool active() const { return active_->load(std::memory_order_relaxed); }
-  void submit(std::unique_ptr<pipeline::RequestRecord> record);
+  // Takes the record's contents (what is left in `record` is a spent one,
+  // to be destroyed by the caller).
+  void submit(pipeline::RequestRecord&& record);
   // A kernel event for the sinks' event() (budget thresholds), as JSON.
   void event(std::string json);
 
  private:
   friend class Hub;
   Outbox(Hub* hub, size_t capacity, const std::atomic<bool>* active)
-      : hub_(hub), active_(active), ring_(capacity) {}
+      : hub_(hub), active_(active), ring_(capacity), returned_(capacity) {}
   Hub* hub_;
   const std::atomic<bool>* active_;
-  SpscRing<pipeline::RequestRecord> ring_;
+  SpscRing<pipeline::RequestRecord> ring_;      // worker -> sink thread
+  SpscRing<pipeline::RequestRecord> returned_;  // sink thread -> worker: delivered, to reuse
   // Written by the worker only, read by the admin thread.
   std::atomic<uint64_t> submitted_{0};
   std::atomic<uint64_t> dropped_{0};
@@ -135,6 +141,7 @@ class Hub {
   sluice_worker worker_{};
   RecordBatch batch_;
   std::vector<std::unique_ptr<pipeline::RequestRecord>> taken_;
+  std::vector<Outbox*> taken_from_;  // parallel to taken_
 };
 
 }  // namespace sluice::telemetry

@@ -52,12 +52,12 @@ class HubTest : public ::testing::Test {
   std::string accessLog(const std::string& name) {
     return "{\"format\":\"logfmt\",\"path\":\"" + dir_ + "/" + name + "\"}";
   }
-  std::unique_ptr<pipeline::RequestRecord> record(int i) {
-    auto r = std::make_unique<pipeline::RequestRecord>();
-    r->id = "req_" + std::to_string(i);
-    r->status = 200;
-    r->start_ms = 1795000000000 + i;
-    r->trace_id = "t" + std::to_string(i);
+  pipeline::RequestRecord record(int i) {
+    pipeline::RequestRecord r;
+    r.id = "req_" + std::to_string(i);
+    r.status = 200;
+    r.start_ms = 1795000000000 + i;
+    r.trace_id = "t" + std::to_string(i);
     return r;
   }
   std::string metrics(Hub* hub) {
@@ -163,6 +163,26 @@ TEST_F(HubTest, QueriesGoToTheSinkThatServesThem) {
     return answered && !body.empty();
   }));
   EXPECT_NE(body.find("\"id\":\"req_7\""), std::string::npos) << body;
+  hub.stop();
+}
+
+TEST_F(HubTest, DeliveredRecordsComeBackToTheirWorkerForReuse) {
+  manifest::LoggingConfig logging;
+  Hub hub(1, logging);
+  std::vector<std::string> errors;
+  ASSERT_TRUE(hub.configure(config({{"access-log", accessLog("a.log")}}), &registry_, &errors));
+  std::string err;
+  ASSERT_TRUE(hub.start({}, &err));
+  pipeline::RequestRecord first = record(1);
+  hub.outbox(0)->submit(std::move(first));
+  EXPECT_TRUE(first.id.empty()) << "nothing to reuse yet: the caller keeps an empty shell";
+  ASSERT_TRUE(eventually([&] { return lineCount(dir_ + "/a.log") == 1; }));
+  // The delivered record is now the shell the next submission swaps with.
+  pipeline::RequestRecord second = record(2);
+  hub.outbox(0)->submit(std::move(second));
+  EXPECT_EQ(second.id, "req_1");
+  ASSERT_TRUE(eventually([&] { return lineCount(dir_ + "/a.log") == 2; }));
+  EXPECT_NE(readFile(dir_ + "/a.log").find("trace_id=t2"), std::string::npos);
   hub.stop();
 }
 
