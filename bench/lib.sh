@@ -198,7 +198,8 @@ preflight() {
     true
 }
 
-# wrk_line URL SECONDS: one wrk run; prints its BENCH summary line.
+# wrk_line URL SECONDS: one wrk run (THREADS, CONNECTIONS, bench/post.lua);
+# prints its BENCH summary line.
 wrk_line() {
   local out
   out=$(taskset -c "$WRK_CORE" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2" --latency \
@@ -206,13 +207,15 @@ wrk_line() {
   grep '^BENCH ' <<<"$out" || true
 }
 
+# field LINE NAME: the value of NAME=... in a BENCH summary line.
 field() { sed -E "s/.* $2=([0-9.]+).*/\1/" <<<"$1"; }
 
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END {
   print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# round_ratios RUNS BARE_RUNS: each round's RPS as a percentage of bare's in
-# the same round (neighbours in time, so a drifting machine load cancels out).
+# round_ratios RUNS BASE_RUNS: each round's RPS as a percentage of the
+# baseline's in the same round (neighbours in time, so a drifting machine
+# load cancels out).
 round_ratios() {
   awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); split(b, y, " ")
     for (i = 1; i <= n; i++) if (y[i] > 0) printf " %f", 100 * x[i] / y[i] }'

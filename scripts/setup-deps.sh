@@ -4,7 +4,8 @@
 #
 #   scripts/setup-deps.sh          build and run (compiler, CMake, libraries, GoogleTest, curl)
 #   scripts/setup-deps.sh --test   + the test tools: Node.js/npm (and `npm ci` in
-#                                  tests/e2e), clang with libFuzzer, redis-server
+#                                  tests/e2e), clang with libFuzzer, redis-server,
+#                                  clickhouse-server, prometheus, chromium
 #   scripts/setup-deps.sh --bench  + the benchmark tools: wrk, nginx, valgrind, Node.js
 #
 # Flags combine: scripts/setup-deps.sh --test --bench
@@ -30,10 +31,12 @@ done
 
 # GoogleTest is in the base set because the default configure builds the tests.
 packages=(build-essential cmake ninja-build pkg-config libuv1-dev libcjson-dev libyaml-cpp-dev
-  libssl-dev liblua5.4-dev node-llhttp libhiredis-dev libgtest-dev libgmock-dev curl)
+  libssl-dev liblua5.4-dev node-llhttp libhiredis-dev libsqlite3-dev libgtest-dev libgmock-dev curl)
 need_node=0
 if ((want_test)); then
-  packages+=(clang libclang-rt-14-dev redis-server)
+  # The sinks' suites run the real servers: ClickHouse, Prometheus, and
+  # Chromium for the dashboard (driven by playwright-core from npm).
+  packages+=(clang libclang-rt-14-dev redis-server clickhouse-server prometheus chromium)
   need_node=1
 fi
 if ((want_bench)); then

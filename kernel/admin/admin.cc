@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 
+#include "admin/ui_assets.h"
 #include "pipeline/errors.h"
 
 namespace sluice::admin {
@@ -36,16 +37,42 @@ void AdminServer::drain(std::function<void()> done) {
   server_->drain(std::move(done));
 }
 
+namespace {
+
+bool sameSecret(std::string_view given, const std::string& token) {
+  return given.size() == token.size() &&
+         CRYPTO_memcmp(given.data(), token.data(), token.size()) == 0;
+}
+
+// The value of cookie `name` in a Cookie header, or empty.
+std::string_view cookieValue(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    size_t semi = header.find(';');
+    std::string_view pair = header.substr(0, semi);
+    header = semi == std::string_view::npos ? std::string_view() : header.substr(semi + 1);
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    if (pair.size() > name.size() && pair.compare(0, name.size(), name) == 0 &&
+        pair[name.size()] == '=') {
+      return pair.substr(name.size() + 1);
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+// The token comes as `Authorization: Bearer <token>` or, from the dashboard
+// in a browser (which cannot add a header to a page load), as the cookie its
+// login page sets.
 bool AdminServer::authorized(const http::Request& req) const {
   if (config_.token.empty()) return true;  // loopback only, enforced at start
-  const std::string* auth = req.header("authorization");
   static constexpr std::string_view kBearer = "Bearer ";
-  if (!auth || auth->size() != kBearer.size() + config_.token.size() ||
-      auth->compare(0, kBearer.size(), kBearer) != 0) {
-    return false;
+  const std::string* auth = req.header("authorization");
+  if (auth && auth->compare(0, kBearer.size(), kBearer) == 0) {
+    return sameSecret(std::string_view(*auth).substr(kBearer.size()), config_.token);
   }
-  return CRYPTO_memcmp(auth->data() + kBearer.size(), config_.token.data(),
-                       config_.token.size()) == 0;
+  const std::string* cookie = req.header("cookie");
+  return cookie && sameSecret(cookieValue(*cookie, "sluice_admin_token"), config_.token);
 }
 
 void AdminServer::handle(http::Request& req, http::Response& res) {
@@ -63,22 +90,41 @@ void AdminServer::handle(http::Request& req, http::Response& res) {
   }
   if (path.rfind("/admin/", 0) == 0 || path == "/ui" || path.rfind("/ui/", 0) == 0) {
     if (!authorized(req)) {
+      const UiAsset* login = findUiAsset("login.html");
+      if ((path == "/ui" || path == "/ui/") && login) {  // a browser: ask for the token
+        res.respond(401, {{"Content-Type", login->content_type}}, login->body);
+        return;
+      }
       res.respond(401, json,
                   pipeline::errorBody(pipeline::makeError(
                       401, "admin token missing or wrong", "invalid_admin_token")));
       return;
     }
-    for (auto& [route_path, handler] : routes_) {
-      if (path != route_path) continue;
-      if (req.method != "GET") {
-        res.respond(405, {{"Content-Type", "application/json"}, {"Allow", "GET"}},
-                    pipeline::errorBody(pipeline::makeError(405, "use GET for " + route_path,
-                                                            "method_not_allowed")));
-        return;
-      }
-      handler(req, res);
+  }
+  const Route* handler = nullptr;
+  std::string_view matched;
+  for (auto& [route_path, h] : routes_) {
+    if (path == route_path) {
+      handler = &h;
+      matched = route_path;
+      break;
+    }
+  }
+  for (size_t i = 0; !handler && i < prefix_routes_.size(); i++) {
+    if (path.rfind(prefix_routes_[i].first, 0) == 0) {
+      handler = &prefix_routes_[i].second;
+      matched = path;
+    }
+  }
+  if (handler) {
+    if (req.method != "GET") {
+      res.respond(405, {{"Content-Type", "application/json"}, {"Allow", "GET"}},
+                  pipeline::errorBody(pipeline::makeError(
+                      405, "use GET for " + std::string(matched), "method_not_allowed")));
       return;
     }
+    (*handler)(req, res);
+    return;
   }
   res.respond(404, json,
               pipeline::errorBody(pipeline::makeError(404, "no admin route for " +

@@ -27,10 +27,14 @@ class AdminServer {
   // Refuses a non-loopback listener without a token.
   bool start(std::string* error);
   void drain(std::function<void()> done);
-  // An extra GET route under /admin/ (behind the admin token); the handler
-  // may answer later, on this loop.
+  // An extra GET route; under /admin/ and /ui it is behind the admin token.
+  // The handler may answer later, on this loop.
   using Route = std::function<void(http::Request& req, http::Response& res)>;
   void route(std::string path, Route handler) { routes_.emplace_back(std::move(path), std::move(handler)); }
+  // Every path that starts with `prefix` (after the exact routes).
+  void routePrefix(std::string prefix, Route handler) {
+    prefix_routes_.emplace_back(std::move(prefix), std::move(handler));
+  }
   uint16_t boundPort() const { return server_ ? server_->boundPort() : 0; }
 
  private:
@@ -42,6 +46,7 @@ class AdminServer {
   AdminState* state_;
   std::unique_ptr<http::Server> server_;
   std::vector<std::pair<std::string, Route>> routes_;
+  std::vector<std::pair<std::string, Route>> prefix_routes_;
 };
 
 // True for 127.0.0.0/8, ::1 and "localhost".

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "admin/admin.h"
+#include "admin/telemetry_routes.h"
 #include "cli/config_load.h"
 #include "governance/identity.h"
 #include "governance/limits_report.h"
@@ -18,6 +19,7 @@
 #include "loop/worker.h"
 #include "pipeline/gateway.h"
 #include "plugins/registry.h"
+#include "telemetry/hub.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -54,6 +56,7 @@ struct ServeContext {
   admin::AdminServer* admin = nullptr;
   admin::AdminState* state = nullptr;
   governance::CounterStore* admin_counters = nullptr;  // on this loop, for /admin/limits
+  telemetry::Hub* hub = nullptr;
   uint32_t drain_ms = 30000;
   bool stopping = false;
 };
@@ -98,7 +101,9 @@ void reload(ServeContext* ctx) {
   // Targets the new manifest still names keep their stats and breakers.
   if (cfg) gw = pipeline::Gateway::build(cfg, ctx->registry, &errors,
                                          ctx->holder->get()->targetStats());
-  if (!gw) {
+  // Sinks are created before the switch: one that cannot start refuses the
+  // whole reload, and unchanged ones keep running.
+  if (!gw || !ctx->hub->configure(*cfg, ctx->registry, &errors)) {
     for (const auto& e : errors) util::logError("reload", e);
     util::logError("reload", "manifest refused; the running configuration stays");
     return;
@@ -131,14 +136,6 @@ int cmdServe(const std::vector<std::string>& args) {
     util::logInfo("serve", "no manifest given (-c): running the built-in default with the mock "
                            "provider on loopback");
   }
-  std::string inert;
-  auto inertNote = [&inert](bool present, const char* key) {
-    if (present) inert += (inert.empty() ? "" : ", ") + std::string(key);
-  };
-  inertNote(!cfg->sinks.empty(), "sinks");
-  if (!inert.empty()) {
-    util::logWarn("serve", "validated but not active in this version: " + inert);
-  }
   if (!cfg->auth) {
     for (const auto& l : cfg->server.listen) {
       if (path.empty() && !admin::isLoopback(l.host)) {
@@ -169,10 +166,23 @@ int cmdServe(const std::vector<std::string>& args) {
   }
 
   int n = loop::resolveWorkerCount(cfg->server.workers);
+  // Phase 12: the sink thread, fed by one queue per worker.
+  telemetry::Hub hub(n, cfg->logging);
+  if (!hub.configure(*cfg, &registry, &errors)) {
+    printErrors(errors);
+    return 1;
+  }
+  {
+    std::string err;
+    if (!hub.start(cfg->server.upstream, &err)) {
+      fprintf(stderr, "sink thread: %s\n", err.c_str());
+      return 1;
+    }
+  }
   governance::CounterStoreFactory counters = governance::counterStoreFactory(cfg->state);
   std::vector<std::unique_ptr<loop::Worker>> workers;
   for (int i = 0; i < n; i++) {
-    auto w = std::make_unique<loop::Worker>(i, cfg->server, &holder, tls, counters);
+    auto w = std::make_unique<loop::Worker>(i, cfg->server, &holder, tls, counters, hub.outbox(i));
     std::string err;
     if (!w->start(&err)) {
       fprintf(stderr, "%s\n", err.c_str());
@@ -190,6 +200,7 @@ int cmdServe(const std::vector<std::string>& args) {
   ctx.holder = &holder;
   ctx.workers = &workers;
   ctx.drain_ms = cfg->server.limits.drain_timeout_ms;
+  ctx.hub = &hub;
   admin::AdminState state;
   ctx.state = &state;
   admin::AdminServer admin(&ctx.loop, cfg->admin, &state);
@@ -211,6 +222,7 @@ int cmdServe(const std::vector<std::string>& args) {
     res.respond(200, {{"Content-Type", "application/json"}},
                 gw->router().targetsJson(pipeline::routingNowMs()));
   });
+  admin::addTelemetryRoutes(&admin, &hub);
   std::string err;
   if (!admin.start(&err)) {
     fprintf(stderr, "%s\n", err.c_str());
@@ -252,6 +264,7 @@ int cmdServe(const std::vector<std::string>& args) {
   uv_run(&ctx.loop, UV_RUN_DEFAULT);
   for (auto& w : workers) w->join();
   workers.clear();
+  hub.stop();  // every record the workers queued reaches the sinks
   admin_counters.reset();
   uv_run(&ctx.loop, UV_RUN_DEFAULT);
   uv_loop_close(&ctx.loop);

@@ -6,6 +6,7 @@
 #include "governance/decision.h"
 #include "http/client.h"
 #include "pipeline/errors.h"
+#include "telemetry/hub.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -120,6 +121,7 @@ void settle(sluice_worker* worker, const Plan& plan, const manifest::Pricing* pr
               [worker, url, body = std::move(body), what](bool first) mutable {
                 if (!first) return;
                 util::logWarn("budget", what);
+                if (worker->telemetry) worker->telemetry->event(body);  // the sinks' event()
                 if (!url.empty()) postAlert(worker, url, std::move(body), what);
               });
         }

@@ -13,9 +13,10 @@ int resolveWorkerCount(int configured) {
 }
 
 Worker::Worker(int index, const manifest::ServerConfig& server, pipeline::GatewayHolder* holder,
-               std::shared_ptr<http::TlsContext> tls, governance::CounterStoreFactory counters)
+               std::shared_ptr<http::TlsContext> tls, governance::CounterStoreFactory counters,
+               telemetry::Outbox* records)
     : index_(index), server_config_(server), holder_(holder), tls_(std::move(tls)),
-      counters_factory_(std::move(counters)) {}
+      counters_factory_(std::move(counters)), records_(records) {}
 
 Worker::~Worker() { join(); }
 
@@ -64,6 +65,7 @@ bool Worker::setUp(std::string* error) {
   if (counters_factory_) counters_ = counters_factory_(&loop_);
   handle_.counters = counters_.get();
   handle_.plans = &plans_;
+  handle_.telemetry = records_;
   handle_.index = index_;
   handler_ = std::make_unique<pipeline::RequestHandler>(&handle_, holder_);
   pipeline::RequestHandler* h = handler_.get();

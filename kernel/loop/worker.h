@@ -23,8 +23,10 @@ namespace sluice::loop {
 
 class Worker {
  public:
+  // `records` is this worker's queue to the sink thread (null: no records).
   Worker(int index, const manifest::ServerConfig& server, pipeline::GatewayHolder* holder,
-         std::shared_ptr<http::TlsContext> tls, governance::CounterStoreFactory counters);
+         std::shared_ptr<http::TlsContext> tls, governance::CounterStoreFactory counters,
+         telemetry::Outbox* records = nullptr);
   ~Worker();
 
   // Starts the thread and waits until it listens (true) or failed (*error).
@@ -51,6 +53,7 @@ class Worker {
   uv_timer_t deadline_;
   sluice_worker handle_;
   governance::CounterStoreFactory counters_factory_;
+  telemetry::Outbox* records_;
   std::unique_ptr<governance::CounterStore> counters_;
   governance::PlanCache plans_;
   std::unique_ptr<http::Client> client_;

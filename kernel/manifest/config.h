@@ -252,6 +252,18 @@ struct SinkConfig {
   Mark mark;
 };
 
+// What request records carry and how they reach the sinks.
+struct LoggingConfig {
+  bool log_bodies = false;  // request and response bodies in records
+  uint64_t max_body_bytes = 64 * 1024;  // each logged body is cut to this
+  // May a caller's X-Sluice-Logging-Config {"log_bodies": true} turn bodies
+  // on when log_bodies is false? (Turning them off is always allowed.)
+  bool caller_may_enable_bodies = false;
+  uint32_t queue_records = 8192;    // per worker; a full queue drops records (counted)
+  uint32_t batch_records = 256;     // records per write() to a sink
+  uint32_t flush_interval_ms = 200;  // a partial batch waits at most this long
+};
+
 struct StateConfig {
   enum class Backend { Memory, Redis } backend = Backend::Memory;
   std::string redis_url;
@@ -276,6 +288,7 @@ struct Config {
   std::vector<GuardrailRule> guardrail_rules;
   std::vector<PolicyConfig> policies;
   std::vector<SinkConfig> sinks;
+  LoggingConfig logging;
   StateConfig state;
 };
 

@@ -66,6 +66,7 @@ void loadSections(Context& ctx, const YAML::Node& root, Config* cfg) {
   loadGuardrailRules(ctx, m, cfg, catalog);
   loadPolicies(ctx, m, cfg);
   loadSinks(ctx, m, cfg);
+  loadLogging(ctx, m, &cfg->logging);
   loadState(ctx, m, &cfg->state);
   m.finish();
 }

@@ -71,6 +71,7 @@ void loadBudgets(Context& ctx, MapReader& root, Config* cfg, const Catalog& cata
 void loadGuardrailRules(Context& ctx, MapReader& root, Config* cfg, const Catalog& catalog);
 void loadPolicies(Context& ctx, MapReader& root, Config* cfg);
 void loadSinks(Context& ctx, MapReader& root, Config* cfg);
+void loadLogging(Context& ctx, MapReader& root, LoggingConfig* out);
 void loadState(Context& ctx, MapReader& root, StateConfig* out);
 
 // Records "duplicate <what> 'name' (first defined at line N)" when `name`

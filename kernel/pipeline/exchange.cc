@@ -9,6 +9,9 @@
 #include "lua/header_rules.h"
 #include "pipeline/json_splice.h"
 #include "plugins/host.h"
+#include "pipeline/record_fill.h"
+#include "telemetry/hub.h"
+#include "telemetry/trace_context.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -106,14 +109,23 @@ Exchange::Exchange(sluice_worker* worker, http::Request& req, http::Response& re
       vt_(spec_.model->provider->vt), start_ns_(req.start_ns) {
   emitter_ = {this, emitChunk, emitUsage};
   local_ = {this, localStart, localWrite, localFinish};
+  if (spec_.record) {
+    recordRequest(req_, &record_);
+    if (spec_.log_bodies) {
+      record_.bodies_logged = true;
+      appendCapped(&record_.request_body, req_.body, spec_.gateway->config().logging.max_body_bytes);
+    }
+  } else if (req_.header("traceparent")) {
+    recordTrace(req_, &record_);  // honoured and passed on even with no sink to report to
+  }
 }
 
 Exchange::~Exchange() {
-  logPolicies();  // what the request came to, before anything is torn down
   cancelTimer();  // every way out cancels it already; a late timer must never find us gone
   endCall();
   if (attempt_live_) abandonAttempt();
   settle();
+  submitRecord();
 }
 
 void Exchange::endCall() {
@@ -125,10 +137,9 @@ void Exchange::endCall() {
   call_state_ = nullptr;
 }
 
-// Phase 11: the reservation becomes what the request used — the provider's
-// usage, or, for a stream cut short without it, the text produced so far.
-void Exchange::settle() {
-  if (!reserved_) return;
+// What the request used: the provider's usage or, for a stream cut short
+// without it, the prompt estimate plus the text produced so far.
+governance::Usage Exchange::usedTokens() {
   governance::Usage u;
   if (usage_.prompt >= 0 && usage_.completion >= 0) {
     u.prompt = usage_.prompt;
@@ -141,8 +152,79 @@ void Exchange::settle() {
     u.completion = (delta_chars_ + 3) / 4;
     usage_estimated_ = true;
   }
+  return u;
+}
+
+// Phase 11: the reservation becomes what the request used.
+void Exchange::settle() {
+  if (!reserved_) return;
   const manifest::ModelConfig* mc = spec_.model->config;
-  governance::settle(worker_, plan_, mc && mc->pricing ? &*mc->pricing : nullptr, u);
+  governance::settle(worker_, plan_, mc && mc->pricing ? &*mc->pricing : nullptr, usedTokens());
+}
+
+// Phase 12: the record gets what only the end knows, and leaves for the
+// sink thread (which turns it into JSON there, off the request path).
+void Exchange::finishRecord() {
+  RequestRecord& r = record_;
+  uint64_t now = util::monotonicNs();
+  recordTimes(start_ns_, now, &r);
+  r.id = std::move(spec_.request_id);
+  if (spec_.principal) recordCaller(*spec_.principal, &r);
+  r.metadata = std::move(spec_.metadata);
+  r.requested_model = std::move(spec_.requested_model);
+  if (sent_) {
+    r.resolved_model = spec_.model->id;
+    r.provider = spec_.model->provider->name;
+    r.provider_type = spec_.model->provider->type;
+  }
+  // The rules that applied, in x-sluice-applied-rules order: routing, then
+  // rate limits and budgets, then guardrail rules.
+  if (const Route* route = failover_.route()) r.applied_rules.push_back(route->id());
+  for (size_t i = 0; i < plan_.checks.size(); i++) {
+    const governance::CheckInfo& info = plan_.info(i);
+    r.applied_rules.push_back(info.rate ? info.rate->id : info.budget->id);
+  }
+  r.attempts = failover_.attempts();
+  if (spec_.guards) {
+    const auto& guard_rules = spec_.guards->plan().rule_ids;
+    r.applied_rules.insert(r.applied_rules.end(), guard_rules.begin(), guard_rules.end());
+    r.findings = spec_.guards->findings();
+  }
+  if (guard_in_ns_) r.phases.guard_in = static_cast<double>(guard_in_ns_) / 1e6;
+  if (guard_out_ns_) r.phases.guard_out = static_cast<double>(guard_out_ns_) / 1e6;
+  r.stream = spec_.stream;
+  if (r.status == 0) r.status = 499;  // nothing was answered: the client left first
+  governance::Usage u = usedTokens();
+  r.prompt_tokens = u.prompt;
+  r.completion_tokens = u.completion;
+  r.cached_tokens = u.cached;
+  r.tokens_estimated = usage_estimated_;
+  const manifest::ModelConfig* mc = spec_.model->config;
+  r.cost_usd = static_cast<double>(governance::costNano(mc && mc->pricing ? &*mc->pricing : nullptr,
+                                                        u)) /
+               governance::kNanoPerUsd;
+  if (spec_.auth_done_ns) r.phases.auth = elapsedMs(start_ns_, spec_.auth_done_ns);
+  if (spec_.route_done_ns) {
+    uint64_t from = guard_done_ns_ ? guard_done_ns_ : spec_.auth_done_ns ? spec_.auth_done_ns : start_ns_;
+    r.phases.route = elapsedMs(from, spec_.route_done_ns);
+    if (head_ns_) r.phases.upstream = elapsedMs(spec_.route_done_ns, head_ns_);
+  }
+  if (first_byte_ns_) {
+    r.phases.ttft = elapsedMs(start_ns_, first_byte_ns_);
+    if (u.completion > 1 && streaming_) {
+      r.phases.tpot = elapsedMs(first_byte_ns_, now) / static_cast<double>(u.completion - 1);
+    }
+  }
+}
+
+// Lua on_log sees the finished record (and may enrich it) before it goes.
+void Exchange::submitRecord() {
+  bool sinks = spec_.record && worker_->telemetry;
+  bool log_hook = spec_.policies && spec_.policies->runs(lua::Hook::Log);
+  if (!sinks && !log_hook) return;
+  finishRecord();
+  if (log_hook) logPolicies(&record_);
+  if (sinks) worker_->telemetry->submit(std::move(record_));
 }
 
 void Exchange::run() {
@@ -215,6 +297,7 @@ void Exchange::admitted(const governance::ReserveResult& r) {
       guardInput();
       return;
     case governance::Decision::Kind::Downgrade:
+      if (spec_.record) record_.events.push_back({d.downgrade->id, "budget", "downgraded"});
       if (downgrade(d.downgrade)) return;
       d.status = 429;
       d.code = "budget_exceeded";
@@ -222,6 +305,11 @@ void Exchange::admitted(const governance::ReserveResult& r) {
                   d.downgrade->downgrade_to + "' cannot serve this request";
       break;
     case governance::Decision::Kind::Refuse:
+      if (spec_.record && r.refused >= 0 && static_cast<size_t>(r.refused) < plan_.checks.size()) {
+        const governance::CheckInfo& info = plan_.info(r.refused);
+        record_.events.push_back(info.rate ? RuleEvent{info.rate->id, "rate_limit", "blocked"}
+                                           : RuleEvent{info.budget->id, "budget", "blocked"});
+      }
       break;
   }
   upstream_done_ = true;
@@ -401,6 +489,9 @@ void Exchange::startAttempt() {
   }
   lua::applyUpstreamHeaders(spec_.policy_headers, &cr.headers);
   if (target_) target_->overrideHeaders(&cr.headers);
+  if (!record_.trace_id.empty()) {
+    cr.headers.emplace_back("traceparent", telemetry::traceparent(record_.trace_id, record_.span_id));
+  }
   // The body goes out unchanged unless the provider built its own.
   if (ureq_.body.len) {
     cr.body.assign(sv(ureq_.body));
@@ -669,6 +760,7 @@ void Exchange::beginStream() {
   if (!responsePolicies(200, &h)) return;
   answered_status_ = 200;
   res_.begin(200, h);
+  record_.status = 200;
   if (spec_.guards &&
       (spec_.guards->runs(GuardHook::LlmOutput) || spec_.guards->runs(GuardHook::McpPreTool))) {
     guardStream();
@@ -702,6 +794,9 @@ void Exchange::body(const char* data, size_t len) {
     return handleEvent(event, d, &out);
   });
   out_ = nullptr;
+  if (record_.bodies_logged) {
+    appendCapped(&record_.response_body, out, spec_.gateway->config().logging.max_body_bytes);
+  }
   if (!out.empty()) res_.write(out);
   if (client_done_) return;  // the write found the client gone
   if (!ok) {
@@ -737,7 +832,7 @@ bool Exchange::handleEvent(std::string_view event, std::string_view data, std::s
 // A canonical chunk on its way to the client. The usage-only chunk the
 // gateway asked for on the client's behalf is read and dropped.
 void Exchange::forwardChunk(std::string_view json, std::string* out) {
-  if (reserved_) delta_chars_ += countDeltaChars(json);
+  if (reserved_ || spec_.record) delta_chars_ += countDeltaChars(json);
   size_t usage_at = findObjectValue(json, "\"usage\"");
   if (usage_at != std::string_view::npos) {
     // A decoding provider reports usage itself (it may correct the figures).
@@ -867,6 +962,8 @@ void Exchange::respondNow(std::string_view body) {
   if (!responsePolicies(status_, &h)) return;
   answered_status_ = status_;
   res_.respond(status_, h, body);
+  record_.status = status_;
+  if (spec_.record) noteResponse(status_, body);
   client_done_ = true;
   maybeDelete();
 }
@@ -891,7 +988,13 @@ void Exchange::fail(const ApiError& e, const governance::HeaderList* extra) {
   appendTimingHeaders(&h, util::monotonicNs());
   if (!responsePolicies(e.status, &h)) return;  // a policy answered with its own error
   answered_status_ = e.status;
-  res_.respond(e.status, h, errorBody(e));
+  std::string body = errorBody(e);
+  res_.respond(e.status, h, body);
+  record_.status = e.status;
+  record_.error_code = e.code;
+  if (record_.bodies_logged) {
+    appendCapped(&record_.response_body, body, spec_.gateway->config().logging.max_body_bytes);
+  }
   client_done_ = true;
   maybeDelete();
 }
@@ -913,6 +1016,10 @@ void Exchange::streamFailed(const ApiError& e) {
   }
   std::string ev = "data: ";
   ev.append(errorBody(e)).append("\n\n");
+  record_.error_code = e.code;
+  if (record_.bodies_logged) {
+    appendCapped(&record_.response_body, ev, spec_.gateway->config().logging.max_body_bytes);
+  }
   res_.write(ev);
   res_.end();
   client_done_ = true;
@@ -923,6 +1030,7 @@ void Exchange::clientGone() {
   if (client_done_) return;
   Hold hold(this);
   client_done_ = true;
+  record_.error_code = "client_disconnected";
   if (spec_.guards) spec_.guards->cancel();  // no guardrail answer comes back to us
   bool live = attempt_live_ || upstream_ || local_active_;
   stopUpstream();
@@ -934,6 +1042,25 @@ void Exchange::clientGone() {
   upstream_done_ = !admitting_;  // a pending reservation answer still comes back to us
   res_.end();  // releases the connection; nothing is written to a closed socket
   maybeDelete();
+}
+
+// The status and, for an error answer, its code: an OpenAI-shaped body's
+// error.code (else error.type), read only when there is a record to fill.
+void Exchange::noteResponse(int status, std::string_view body) {
+  record_.status = status;
+  if (record_.bodies_logged) {
+    appendCapped(&record_.response_body, body, spec_.gateway->config().logging.max_body_bytes);
+  }
+  if (status < 400) return;
+  cJSON* root = cJSON_ParseWithLength(body.data(), body.size());
+  const cJSON* err = cJSON_GetObjectItemCaseSensitive(root, "error");
+  const cJSON* code = nullptr;
+  if (cJSON_IsObject(err)) {
+    code = cJSON_GetObjectItemCaseSensitive(err, "code");
+    if (!cJSON_IsString(code)) code = cJSON_GetObjectItemCaseSensitive(err, "type");
+  }
+  record_.error_code = cJSON_IsString(code) ? code->valuestring : "upstream_status";
+  cJSON_Delete(root);
 }
 
 void Exchange::cancelLocal() {

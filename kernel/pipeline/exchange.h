@@ -26,6 +26,7 @@
 #include "pipeline/guard_text.h"
 #include "pipeline/stream_guard.h"
 #include "pipeline/router.h"
+#include "pipeline/record.h"
 #include "plugins/host.h"
 #include "sluice/plugin.h"
 
@@ -67,6 +68,10 @@ struct ExchangeSpec {
 
   // The request's guardrails; null when none applies.
   std::unique_ptr<RequestGuards> guards;
+  // Phase 12: a record goes to the sinks (some are configured), with the
+  // bodies when logging allows them.
+  bool record = false;
+  bool log_bodies = false;
 };
 
 class Exchange : public http::ClientHandler {
@@ -128,6 +133,10 @@ class Exchange : public http::ClientHandler {
   void stopUpstream();
   void endCall();
 
+  governance::Usage usedTokens();
+  void finishRecord();
+  void submitRecord();
+  void noteResponse(int status, std::string_view body);
   void fail(const ApiError& e, const governance::HeaderList* extra = nullptr);
   void clientGone();
   void head(int status, std::string_view content_type, int64_t retry_after_ms);
@@ -147,7 +156,7 @@ class Exchange : public http::ClientHandler {
   // Lua on_response and on_log (exchange_policies.cc).
   lua::RequestView policyView();
   bool responsePolicies(int status, http::Response::Headers* h);
-  void logPolicies();
+  void logPolicies(RequestRecord* record);
 
   static void emitChunk(void* ctx, const char* json, size_t len);
   static void emitUsage(void* ctx, int64_t prompt, int64_t completion, int64_t cached);
@@ -230,6 +239,9 @@ class Exchange : public http::ClientHandler {
   uint64_t start_ns_ = 0;  // the request's first byte (req_ may be gone by the end)
   int answered_status_ = 0;            // what the client was answered
   bool response_policies_ran_ = false;  // on_response runs once, whichever answer
+  // What happened, for the sinks; other phases add attempts, findings and
+  // their rule ids as they run. Its trace ids also go upstream (traceparent).
+  RequestRecord record_;
   bool client_done_ = false;
   bool upstream_done_ = false;
 };

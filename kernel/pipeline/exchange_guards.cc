@@ -2,6 +2,7 @@
 // before anything is sent (phase 6), output guardrails on a whole answer
 // before it is returned (phase 9). Streams go through StreamGuard.
 #include "pipeline/exchange.h"
+#include "pipeline/record_fill.h"
 #include "util/clock.h"
 
 namespace sluice::pipeline {
@@ -47,7 +48,14 @@ void Exchange::guardRequestHook(size_t next, uint64_t start_ns) {
     });
     return;
   }
-  if (guard_changed_) guarded_body_ = guard_json_.print();
+  if (guard_changed_) {
+    guarded_body_ = guard_json_.print();
+    if (record_.bodies_logged) {  // the record keeps what was sent, not what was redacted
+      record_.request_body.clear();
+      appendCapped(&record_.request_body, guarded_body_,
+                   spec_.gateway->config().logging.max_body_bytes);
+    }
+  }
   guard_done_ns_ = util::monotonicNs();
   guard_in_ns_ = guard_done_ns_ - start_ns;
   send();
@@ -124,8 +132,11 @@ void Exchange::sendEvent(std::string_view data) {
   event.reserve(data.size() + 8);
   event.append("data: ").append(data).append("\n\n");
   if (out_) {
-    out_->append(event);
+    out_->append(event);  // body() logs the batch
   } else {
+    if (record_.bodies_logged) {
+      appendCapped(&record_.response_body, event, spec_.gateway->config().logging.max_body_bytes);
+    }
     res_.write(event);
   }
 }

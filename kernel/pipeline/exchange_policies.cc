@@ -38,28 +38,17 @@ bool Exchange::responsePolicies(int status, http::Response::Headers* h) {
   return false;
 }
 
-// What the request came to, for on_log; the metadata it leaves behind is the
-// request's from then on.
-void Exchange::logPolicies() {
-  if (!spec_.policies || !spec_.policies->runs(lua::Hook::Log)) return;
-  RequestRecord record;
-  record.id = spec_.request_id;
-  record.status = answered_status_ ? answered_status_ : 499;  // 499: the client left first
-  record.requested_model = spec_.requested_model;
-  if (sent_) {
-    record.resolved_model = spec_.model->id;
-    record.provider = spec_.model->provider->name;
-  }
-  record.stream = spec_.stream;
-  record.prompt_tokens = usage_.prompt >= 0 ? usage_.prompt : 0;
-  record.completion_tokens = usage_.completion >= 0 ? usage_.completion : 0;
-  record.phases.total = static_cast<double>(util::monotonicNs() - start_ns_) / 1e6;
-  record.metadata = spec_.metadata;
-  lua::RequestView view = policyView();
+// on_log gets the request record; what it changes of the record's metadata
+// (tags, a cost centre) goes to the sinks with it.
+void Exchange::logPolicies(RequestRecord* record) {
+  lua::RequestView view;
+  view.id = record->id;
+  view.model = record->requested_model;
+  view.subject = record->subject;
+  view.team = record->team;
+  view.metadata = &record->metadata;
   view.request = nullptr;  // the client's request is gone
-  view.metadata = &record.metadata;
-  spec_.policies->onLog(view, &record);
-  spec_.metadata = std::move(record.metadata);
+  spec_.policies->onLog(view, record);
 }
 
 }  // namespace sluice::pipeline

@@ -8,6 +8,9 @@
 #include "pipeline/errors.h"
 #include "pipeline/exchange.h"
 #include "pipeline/json_splice.h"
+#include "pipeline/record_fill.h"
+#include "telemetry/body_policy.h"
+#include "telemetry/hub.h"
 #include "util/clock.h"
 
 namespace sluice::pipeline {
@@ -52,14 +55,6 @@ std::string shapeError(const cJSON* v, Shape shape, const char* name) {
   return "";
 }
 
-void respondError(http::Response& res, const ApiError& e, const std::string& request_id) {
-  http::Response::Headers h;
-  h.add("Content-Type", "application/json");
-  if (!request_id.empty()) h.add("x-sluice-request-id", request_id);
-  if (e.status == 405) h.add("Allow", e.param.empty() ? "POST" : "GET");
-  res.respond(e.status, h, errorBody(e));
-}
-
 bool validRequestId(const std::string& id) {
   if (id.empty() || id.size() > 128) return false;
   for (char c : id) {
@@ -87,6 +82,47 @@ std::string jsonErrorWhere(const std::string& body, const char* err) {
 }
 
 }  // namespace
+
+void RequestHandler::respondError(http::Response& res, const ApiError& e,
+                                  const std::string& request_id) {
+  http::Response::Headers h;
+  h.add("Content-Type", "application/json");
+  if (!request_id.empty()) h.add("x-sluice-request-id", request_id);
+  if (e.status == 405) h.add("Allow", e.param.empty() ? "POST" : "GET");
+  std::string body = errorBody(e);
+  recordEarly(e.status, e.code, request_id, body);  // first: answering may recycle the request
+  res.respond(e.status, h, body);
+}
+
+void RequestHandler::recordEarly(int status, const std::string& error_code,
+                                 const std::string& request_id, std::string_view response_body) {
+  if (!worker_->telemetry || !worker_->telemetry->active() || !early_.req) return;
+  const http::Request& req = *early_.req;
+  RequestRecord record;
+  RequestRecord* r = &record;
+  recordRequest(req, r);
+  recordTimes(req.start_ns, util::monotonicNs(), r);
+  r->id = request_id;
+  if (early_.caller) recordCaller(*early_.caller, r);
+  if (early_.metadata) r->metadata = *early_.metadata;
+  r->requested_model.assign(early_.model);
+  r->status = status;
+  r->error_code = error_code;
+  // Bodies: the caller's choice counts when it parses (a malformed header is
+  // what this answer may be about).
+  std::optional<bool> caller;
+  const std::string* h = req.header("x-sluice-logging-config");
+  if (!h) h = req.header("x-tfy-logging-config");
+  std::string ignored;
+  if (h && !telemetry::parseLoggingHeader(*h, &caller, &ignored)) caller = false;
+  const manifest::LoggingConfig& logging = early_.gw->config().logging;
+  if (telemetry::logBodies(logging, caller)) {
+    r->bodies_logged = true;
+    appendCapped(&r->request_body, req.body, logging.max_body_bytes);
+    appendCapped(&r->response_body, response_body, logging.max_body_bytes);
+  }
+  worker_->telemetry->submit(std::move(record));
+}
 
 RequestHandler::RequestHandler(sluice_worker* worker, GatewayHolder* holder)
     : worker_(worker), holder_(holder) {
@@ -126,6 +162,9 @@ std::string RequestHandler::newRequestId(const http::Request& req) {
 void RequestHandler::handle(http::Request& req, http::Response& res) {
   std::shared_ptr<Gateway> gw = current();
   std::string request_id = newRequestId(req);
+  early_ = EarlyFacts();
+  early_.req = &req;
+  early_.gw = gw.get();
   std::string_view rest;
   if (!gw->stripBasePath(req.path(), &rest)) {
     respondError(res, makeError(404, "no route for " + std::string(req.path()), "unknown_url"),
@@ -141,6 +180,8 @@ void RequestHandler::handle(http::Request& req, http::Response& res) {
     }
     const governance::Principal* caller = authenticate(*gw, req, res, request_id);
     if (!caller) return;
+    early_.caller = caller;
+    recordEarly(200, "", request_id, "");
     res.respond(200,
                 {{"Content-Type", "application/json"}, {"x-sluice-request-id", request_id}},
                 caller->all_models ? gw->modelsJson() : gw->modelsJsonFor(*caller));
@@ -167,6 +208,7 @@ void RequestHandler::handle(http::Request& req, http::Response& res) {
   }
   const governance::Principal* caller = authenticate(*gw, req, res, request_id);
   if (!caller) return;
+  early_.caller = caller;
 
   cJSON* root = cJSON_ParseWithLength(req.body.data(), req.body.size());
   if (!root) {
@@ -224,8 +266,12 @@ void RequestHandler::handle(http::Request& req, http::Response& res) {
   }
   uint32_t ttft_timeout_ms = 0;
   if (!ttftTimeout(req, res, request_id, &ttft_timeout_ms)) return;
+  early_.model = model->valuestring;
   governance::Metadata metadata;
   if (!identify(*gw, *caller, req, res, request_id, &metadata)) return;
+  early_.metadata = &metadata;
+  bool log_bodies = false;
+  if (!loggingChoice(*gw, req, res, request_id, &log_bodies)) return;
   std::string_view requested = model->valuestring;
   // Phase 4: Lua on_request may change the metadata and the model (which
   // then passes the access check like any other), or reject.
@@ -293,7 +339,9 @@ void RequestHandler::handle(http::Request& req, http::Response& res) {
   spec.metadata = std::move(metadata);
   spec.policies = std::move(policies);
   spec.policy_headers = std::move(policy_view.upstream_headers);
-  if (!gw->policy().empty()) {
+  spec.record = worker_->telemetry && worker_->telemetry->active();
+  spec.log_bodies = log_bodies;
+  if (!gw->policy().empty() || spec.record) {
     // Worst case for the reservation: ~4 bytes of request per prompt token
     // (JSON overhead makes it an over-estimate) plus what the answer may use.
     spec.prompt_estimate = static_cast<int64_t>((req.body.size() + 3) / 4);
@@ -378,6 +426,26 @@ bool RequestHandler::ttftTimeout(const http::Request& req, http::Response& res,
     return false;
   }
   *out = static_cast<uint32_t>(ms);
+  return true;
+}
+
+// The caller's X-Sluice-Logging-Config (alias X-TFY-LOGGING-CONFIG) against
+// the manifest's logging settings; a malformed header answers 400.
+bool RequestHandler::loggingChoice(const Gateway& gw, const http::Request& req,
+                                   http::Response& res, const std::string& request_id,
+                                   bool* log_bodies) {
+  std::optional<bool> caller;
+  const std::string* h = req.header("x-sluice-logging-config");
+  if (!h) h = req.header("x-tfy-logging-config");
+  std::string error;
+  if (h && !telemetry::parseLoggingHeader(*h, &caller, &error)) {
+    respondError(res,
+                 makeError(400, "X-Sluice-Logging-Config: " + error, "invalid_logging_config",
+                           "X-Sluice-Logging-Config"),
+                 request_id);
+    return false;
+  }
+  *log_bodies = telemetry::logBodies(gw.config().logging, caller);
   return true;
 }
 

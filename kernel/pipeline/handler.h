@@ -11,6 +11,7 @@
 
 #include "http/server.h"
 #include "lua/worker_policies.h"
+#include "pipeline/errors.h"
 #include "pipeline/gateway.h"
 #include "plugins/host.h"
 
@@ -34,6 +35,22 @@ class RequestHandler {
                 http::Response& res, const std::string& request_id, governance::Metadata* out);
   bool planGuards(const Gateway& gw, const http::Request& req, http::Response& res,
                   ExchangeSpec* spec);
+  bool loggingChoice(const Gateway& gw, const http::Request& req, http::Response& res,
+                     const std::string& request_id, bool* log_bodies);
+  void respondError(http::Response& res, const ApiError& e, const std::string& request_id);
+  // Phase 12 for requests answered here, before any exchange: what is known
+  // of the request so far goes to the sinks with the answer's status.
+  void recordEarly(int status, const std::string& error_code, const std::string& request_id,
+                   std::string_view response_body);
+
+  struct EarlyFacts {
+    const http::Request* req = nullptr;
+    const Gateway* gw = nullptr;
+    const governance::Principal* caller = nullptr;
+    const governance::Metadata* metadata = nullptr;
+    std::string_view model;
+  };
+  EarlyFacts early_;
 
   sluice_worker* worker_;
   GatewayHolder* holder_;

@@ -29,6 +29,13 @@ struct FindingRecord {
   std::string action;     // "redact", "block", "audit"
 };
 
+// A rule that changed the request's fate: refused it or sent it elsewhere.
+struct RuleEvent {
+  std::string rule;    // the rule's id (a guardrail's name)
+  std::string kind;    // rate_limit | budget | guardrail
+  std::string action;  // blocked | downgraded
+};
+
 // Phase durations in milliseconds; a negative value: the phase did not run.
 struct PhaseTimes {
   double auth = -1;
@@ -49,6 +56,8 @@ struct RequestRecord {
   std::string path;
   std::string client_ip;
   std::string trace_id;  // W3C trace id (32 hex), when tracing is on or the client sent one
+  std::string span_id;         // the gateway's span (16 hex), parent of the upstream call
+  std::string parent_span_id;  // the client's span, from its traceparent
 
   // Identity envelope.
   std::string subject;  // "user:alice@example.com", "virtualaccount:checkout", "anonymous"
@@ -59,8 +68,10 @@ struct RequestRecord {
   std::string requested_model;
   std::string resolved_model;  // the target that answered
   std::string provider;        // its provider account
+  std::string provider_type;   // the account's provider plugin: "openai", "bedrock", ...
   std::vector<std::string> applied_rules;  // routing, rate-limit, budget and guardrail rule ids
   std::vector<AttemptRecord> attempts;     // in order; the last one answered (or failed last)
+  std::vector<RuleEvent> events;
 
   // Outcome.
   int status = 0;
@@ -77,7 +88,8 @@ struct RequestRecord {
   PhaseTimes phases;
   std::vector<FindingRecord> findings;
 
-  // Only when logging allows bodies.
+  // Only when logging allows bodies (cut to logging.max_body_bytes).
+  bool bodies_logged = false;
   std::string request_body;
   std::string response_body;
 };

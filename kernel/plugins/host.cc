@@ -22,6 +22,7 @@ struct sluice_timer {
 // An HTTP call made by a plugin: the whole response is collected, then handed
 // to the plugin's callback in one piece.
 struct sluice_http_call : sluice::http::ClientHandler {
+  sluice_worker* worker = nullptr;
   sluice::http::Call* call = nullptr;
   sluice_http_cb cb = nullptr;
   void* user = nullptr;
@@ -53,6 +54,7 @@ struct sluice_http_call : sluice::http::ClientHandler {
     res.headers = hs.data();
     res.header_count = hs.size();
     res.body = {body.data(), body.size()};
+    worker->http_in_flight--;
     cb(user, &res);
     delete this;
   }
@@ -69,15 +71,40 @@ void hostLog(sluice_log_level level, const char* plugin, const char* message) {
 uint64_t hostNowMs() { return util::wallMs(); }
 uint64_t hostMonotonicNs() { return util::monotonicNs(); }
 
-// Metrics arrive with the observability module; until then they are counted
-// in process so plugins can already call them.
+// Plugin metrics: counters, and observations as a sum and a count; /metrics
+// shows them (appendHostMetrics).
+struct HostMetric {
+  double sum = 0;
+  uint64_t count = 0;
+  bool observed = false;
+};
 std::mutex g_metrics_mu;
-std::map<std::string, double> g_metrics;
+std::map<std::string, HostMetric> g_metrics;
 void hostMetricAdd(const char* name, double v) {
+  if (!name) return;
   std::lock_guard<std::mutex> lock(g_metrics_mu);
-  g_metrics[name] += v;
+  g_metrics[name].sum += v;
 }
-void hostMetricObserve(const char* name, double v) { hostMetricAdd(name, v); }
+void hostMetricObserve(const char* name, double v) {
+  if (!name) return;
+  std::lock_guard<std::mutex> lock(g_metrics_mu);
+  HostMetric& m = g_metrics[name];
+  m.sum += v;
+  m.count++;
+  m.observed = true;
+}
+
+// A Prometheus metric name: [a-zA-Z0-9_:], prefixed so plugins cannot
+// shadow the kernel's own.
+std::string metricName(const std::string& name) {
+  std::string out = "sluice_plugin_";
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == ':';
+    out.push_back(ok ? c : '_');
+  }
+  return out;
+}
 
 std::mutex g_secrets_mu;
 std::map<std::string, std::unique_ptr<std::string>> g_secrets;
@@ -157,6 +184,8 @@ sluice_http_call* hostHttpRequest(sluice_worker* worker, const sluice_http_reque
   cr.body.assign(req->body.ptr ? req->body.ptr : "", req->body.len);
   cr.total_timeout_ms = req->timeout_ms;
   auto* call = new sluice_http_call;
+  call->worker = worker;
+  worker->http_in_flight++;
   call->cb = cb;
   call->user = user;
   call->call = worker->client->start(std::move(cr), call);
@@ -166,6 +195,7 @@ sluice_http_call* hostHttpRequest(sluice_worker* worker, const sluice_http_reque
 void hostHttpCancel(sluice_http_call* call) {
   if (!call) return;
   if (call->call) call->call->cancel();
+  call->worker->http_in_flight--;
   delete call;
 }
 
@@ -178,5 +208,21 @@ const sluice_host kHost = {
 }  // namespace
 
 const sluice_host* hostServices() { return &kHost; }
+
+void appendHostMetrics(std::string* out) {
+  std::lock_guard<std::mutex> lock(g_metrics_mu);
+  char buf[64];
+  for (const auto& [name, m] : g_metrics) {
+    std::string n = metricName(name);
+    if (m.observed) {
+      snprintf(buf, sizeof buf, "%.17g", m.sum);
+      *out += "# TYPE " + n + " summary\n" + n + "_sum " + buf + "\n" + n + "_count " +
+              std::to_string(m.count) + "\n";
+    } else {
+      snprintf(buf, sizeof buf, "%.17g", m.sum);
+      *out += "# TYPE " + n + " counter\n" + n + " " + buf + "\n";
+    }
+  }
+}
 
 }  // namespace sluice::plugins

@@ -4,6 +4,8 @@
 
 #include <uv.h>
 
+#include <string>
+
 #include "sluice/plugin.h"
 
 namespace sluice::http {
@@ -13,6 +15,9 @@ namespace sluice::governance {
 class CounterStore;
 class PlanCache;
 }
+namespace sluice::telemetry {
+class Outbox;
+}
 
 // The loop a plugin call runs on: timers and HTTP calls are scheduled there.
 struct sluice_worker {
@@ -20,7 +25,9 @@ struct sluice_worker {
   sluice::http::Client* client = nullptr;
   sluice::governance::CounterStore* counters = nullptr;  // rate limits and budgets
   sluice::governance::PlanCache* plans = nullptr;         // this loop's plan shapes
+  sluice::telemetry::Outbox* telemetry = nullptr;        // request records to the sinks
   int index = 0;
+  int http_in_flight = 0;  // plugin HTTP calls not yet answered or cancelled
 };
 
 namespace sluice::plugins {
@@ -28,5 +35,9 @@ namespace sluice::plugins {
 // The one host table for this process (its functions are thread-safe or
 // worker-bound through the sluice_worker argument).
 const sluice_host* hostServices();
+
+// What plugins counted through metric_add / metric_observe, in Prometheus
+// text format (names prefixed sluice_plugin_).
+void appendHostMetrics(std::string* out);
 
 }  // namespace sluice::plugins

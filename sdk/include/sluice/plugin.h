@@ -31,6 +31,11 @@
  *        sluice_guard_result gains hold_bytes for stream hold-back.
  *   1.1  Routing: sluice_target_stats gains sla_tpot_ms and tpot_samples_3m;
  *        order() is documented as called from every worker thread at once.
+ *        Sinks: sluice_record_batch gains `views` (each record's fields as a
+ *        sluice_record, no JSON parse needed); the vtable gains attach() (the
+ *        sink thread's loop, for timers and HTTP), event() (kernel events such
+ *        as budget thresholds), query() (answers admin reads: /metrics,
+ *        /admin/requests, /admin/analytics) and dropped().
  */
 #ifndef SLUICE_PLUGIN_H
 #define SLUICE_PLUGIN_H
@@ -410,21 +415,120 @@ typedef struct sluice_guardrail_vtable {
 } sluice_guardrail_vtable;
 
 /* ------------------------------------------------------------------------ */
-/* Sink kind: finished request records, in batches, on a sink thread. */
+/* Sink kind: finished request records, in batches, on a sink thread.
+ *
+ * One kernel thread runs every sink: create(), attach(), write(), event(),
+ * flush() and destroy() are called on it, never concurrently with each other.
+ * query() and dropped() are called on the admin thread, concurrently with
+ * the others: a sink that implements them guards what they share. */
+
+/* 1.1: what a guardrail found, as the record carries it (never the value). */
+typedef struct sluice_record_finding {
+  sluice_str guardrail; /* its name in the manifest */
+  sluice_str hook;      /* "llm_input", "llm_output", "mcp_pre_tool", "mcp_post_tool" */
+  sluice_str type;      /* "EMAIL", "AWS_ACCESS_KEY", ... */
+  uint32_t count;
+  sluice_str action; /* "redact", "block", "audit" */
+} sluice_record_finding;
+
+/* 1.1: a rate-limit, budget or guardrail rule that changed a request's fate. */
+typedef struct sluice_record_event {
+  sluice_str rule;   /* the rule's id (a guardrail's name) */
+  sluice_str kind;   /* "rate_limit", "budget", "guardrail" */
+  sluice_str action; /* "blocked", "downgraded" */
+} sluice_record_event;
+
+/* 1.1: one request record's fields. Strings are empty when unknown; phase
+ * times are milliseconds, negative when the phase did not run. The same
+ * record as JSON (the versioned schema in the README) is `json`. */
+typedef struct sluice_record {
+  uint32_t struct_size;
+  uint32_t schema_version; /* of the JSON schema; 1 */
+  sluice_str json;
+  sluice_str id;
+  int64_t start_ms; /* wall clock, Unix epoch ms */
+  int64_t end_ms;
+  sluice_str method;
+  sluice_str path;
+  sluice_str client_ip;
+  sluice_str trace_id; /* W3C, 32 hex digits */
+  sluice_str span_id;  /* the gateway's span, 16 hex digits */
+  sluice_str parent_span_id; /* the client's span from its traceparent, or empty */
+  sluice_str subject;  /* "user:alice@example.com", "virtualaccount:checkout", "anonymous" */
+  sluice_str team;
+  const sluice_header* metadata;
+  size_t metadata_count;
+  sluice_str requested_model;
+  sluice_str resolved_model;
+  sluice_str provider;      /* the provider account ("openai-main") */
+  sluice_str provider_type; /* its provider plugin ("openai") */
+  const sluice_str* applied_rules;
+  size_t applied_rule_count;
+  int status;
+  sluice_str error_code;
+  int stream;
+  int64_t prompt_tokens;
+  int64_t completion_tokens;
+  int64_t cached_tokens;
+  int tokens_estimated;
+  double cost_usd;
+  double auth_ms, guard_in_ms, route_ms, upstream_ms, ttft_ms, tpot_ms, guard_out_ms, total_ms;
+  uint32_t attempt_count;
+  const sluice_record_finding* findings;
+  size_t finding_count;
+  const sluice_record_event* events;
+  size_t event_count;
+} sluice_record;
 
 typedef struct sluice_record_batch {
   uint32_t struct_size;
   const sluice_str* records; /* each one request record as JSON */
   size_t count;
+
+  /* -- 1.1 -- */
+  const sluice_record* views; /* parallel to records */
 } sluice_record_batch;
+
+/* 1.1: an admin read a sink may answer (see query()). `name` is one of
+ * "metrics" (Prometheus text), "requests" (a page of records), "request"
+ * (one record, parameter "id") or "analytics"; `params` are the decoded
+ * query-string parameters of the admin request. */
+typedef struct sluice_sink_query {
+  uint32_t struct_size;
+  sluice_str name;
+  const sluice_header* params;
+  size_t param_count;
+} sluice_sink_query;
+
+typedef void (*sluice_sink_reply)(void* ctx, int status, const char* content_type,
+                                  const char* body, size_t len);
 
 typedef struct sluice_sink_vtable {
   uint32_t struct_size;
   int (*create)(const sluice_host* host, const char* config_json, void** instance, char* err,
                 size_t err_len);
   void (*destroy)(void* instance);
+  /* A batch of records; the memory is valid during the call only. */
   int (*write)(void* instance, const sluice_record_batch* batch);
+  /* Deliver what is buffered (called after every batch, at reload and shutdown). */
   void (*flush)(void* instance);
+
+  /* -- 1.1 -- */
+  /* Once, before the first write: the sink thread's loop. Timers and host
+   * HTTP calls made with `worker` run (and call back) on the sink thread.
+   * In-flight calls are cancelled before destroy(). May be NULL. */
+  void (*attach)(void* instance, sluice_worker* worker);
+  /* A kernel event that belongs to no single request's record, as JSON:
+   * {"type":"budget_threshold", ...}. May be NULL. */
+  void (*event)(void* instance, sluice_str json);
+  /* Admin thread. Answers `q` by calling reply(ctx, ...) once before it
+   * returns (SLUICE_OK), or returns SLUICE_ERR_UNSUPPORTED when this sink
+   * does not serve that query; the kernel then asks the next sink. The body
+   * need only live during the reply call. May be NULL. */
+  int (*query)(void* instance, const sluice_sink_query* q, sluice_sink_reply reply, void* ctx);
+  /* Admin thread: records this sink accepted but failed to deliver (an
+   * unreachable database, a refused insert), since create(). May be NULL. */
+  uint64_t (*dropped)(void* instance);
 } sluice_sink_vtable;
 
 /* ------------------------------------------------------------------------ */

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Cost of the sinks: RPS and p50/p99 latency of chat completions through
+# Sluice (1 worker; the worker and the sink thread share one core) in front
+# of the mock upstream, with the same wrk load in each configuration:
+#
+#   none     no sinks: no record is built
+#   sinks    access-log (logfmt to a file), sqlite (WAL file) and prometheus
+#
+# Both gateways run for the whole script; the measurements go round-robin
+# over them ROUNDS times (a warm-up, then the measured run, each time), and
+# the table shows medians; 'vs none' is the median of each round's RPS over
+# the baseline's in that round. Because a shared machine moves RPS around,
+# the table also shows the gateway's own CPU time per request (user + system,
+# all its threads, from /proc/PID/stat over each measured run): on a core of
+# its own, RPS is the inverse of that, so 'CPU vs none' is the figure that
+# predicts the RPS cost. Afterwards the sinks gateway's /metrics must
+# show every answered request in each sink and no record dropped, and the
+# SQLite file must hold one row per record. Exits 1 otherwise.
+#
+#   bench/sinks.sh                            3 rounds of 10 s
+#   DURATION=30s ROUNDS=5 bench/sinks.sh
+#
+# Needs a Release build in BUILD_DIR (default build/; built here if needed),
+# wrk, curl, sqlite3 and taskset (scripts/setup-deps.sh --bench).
+set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-1}
+ROUNDS=${ROUNDS:-3}
+CONFIGS=(none sinks)
+
+for tool in wrk curl sqlite3 taskset cmake; do need "$tool"; done
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer (got '$ROUNDS')"
+
+ensure_configured || true
+build_mock
+build_sluice || die "sluice unavailable: $SLUICE_WHY"
+export BENCH_BODY=$BENCH_ROOT/bench/chat-1k.json
+export BENCH_TOKEN=
+
+declare -A URL ADMIN PID RPS_RUNS P50_RUNS P99_RUNS CPU_RUNS NON2XX ANSWERED
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+FAILED=0
+
+# start_gateway NAME SINKS: sets URL, ADMIN and PID for NAME.
+start_gateway() {
+  local name=$1 sinks=$2 dir=$BENCH_WORK/$1 port admin
+  mkdir -p "$dir"
+  port=$(free_port)
+  admin=$(free_port)
+  while [[ $admin == "$port" ]]; do admin=$(free_port); done
+  fill "$BENCH_ROOT/bench/sinks.yaml.template" "$dir/sluice.yaml" "$port"
+  sed -i -e "s|@ADMIN_PORT@|$admin|g" -e "s|@SINKS@|$sinks|g" "$dir/sluice.yaml"
+  (cd "$dir" && exec taskset -c "$GATEWAY_CORE" "$SLUICE_BIN" serve -c sluice.yaml) \
+    >"$dir/sluice.log" 2>&1 &
+  PID[$name]=$!
+  BENCH_PIDS+=("${PID[$name]}")
+  wait_port "$port" "${PID[$name]}" sluice && wait_port "$admin" "${PID[$name]}" sluice || {
+    tail -5 "$dir/sluice.log" >&2
+    return 1
+  }
+  URL[$name]="http://127.0.0.1:$port/v1/chat/completions"
+  ADMIN[$name]=$admin
+  [[ $(preflight "${URL[$name]}") == 200 ]] || die "$name: preflight failed: $(head -c 200 "$BENCH_WORK/preflight.body")"
+}
+
+# cpu_ticks PID: user + system clock ticks of every thread of PID so far.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+measure() {
+  local name=$1 warm line before after
+  warm=$(wrk_line "${URL[$name]}" "$WARMUP")
+  before=$(cpu_ticks "${PID[$name]}")
+  line=$(wrk_line "${URL[$name]}" "$DURATION")
+  after=$(cpu_ticks "${PID[$name]}")
+  [[ -n $warm && -n $line ]] || die "$name: wrk printed no summary"
+  RPS_RUNS[$name]+=" $(field "$line" rps)"
+  CPU_RUNS[$name]+=" $(awk -v t=$((after - before)) -v us="$TICK_US" -v n="$(field "$line" requests)" \
+    'BEGIN { printf "%.2f", t * us / n }')"
+  P50_RUNS[$name]+=" $(field "$line" p50_us)"
+  P99_RUNS[$name]+=" $(field "$line" p99_us)"
+  NON2XX[$name]=$((${NON2XX[$name]:-0} + $(field "$line" non2xx) + $(field "$warm" non2xx)))
+  ANSWERED[$name]=$((${ANSWERED[$name]:-0} + $(field "$warm" requests) + $(field "$line" requests)))
+}
+
+metric() {
+  curl -s --max-time 10 "http://127.0.0.1:${ADMIN[sinks]}/metrics" |
+    awk -v m="$1" '$1 == m { print $2 }'
+}
+
+start_mock
+start_gateway none "[]"
+start_gateway sinks "[{plugin: access-log, config: {path: ./access.log}}, {plugin: sqlite, config: {path: ./requests.db}}, {plugin: prometheus}]"
+for ((round = 1; round <= ROUNDS; round++)); do
+  for config in "${CONFIGS[@]}"; do
+    echo "bench: round $round of $ROUNDS: $config" >&2
+    measure "$config"
+  done
+done
+
+# Every request wrk sent (plus the preflight) is a record in every sink; a
+# request wrk abandoned at the end of a run may still be finishing, so wait
+# until the count holds still.
+last=-1
+for _ in $(seq 50); do
+  now=$(metric 'sluice_telemetry_records_total')
+  [[ $now == "$last" ]] && break
+  last=$now
+  sleep 0.2
+done
+records=$last
+dropped=$(metric 'sluice_telemetry_queue_dropped_total')
+expected=$((ANSWERED[sinks] + 1))
+report="sinks: $records records for $expected requests wrk sent (+ up to $((2 * ROUNDS * CONNECTIONS)) in flight at the stops); queue drops $dropped"
+((records >= expected && records <= expected + 2 * ROUNDS * CONNECTIONS)) || FAILED=1
+((dropped == 0)) || FAILED=1
+for sink in access-log sqlite prometheus; do
+  n=$(metric "sluice_sink_records_total{sink=\"$sink\"}")
+  d=$(metric "sluice_sink_dropped_total{sink=\"$sink\"}")
+  report+=$'\n'"  $sink: $n records, $d dropped"
+  [[ $n == "$records" && $d == 0 ]] || FAILED=1
+done
+for config in "${CONFIGS[@]}"; do kill -TERM "${PID[$config]}" 2>/dev/null || true; done
+for config in "${CONFIGS[@]}"; do wait "${PID[$config]}" 2>/dev/null || true; done
+rows=$(sqlite3 "$BENCH_WORK/sinks/requests.db" 'SELECT count(*) FROM requests')
+lines=$(wc -l <"$BENCH_WORK/sinks/access.log")
+report+=$'\n'"  after shutdown: $rows SQLite rows, $lines access-log lines"
+[[ $rows == "$records" && $lines == "$records" ]] || FAILED=1
+
+ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
+echo
+echo "POST /v1/chat/completions, $(wc -c <"$BENCH_BODY") byte body;" \
+  "wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after a $WARMUP warm-up each time)"
+echo "cores: sluice on core $GATEWAY_CORE (1 worker + the sink thread), mock upstream on core" \
+  "$MOCK_CORE, wrk on core $WRK_CORE; medians of $ROUNDS rounds"
+echo
+printf '%-8s %10s %9s %9s %8s %8s %12s %12s\n' config RPS "p50 ms" "p99 ms" non-2xx "vs none" \
+  "CPU us/req" "CPU vs none"
+for config in "${CONFIGS[@]}"; do
+  relative=$(printf '%.1f%%' "$(median "$(round_ratios "${RPS_RUNS[$config]}" "${RPS_RUNS[none]}")")")
+  cpu=$(median "${CPU_RUNS[$config]}")
+  cpu_relative=$(awk -v a="$cpu" -v b="$(median "${CPU_RUNS[none]}")" 'BEGIN { printf "%+.1f%%", 100 * (a - b) / b }')
+  printf '%-8s %10.0f %9s %9s %8s %8s %12s %12s\n' "$config" "$(median "${RPS_RUNS[$config]}")" \
+    "$(ms "$(median "${P50_RUNS[$config]}")")" "$(ms "$(median "${P99_RUNS[$config]}")")" \
+    "${NON2XX[$config]}" "$relative" "$cpu" "$cpu_relative"
+done
+echo
+echo "RPS and CPU us/request of each round:"
+for config in "${CONFIGS[@]}"; do
+  printf '  %-8s' "$config"
+  for rps in ${RPS_RUNS[$config]}; do printf ' %8.0f' "$rps"; done
+  printf '   '
+  for cpu in ${CPU_RUNS[$config]}; do printf ' %6s' "$cpu"; done
+  echo
+done
+echo
+echo "$report"
+((NON2XX[none] + NON2XX[sinks] == 0)) || { echo "non-2xx answers: the numbers do not measure the sinks"; FAILED=1; }
+exit "$FAILED"

@@ -1,0 +1,21 @@
+// W3C Trace Context (traceparent): the client's trace is honoured, and the
+// upstream call carries the same trace id with the gateway's span as parent.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace sluice::telemetry {
+
+// "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>". False (and the
+// header is ignored) when malformed, or when an id is all zeros.
+bool parseTraceparent(std::string_view header, std::string* trace_id, std::string* parent_span_id);
+
+// Fresh random ids (lower-case hex), from a per-thread generator.
+std::string newTraceId();  // 32 hex digits
+std::string newSpanId();   // 16 hex digits
+
+// The traceparent header for a call made as span `span_id` of `trace_id`.
+std::string traceparent(std::string_view trace_id, std::string_view span_id);
+
+}  // namespace sluice::telemetry

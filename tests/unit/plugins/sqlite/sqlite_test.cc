@@ -1,0 +1,174 @@
+// The sqlite sink: records into the file, retention, and the admin queries
+// it answers (through the plugin's vtable, like the kernel).
+#include <cjson/cJSON.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "support/fake_host.h"
+#include "support/sink_records.h"
+
+extern "C" const sluice_plugin_descriptor* sluice_plugin_entry(void);
+
+namespace sluice::testing {
+namespace {
+
+class SqliteSink : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    vt_ = static_cast<const sluice_sink_vtable*>(sluice_plugin_entry()->vtable);
+    char dir[] = "/tmp/sluice-sqlite-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    path_ = std::string(dir) + "/r.db";
+  }
+  void TearDown() override {
+    if (inst_) vt_->destroy(inst_);
+  }
+  void open(int max_rows = 1000) {
+    std::string cfg = "{\"path\":\"" + path_ +
+                      "\",\"retention_days\":30,\"max_rows\":" + std::to_string(max_rows) + "}";
+    char err[256] = {0};
+    ASSERT_EQ(vt_->create(host_.table(), cfg.c_str(), &inst_, err, sizeof err), SLUICE_OK) << err;
+  }
+  // Runs query `name` with params; returns (status, parsed body).
+  std::pair<int, cJSON*> query(const char* name,
+                               std::vector<std::pair<std::string, std::string>> params = {}) {
+    std::vector<sluice_header> hs;
+    for (auto& [k, v] : params) hs.push_back({{k.data(), k.size()}, {v.data(), v.size()}});
+    sluice_sink_query q{sizeof q, {name, strlen(name)}, hs.data(), hs.size()};
+    struct Out {
+      int status = 0;
+      std::string body;
+    } out;
+    int rc = vt_->query(
+        inst_, &q,
+        [](void* ctx, int status, const char*, const char* body, size_t len) {
+          auto* o = static_cast<Out*>(ctx);
+          o->status = status;
+          o->body.assign(body, len);
+        },
+        &out);
+    if (rc != SLUICE_OK) return {rc, nullptr};
+    cJSON* json = cJSON_Parse(out.body.c_str());
+    parsed_.push_back(json);
+    return {out.status, json};
+  }
+  ~SqliteSink() override {
+    for (cJSON* j : parsed_) cJSON_Delete(j);
+  }
+
+  FakeHost host_;
+  const sluice_sink_vtable* vt_ = nullptr;
+  void* inst_ = nullptr;
+  std::string path_;
+  std::vector<cJSON*> parsed_;
+};
+
+RecordData rec(const std::string& id, int64_t start_ms, const std::string& team, int status) {
+  RecordData d;
+  d.id = id;
+  d.start_ms = start_ms;
+  d.end_ms = start_ms + 10;
+  d.team = team;
+  d.status = status;
+  d.json = "{\"id\":\"" + id + "\",\"schema_version\":1}";
+  return d;
+}
+
+TEST_F(SqliteSink, WrittenRecordsAreQueryableAfterFlush) {
+  open();
+  int64_t now = static_cast<int64_t>(host_.now());
+  RecordBatchBuilder b;
+  b.add(rec("a", now - 3000, "red", 200))
+      .add(rec("b", now - 2000, "blue", 429))
+      .add(rec("c", now - 1000, "red", 200));
+  ASSERT_EQ(vt_->write(inst_, b.batch()), SLUICE_OK);
+  auto [st0, none] = query("requests");
+  EXPECT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(none, "requests")), 0) << "not committed yet";
+  vt_->flush(inst_);
+
+  auto [st, page] = query("requests", {{"team", "red"}});
+  ASSERT_EQ(st, 200);
+  cJSON* rows = cJSON_GetObjectItem(page, "requests");
+  ASSERT_EQ(cJSON_GetArraySize(rows), 2);
+  EXPECT_STREQ(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 0), "id")->valuestring, "c");
+  EXPECT_TRUE(cJSON_IsNull(cJSON_GetObjectItem(page, "next_cursor")));
+  EXPECT_STREQ(
+      cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 0), "metadata"), "env")
+          ->valuestring,
+      "prod");
+
+  auto [st2, one] = query("request", {{"id", "b"}});
+  EXPECT_EQ(st2, 200);
+  EXPECT_STREQ(cJSON_GetObjectItem(one, "id")->valuestring, "b");
+  auto [st3, missing] = query("request", {{"id", "zzz"}});
+  EXPECT_EQ(st3, 404);
+  EXPECT_STREQ(cJSON_GetObjectItem(cJSON_GetObjectItem(missing, "error"), "code")->valuestring,
+               "request_not_found");
+
+  auto [st4, errors] = query("requests", {{"status", "error"}});
+  EXPECT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(errors, "requests")), 1);
+  auto [st5, bad] = query("requests", {{"limit", "5000"}});
+  EXPECT_EQ(st5, 400);
+  EXPECT_STREQ(cJSON_GetObjectItem(cJSON_GetObjectItem(bad, "error"), "param")->valuestring,
+               "limit");
+  EXPECT_EQ(query("metrics").first, SLUICE_ERR_UNSUPPORTED);
+}
+
+TEST_F(SqliteSink, AnalyticsGroupsAndComputesPercentiles) {
+  open();
+  int64_t now = static_cast<int64_t>(host_.now());
+  RecordBatchBuilder b;
+  for (int i = 1; i <= 10; i++) {
+    RecordData d =
+        rec("r" + std::to_string(i), now - 1000, i <= 7 ? "red" : "blue", i == 10 ? 500 : 200);
+    d.total = i * 10.0;
+    b.add(d);
+  }
+  vt_->write(inst_, b.batch());
+  vt_->flush(inst_);
+  auto [st, a] = query("analytics", {{"group_by", "team"}, {"bucket", "minute"}});
+  ASSERT_EQ(st, 200);
+  cJSON* groups = cJSON_GetObjectItem(a, "groups");
+  ASSERT_EQ(cJSON_GetArraySize(groups), 2);
+  cJSON* blue = cJSON_GetArrayItem(groups, 0);  // keys sort: blue, red
+  EXPECT_STREQ(cJSON_GetObjectItem(blue, "key")->valuestring, "blue");
+  EXPECT_EQ(cJSON_GetObjectItem(blue, "requests")->valueint, 3);
+  EXPECT_EQ(cJSON_GetObjectItem(blue, "failures")->valueint, 1);
+  cJSON* red = cJSON_GetArrayItem(groups, 1);
+  cJSON* lat = cJSON_GetObjectItem(red, "latency_ms");
+  // Nearest rank over 10..70: p50 = 40, p95 = p99 = 70.
+  EXPECT_EQ(cJSON_GetObjectItem(lat, "p50")->valuedouble, 40);
+  EXPECT_EQ(cJSON_GetObjectItem(lat, "p95")->valuedouble, 70);
+  EXPECT_EQ(cJSON_GetObjectItem(lat, "p99")->valuedouble, 70);
+  EXPECT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(a, "series")), 2);
+}
+
+TEST_F(SqliteSink, RetentionKeepsTheNewestRowsAndDropsOldOnes) {
+  open(2);
+  int64_t now = static_cast<int64_t>(host_.now());
+  RecordBatchBuilder b;
+  b.add(rec("old", now - 40LL * 86400000, "red", 200))
+      .add(rec("x", now - 3, "red", 200))
+      .add(rec("y", now - 2, "red", 200))
+      .add(rec("z", now - 1, "red", 200));
+  vt_->write(inst_, b.batch());
+  vt_->flush(inst_);
+  auto [st, page] = query("requests");
+  cJSON* rows = cJSON_GetObjectItem(page, "requests");
+  ASSERT_EQ(cJSON_GetArraySize(rows), 2);
+  EXPECT_STREQ(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 0), "id")->valuestring, "z");
+  EXPECT_STREQ(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 1), "id")->valuestring, "y");
+}
+
+TEST_F(SqliteSink, AnUnopenableFileIsACreateError) {
+  char err[256] = {0};
+  void* inst = nullptr;
+  EXPECT_EQ(vt_->create(host_.table(), "{\"path\":\"/proc/none/r.db\"}", &inst, err, sizeof err),
+            SLUICE_ERR_CONFIG);
+  EXPECT_NE(std::string(err).find("cannot open /proc/none/r.db"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace sluice::testing
