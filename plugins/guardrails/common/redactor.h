@@ -1,0 +1,31 @@
+// The engine behind the redacting guardrails (pii, secrets): runs a Scanner over
+// a check's text and answers PASS, BLOCK (naming the types found, never the
+// values) or MUTATE with typed placeholders such as "[EMAIL_1]".
+//
+// Per request it remembers (in the host's request_state):
+//   - placeholder numbers: the same value gets the same placeholder in every
+//     message, hook and stream window of the request;
+//   - the held tail: on streams the host holds back the last `hold_bytes` of
+//     what a check returned and puts them in front of the next window. When
+//     that tail contains placeholders, the next check finds it at the start of
+//     its text and puts the original bytes back before scanning, so an entity
+//     that kept growing ("bob@example.co" + "m") is scanned whole, and numbers
+//     handed out inside the tail are taken back first. A stream then redacts
+//     exactly as the whole text would, wherever the chunks were cut.
+#pragma once
+
+#include "scanner.h"
+#include "sluice/plugin.h"
+
+namespace sluice::guardrails {
+
+enum class Action { kRedact, kBlock };
+
+// One check(): fills `result` (memory valid until the request's next call) and returns SLUICE_OK.
+int checkWithScanner(const Scanner& scanner, Action action, const sluice_guard_input* in,
+                     sluice_guard_result* result);
+
+// request_end(): frees what checkWithScanner kept for the request.
+void releaseRequestState(void* request_state);
+
+}  // namespace sluice::guardrails

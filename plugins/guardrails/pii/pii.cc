@@ -1,0 +1,85 @@
+// Guardrail `pii`: finds e-mail addresses, phone numbers, credit-card numbers,
+// US social security numbers, IBANs and IP addresses; redacts them with typed
+// placeholders ("[EMAIL_1]") or blocks. See pii_scanner.h for what counts.
+#include <new>
+#include <string>
+
+#include "pii_scanner.h"
+#include "plugin_util.h"
+#include "redactor.h"
+#include "sluice/plugin.h"
+
+namespace sluice::pii {
+namespace {
+
+constexpr const char* kName = "pii";
+
+struct Instance {
+  PiiScanner scanner;
+  guardrails::Action action;
+};
+
+int create(const sluice_host* host, const char* config_json, void** instance, char* err,
+           size_t err_len) {
+  guardrails::JsonConfig cfg;
+  std::string why;
+  std::vector<bool> enabled;
+  if (!cfg.parse(config_json, &why) ||
+      !cfg.selectNames("entities", kTypeNames, kTypeCount, &enabled, &why)) {
+    guardrails::copyError(why, err, err_len);
+    return SLUICE_ERR_CONFIG;
+  }
+  auto action = cfg.string("action", "redact") == "block" ? guardrails::Action::kBlock
+                                                          : guardrails::Action::kRedact;
+  auto* inst = new (std::nothrow) Instance{PiiScanner(enabled), action};
+  if (inst == nullptr) return SLUICE_ERR;
+  *instance = inst;
+  return SLUICE_OK;
+}
+
+void destroy(void* instance) { delete static_cast<Instance*>(instance); }
+
+int check(void* instance, const sluice_guard_input* in, sluice_guard_result* result) {
+  auto* inst = static_cast<Instance*>(instance);
+  return guardrails::checkWithScanner(inst->scanner, inst->action, in, result);
+}
+
+void cancel(void*, void*) {}  // never PENDING
+
+void requestEnd(void*, void* request_state) { guardrails::releaseRequestState(request_state); }
+
+const char* const kActions[] = {"redact", "block", nullptr};
+
+const sluice_config_key kConfig[] = {
+    {"action", SLUICE_CFG_STRING, 0, "\"redact\"", 0, 0, kActions, nullptr,
+     "redact: replace each value with a typed placeholder such as [EMAIL_1] (the same value "
+     "gets the same placeholder within a request; use with operation: mutate); block: refuse "
+     "text that holds any"},
+    {"entities", SLUICE_CFG_STRING_LIST, 0, nullptr, 0, 0, nullptr, nullptr,
+     "types to look for, default all: EMAIL, PHONE, CREDIT_CARD, US_SSN, IBAN, IP_ADDRESS"},
+    {nullptr, SLUICE_CFG_STRING, 0, nullptr, 0, 0, nullptr, nullptr, nullptr},
+};
+
+const sluice_guardrail_vtable kVtable = {
+    sizeof(sluice_guardrail_vtable), create, destroy, check, cancel, requestEnd,
+};
+
+const sluice_plugin_descriptor kDescriptor = {
+    SLUICE_DESCRIPTOR_HEAD,
+    SLUICE_KIND_GUARDRAIL,
+    kName,
+    "1.0.0",
+    "Personal data: e-mail addresses, phone numbers (E.164; US, UK, DE, FR, IN national "
+    "formats), Luhn-checked card numbers, US SSNs, checksum-verified IBANs, IPv4 and IPv6 "
+    "addresses. Redacts with typed placeholders or blocks; findings name types and counts, "
+    "never values.",
+    kConfig,
+    &kVtable,
+};
+
+}  // namespace
+}  // namespace sluice::pii
+
+extern "C" SLUICE_EXPORT const sluice_plugin_descriptor* sluice_plugin_entry(void) {
+  return &sluice::pii::kDescriptor;
+}
