@@ -106,7 +106,8 @@ void block(const Scanner& scanner, RequestMemory* mem, sluice_guard_result* resu
 void resolveOverlaps(std::vector<Match>* matches) {
   std::vector<Match>& m = *matches;
   std::sort(m.begin(), m.end(), [](const Match& a, const Match& b) {
-    return a.begin != b.begin ? a.begin < b.begin : a.end > b.end;
+    if (a.begin != b.begin) return a.begin < b.begin;
+    return a.end != b.end ? a.end > b.end : a.type < b.type;  // a tie goes to the lower type
   });
   size_t kept = 0;
   size_t longest = 0;  // length of the longest part merged into m[kept - 1]

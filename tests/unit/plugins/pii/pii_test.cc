@@ -8,20 +8,18 @@
 #include <vector>
 
 #include "sluice/plugin.h"
-#include "support/guard_harness.h"
 #include "support/marked_corpus.h"
 
 namespace sluice::testing {
 namespace {
 
-const char* const kTypes[] = {"EMAIL", "PHONE", "CREDIT_CARD", "US_SSN", "IBAN", "IP_ADDRESS"};
+const std::vector<std::string> kTypes = {"EMAIL", "PHONE", "CREDIT_CARD", "US_SSN", "IBAN",
+                                         "IP_ADDRESS"};
 
-std::string corpusPath(const std::string& file) {
-  return std::string(SLUICE_SOURCE_DIR) + "/tests/unit/plugins/pii/corpus/" + file;
-}
+std::string corpusDir() { return std::string(SLUICE_SOURCE_DIR) + "/tests/unit/plugins/pii/corpus"; }
 
 // The form under which the plugin treats two values as one (mirrors its documentation).
-std::function<std::string(const std::string&)> canonicalFor(const std::string& type) {
+Canonical canonicalFor(const std::string& type) {
   return [type](const std::string& v) {
     std::string out;
     for (char c : v) {
@@ -77,51 +75,12 @@ TEST(PiiPlugin, ConfigErrorsNameTheKeyAndItem) {
   EXPECT_EQ(createError(R"({"entities": ["IBAN"], "action": "block"})"), "<created>");
 }
 
-TEST(PiiPlugin, PositiveCorpusRedactsExactlyTheMarkedValues) {
-  for (const std::string type : kTypes) {
-    auto samples = readMarkedCorpus(corpusPath(type + ".positive.txt"));
-    ASSERT_GE(samples.size(), 5u) << type;
-    for (const MarkedSample& s : samples) {
-      SCOPED_TRACE(type + ": " + s.line);
-      ASSERT_FALSE(s.values.empty()) << "a positive sample without a marked value";
-      GuardHarness guard;
-      uint32_t distinct = 0;
-      std::string expected = expectedRedaction(s, type, canonicalFor(type), &distinct);
-      GuardAnswer a = guard.check(s.text);
-      EXPECT_EQ(a.verdict, SLUICE_VERDICT_MUTATE);
-      EXPECT_EQ(a.content, expected);
-      EXPECT_EQ(a.findings, (std::map<std::string, uint32_t>{{type, s.values.size()}}));
-      EXPECT_EQ(a.actions, std::vector<std::string>{"redact"});
-      for (const std::string& v : s.values) {
-        EXPECT_EQ(a.content.find(v), std::string::npos) << "value left in the output: " << v;
-      }
-    }
-  }
+TEST(PiiPlugin, PositiveCorpusRedactsExactlyTheMarkedValuesWholeAndStreamed) {
+  expectPositiveCorpus(corpusDir(), kTypes, "{}", canonicalFor);
 }
 
-TEST(PiiPlugin, NegativeCorpusFindsNothing) {
-  for (const std::string type : kTypes) {
-    auto samples = readMarkedCorpus(corpusPath(type + ".negative.txt"));
-    ASSERT_GE(samples.size(), 5u) << type;
-    GuardHarness guard;
-    for (const MarkedSample& s : samples) {
-      GuardAnswer a = guard.check(s.text);
-      EXPECT_EQ(a.verdict, SLUICE_VERDICT_PASS) << type << ": " << s.text << " -> " << a.content;
-      EXPECT_TRUE(a.findings.empty()) << type << ": " << s.text;
-    }
-  }
-}
-
-TEST(PiiPlugin, EveryStreamSplitOfEveryPositiveSampleReleasesTheWholeTextRedaction) {
-  for (const std::string type : kTypes) {
-    for (const MarkedSample& s : readMarkedCorpus(corpusPath(type + ".positive.txt"))) {
-      SCOPED_TRACE(type + ": " + s.line);
-      GuardHarness guard;
-      std::string expected = expectedRedaction(s, type, canonicalFor(type));
-      expectStreamsRelease(guard, s.text, expected);
-      if (::testing::Test::HasFatalFailure()) return;
-    }
-  }
+TEST(PiiPlugin, NegativeCorpusFindsNothingWholeOrStreamed) {
+  expectNegativeCorpus(corpusDir(), kTypes, "{}");
 }
 
 TEST(PiiPlugin, StreamFindingsCountEachValueOnce) {
@@ -132,16 +91,6 @@ TEST(PiiPlugin, StreamFindingsCountEachValueOnce) {
     EXPECT_EQ(s.findings, (std::map<std::string, uint32_t>{
                               {"EMAIL", 1}, {"PHONE", 1}, {"CREDIT_CARD", 1}}))
         << "split at " << at;
-  }
-}
-
-TEST(PiiPlugin, NegativeSamplesStreamUnchanged) {
-  for (const std::string type : kTypes) {
-    for (const MarkedSample& s : readMarkedCorpus(corpusPath(type + ".negative.txt"))) {
-      GuardHarness guard;
-      expectStreamsRelease(guard, s.text, s.text);
-      if (::testing::Test::HasFatalFailure()) return;
-    }
   }
 }
 
