@@ -90,7 +90,10 @@ void readRun(std::string_view text, size_t at, Run* run) {
       }
       break;
     }
-    if (isAlpha(c) || c == '_' || c == '@') run->count--;  // "0100x": part of a word
+    // "0100x", "0100[PHONE_1]": part of a word
+    if (isAlpha(c) || c == '_' || c == '@' || guardrails::placeholderAt(text, i) > 0) {
+      run->count--;
+    }
     break;
   }
   if (run->count > 0) run->groups[run->count - 1].sep_after = kRunEnd;

@@ -30,6 +30,13 @@ bool isLocalChar(unsigned char c) {
 }
 bool isDomainChar(unsigned char c) { return isAlnum(c) || c == '-' || c == '.'; }
 
+// Whether text[at] continues the word before it: a letter, a digit, '_', or a placeholder
+// ("…::[IP_ADDRESS_1]") that a redaction put there.
+bool gluedAt(std::string_view text, size_t at) {
+  return at < text.size() &&
+         (isAlnum(text[at]) || text[at] == '_' || guardrails::placeholderAt(text, at) > 0);
+}
+
 // "example.co.uk": two labels or more, each 1-63 letters, digits or inner hyphens, and an
 // alphabetic top-level domain of two letters or more.
 bool domainValid(std::string_view d) {
@@ -173,7 +180,7 @@ size_t PiiScanner::scanIban(std::string_view text, size_t at, std::vector<Match>
     i++;
   }
   if (i == n) *pending = std::min(*pending, at);
-  if (i < n && (isAlnum(text[i]) || text[i] == '_')) return at;
+  if (gluedAt(text, i)) return at;
   if (!ibanChecksumValid(std::string_view(iban, count))) return at;
   out->push_back({at, i, kIban});
   return i;
@@ -185,21 +192,22 @@ size_t PiiScanner::scanIpv6(std::string_view text, size_t at, std::vector<Match>
   size_t end = at;
   int colons = 0;
   bool digit = false;
-  while (end < n && end - at <= kMaxIpv6 &&
-         (isHexDigit(text[end]) || text[end] == ':' || text[end] == '.')) {
+  while (end < n && (isHexDigit(text[end]) || text[end] == ':' || text[end] == '.')) {
     colons += text[end] == ':';
     digit = digit || isDigit(text[end]);
     end++;
   }
   if (end == n) *pending = std::min(*pending, at);
+  size_t run_end = end;
   while (end > at && text[end - 1] == '.') end--;  // a full stop after the address
-  if (colons < 2 || !digit || end - at > kMaxIpv6) return at;
-  if (end < n && (isAlnum(text[end]) || text[end] == '_')) return at;
+  if (colons < 2 || !digit) return at;
+  // Past here the run is an attempt at an address: if it is not one, no part of it is.
+  if (end - at > kMaxIpv6 || gluedAt(text, end)) return run_end;
   char buf[kMaxIpv6 + 1];
   memcpy(buf, text.data() + at, end - at);
   buf[end - at] = '\0';
   unsigned char addr[16];
-  if (inet_pton(AF_INET6, buf, addr) != 1) return at;
+  if (inet_pton(AF_INET6, buf, addr) != 1) return run_end;
   out->push_back({at, end, kIpAddress});
   return end;
 }
@@ -217,8 +225,8 @@ size_t PiiScanner::scan(std::string_view text, std::vector<Match>* out) const {
       i++;
       continue;
     }
-    // Everything else starts at the start of a word.
-    if (i > 0 && (isAlnum(text[i - 1]) || text[i - 1] == '_')) {
+    // Everything else starts at the start of a word (text glued to a placeholder's ']' is not).
+    if (i > 0 && (isAlnum(text[i - 1]) || text[i - 1] == '_' || text[i - 1] == ']')) {
       i++;
       continue;
     }

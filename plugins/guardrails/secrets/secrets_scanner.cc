@@ -48,6 +48,8 @@ bool inSet(Chars set, unsigned char c) {
 }
 
 bool isWordChar(unsigned char c) { return isAlnum(c) || c == '_' || c == '-'; }
+// What follows a placeholder ("[JWT_1]abc") is glued to it, not the start of a word.
+bool continuesWord(unsigned char c) { return isWordChar(c) || c == ']'; }
 bool isTokenChar(unsigned char c) { return isWordChar(c) || c == '+' || c == '/'; }
 bool isBase64Std(unsigned char c) { return isAlnum(c) || c == '+' || c == '/'; }
 
@@ -276,39 +278,48 @@ size_t SecretsScanner::scanPem(std::string_view text, size_t at, std::vector<Mat
   }
   if (!startsWith(text.substr(k), kDashes)) return at;
   std::string_view label = text.substr(label_at, k - label_at);
+  for (unsigned char c : label) {
+    if (!isUpper(c) && c != ' ') return at;  // "RSA PRIVATE KEY": capitals and spaces only
+  }
   auto endsWith = [](std::string_view s, std::string_view tail) {
     return s.size() >= tail.size() && s.substr(s.size() - tail.size()) == tail;
   };
   if (!endsWith(label, "PRIVATE KEY") && !endsWith(label, "PRIVATE KEY BLOCK")) return at;
   size_t body = k + kDashes.size();
 
-  for (size_t pos = text.find(kEnd, body); pos != std::string_view::npos;
-       pos = text.find(kEnd, pos + 1)) {
-    std::string_view after = text.substr(pos + kEnd.size());
-    if (startsWith(after, label) && startsWith(after.substr(label.size()), kDashes)) {
-      size_t end = pos + kEnd.size() + label.size() + kDashes.size();
-      out->push_back({at, end, kPrivateKey});
-      return end;
-    }
-  }
-  // No END line (yet): the body is the run of base64 lines after the header.
+  // The body: base64 lines (and encryption headers) up to the END line. A line that is none
+  // of these ends the block where it stands, with or without an END further on, so a stream
+  // cut anywhere sees the same block as the whole text.
+  std::string end_marker = std::string(kEnd) + std::string(label) + std::string(kDashes);
   size_t body_end = body;
   for (size_t pos = body;;) {
     size_t eol = text.find('\n', pos);
-    if (eol == std::string_view::npos) {  // the last line, maybe still arriving
-      std::string_view line = text.substr(pos);
-      bool end_arriving =
-          line.size() <= kEnd.size()
-              ? startsWith(kEnd, line)
-              : startsWith(line, kEnd) &&
-                    startsWith(std::string(label) + "-----", line.substr(kEnd.size()));
-      if (end_arriving || pemLineMayContinue(line)) {
+    bool last = eol == std::string_view::npos;
+    std::string_view line = text.substr(pos, (last ? n : eol) - pos);
+    size_t dashes = line.find('-');  // base64 has no '-': the END line starts here
+    std::string_view before = line.substr(0, std::min(dashes, line.size()));
+    bool body_before = pemLine(before) != PemLine::kNone;
+    if (dashes != std::string_view::npos && body_before) {
+      std::string_view marker = line.substr(dashes);
+      if (startsWith(marker, end_marker)) {
+        size_t end = pos + dashes + end_marker.size();
+        out->push_back({at, end, kPrivateKey});
+        return end;
+      }
+      if (last && startsWith(end_marker, marker)) {  // the END line is still arriving
+        body_end = n;
+        *pending = std::min(*pending, at);
+        break;
+      }
+    }
+    if (last) {
+      if (pemLineMayContinue(line)) {
         body_end = n;
         *pending = std::min(*pending, at);
       }
       break;
     }
-    PemLine kind = pemLine(text.substr(pos, eol - pos));
+    PemLine kind = pemLine(line);
     if (kind == PemLine::kNone) break;
     if (kind == PemLine::kStrong) body_end = eol;
     pos = eol + 1;
@@ -448,7 +459,7 @@ size_t SecretsScanner::scan(std::string_view text, std::vector<Match>* out) cons
       i++;
       continue;
     }
-    if (!isAlnum(c) || (i > 0 && isWordChar(text[i - 1]))) {
+    if (!isAlnum(c) || (i > 0 && continuesWord(text[i - 1]))) {
       i++;
       continue;
     }
