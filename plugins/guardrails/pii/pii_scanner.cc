@@ -140,6 +140,9 @@ void PiiScanner::scanEmail(std::string_view text, size_t at, std::vector<Match>*
   size_t end = at + 1;
   while (end < text.size() && isDomainChar(text[end])) end++;
   if (end == text.size()) *pending = std::min(*pending, begin);  // the domain may go on
+  if (guardrails::placeholderAt(text, end) > 0 || (begin > 0 && text[begin - 1] == ']')) {
+    return;  // glued to a placeholder: part of what was redacted there
+  }
   while (end > at + 1 && (text[end - 1] == '.' || text[end - 1] == '-')) end--;
   if (end > at + 1 && domainValid(text.substr(at + 1, end - at - 1))) {
     out->push_back({begin, end, kEmail});

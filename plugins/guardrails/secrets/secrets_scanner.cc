@@ -420,12 +420,14 @@ size_t SecretsScanner::scanWord(std::string_view text, size_t at, std::vector<Ma
   while (padded < n && padded - end < 2 && text[padded] == '=') padded++;
   if (padded < n && isTokenChar(text[padded])) padded = end;  // "KEY=value": not padding
   std::string_view core = text.substr(at, end - at);
+  // Only whole tokens: the rest of "blob/AbC…" is not a token of its own.
+  bool whole_token = at == 0 || !isTokenChar(text[at - 1]);
   // A whole line of 64 or 76 base64 characters is a line of an encoded block (a certificate,
   // a public key, a MIME part); private-key blocks are found as such above.
   bool block_line = (padded - at == 64 || padded - at == 76) && (at == 0 || text[at - 1] == '\n') &&
                     (padded == n || text[padded] == '\n' || text[padded] == '\r');
-  if (on(kHighEntropy) && core.size() >= entropy_.min_length && padded - at <= kMaxToken &&
-      !block_line && !publicToken(core) && looksRandom(core) &&
+  if (on(kHighEntropy) && whole_token && core.size() >= entropy_.min_length &&
+      padded - at <= kMaxToken && !block_line && !publicToken(core) && looksRandom(core) &&
       shannonEntropy(core) >= entropy_.threshold) {
     out->push_back({at, padded, kHighEntropy});
     return padded;
