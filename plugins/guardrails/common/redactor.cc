@@ -161,7 +161,8 @@ int checkWithScanner(const Scanner& scanner, Action action, const sluice_guard_i
   size_t pending = std::min(scanner.scan(text, &matches), text.size());
   resolveOverlaps(&matches);
   if (matches.empty() && !restored) {
-    setHoldBytes(result, text.size() - pending);
+    size_t hold_from = pending < text.size() && pending > 0 ? utf8Start(text, pending - 1) : pending;
+    setHoldBytes(result, text.size() - hold_from);
     return SLUICE_OK;
   }
 
@@ -170,8 +171,9 @@ int checkWithScanner(const Scanner& scanner, Action action, const sluice_guard_i
     *slot = mem;
   }
   mem->hook = in->hook;
-  // The held tail starts at `boundary`, never inside a span.
-  size_t boundary = pending;
+  // The held tail starts at `boundary`: a character before what may still grow (the next
+  // window then sees where it starts), never inside a span.
+  size_t boundary = pending < text.size() && pending > 0 ? utf8Start(text, pending - 1) : pending;
   for (const Match& m : matches) {
     if (m.begin < boundary && boundary < m.end) boundary = m.begin;
   }

@@ -28,6 +28,12 @@ inline bool startsWith(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
 }
 
+// The start of the UTF-8 character holding byte `at` (so a hold never splits one).
+inline size_t utf8Start(std::string_view text, size_t at) {
+  while (at > 0 && at < text.size() && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80) at--;
+  return at;
+}
+
 // Length of a redaction placeholder such as "[EMAIL_1]" or "[AWS_ACCESS_KEY_12]" starting at
 // text[i], else 0. Scanners skip these so text they already rewrote never matches again.
 inline size_t placeholderAt(std::string_view text, size_t i) {

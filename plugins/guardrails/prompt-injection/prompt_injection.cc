@@ -61,7 +61,7 @@ size_t holdBytes(std::string_view text) {
   }
   size_t run = n;  // an encoded payload at the end: keep it whole
   while (run > 0 && n - run < kHoldEncoded && !guardrails::isSpace(text[run - 1])) run--;
-  return n - std::min(at, run);
+  return n - guardrails::utf8Start(text, std::min(at, run));
 }
 
 int check(void* instance, const sluice_guard_input* in, sluice_guard_result* result) {

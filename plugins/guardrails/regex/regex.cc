@@ -9,6 +9,7 @@
 #include "pattern_list.h"
 #include "plugin_util.h"
 #include "sluice/plugin.h"
+#include "text.h"
 
 namespace sluice::regex {
 namespace {
@@ -71,7 +72,10 @@ int check(void* instance, const sluice_guard_input* in, sluice_guard_result* res
     block(inst->off_topic_reason, &inst->off_topic, result);
     return SLUICE_OK;
   }
-  if (!inst->deny.empty()) guardrails::setHoldBytes(result, std::min(text.size(), inst->stream_hold));
+  if (!inst->deny.empty() && inst->stream_hold > 0) {
+    size_t from = text.size() > inst->stream_hold ? text.size() - inst->stream_hold : 0;
+    guardrails::setHoldBytes(result, text.size() - guardrails::utf8Start(text, from));
+  }
   return SLUICE_OK;
 }
 

@@ -48,6 +48,11 @@ bool inSet(Chars set, unsigned char c) {
 }
 
 bool isWordChar(unsigned char c) { return isAlnum(c) || c == '_' || c == '-'; }
+// Whether a key ending before text[at] runs on into more of a word, or into a placeholder a
+// redaction left where more of it stood.
+bool runsOn(std::string_view text, size_t at, bool (*word)(unsigned char)) {
+  return at < text.size() && (word(text[at]) || guardrails::placeholderAt(text, at) > 0);
+}
 // What follows a placeholder ("[JWT_1]abc") is glued to it, not the start of a word.
 bool continuesWord(unsigned char c) { return isWordChar(c) || c == ']'; }
 bool isTokenChar(unsigned char c) { return isWordChar(c) || c == '+' || c == '/'; }
@@ -248,7 +253,7 @@ size_t SecretsScanner::awsSecretAfter(std::string_view text, size_t at, std::vec
   size_t e = j;
   while (e < n && e - j <= 40 && isBase64Std(text[e])) e++;
   if (e == n) *pending = std::min(*pending, hold_from);
-  if (e - j != 40 || (e < n && (isTokenChar(text[e]) || text[e] == '='))) return at;
+  if (e - j != 40 || runsOn(text, e, isTokenChar) || (e < n && text[e] == '=')) return at;
   std::string_view key = text.substr(j, 40);
   if (shannonEntropy(key) < 3.0) return at;  // "xxxxxxxx…" stand-ins
   out->push_back({j, e, kAwsSecretKey});
@@ -368,7 +373,7 @@ size_t SecretsScanner::scanWord(std::string_view text, size_t at, std::vector<Ma
     while (end < n && end - body <= r.max_body && inSet(r.chars, text[end])) end++;
     std::string_view key = text.substr(body, end - body);
     if (key.size() < r.min_body || key.size() > r.max_body) continue;
-    if (end < n && (isWordChar(text[end]))) continue;
+    if (runsOn(text, end, isWordChar)) continue;
     if (r.type == kOpenaiKey && startsWith(key, "ant-")) continue;
     if (r.mixed && !mixedCase(key)) continue;
     out->push_back({at, end, r.type});
@@ -394,8 +399,8 @@ size_t SecretsScanner::scanWord(std::string_view text, size_t at, std::vector<Ma
       size_t e2 = spanOf(text, e1 + 1, isBase64UrlChar);
       if (e2 - e1 - 1 >= 2 && e2 < n && text[e2] == '.') {
         size_t e3 = spanOf(text, e2 + 1, isBase64UrlChar);
-        bool bounded = e3 == n || text[e3] != '.' ||
-                       e3 + 1 == n || !isBase64UrlChar(text[e3 + 1]);
+        bool bounded = !runsOn(text, e3, isBase64UrlChar) &&
+                       (e3 == n || text[e3] != '.' || !runsOn(text, e3 + 1, isBase64UrlChar));
         std::string header;
         if (bounded && guardrails::decodeBase64(text.substr(at, e1 - at), &header) &&
             !header.empty() && header[0] == '{' && header.find("\"alg\"") != std::string::npos) {
@@ -419,6 +424,7 @@ size_t SecretsScanner::scanWord(std::string_view text, size_t at, std::vector<Ma
   size_t padded = end;
   while (padded < n && padded - end < 2 && text[padded] == '=') padded++;
   if (padded < n && isTokenChar(text[padded])) padded = end;  // "KEY=value": not padding
+  bool glued = padded == end && runsOn(text, end, isTokenChar);
   std::string_view core = text.substr(at, end - at);
   // Only whole tokens: the rest of "blob/AbC…" is not a token of its own.
   bool whole_token = at == 0 || !isTokenChar(text[at - 1]);
@@ -426,7 +432,7 @@ size_t SecretsScanner::scanWord(std::string_view text, size_t at, std::vector<Ma
   // a public key, a MIME part); private-key blocks are found as such above.
   bool block_line = (padded - at == 64 || padded - at == 76) && (at == 0 || text[at - 1] == '\n') &&
                     (padded == n || text[padded] == '\n' || text[padded] == '\r');
-  if (on(kHighEntropy) && whole_token && core.size() >= entropy_.min_length &&
+  if (on(kHighEntropy) && whole_token && !glued && core.size() >= entropy_.min_length &&
       padded - at <= kMaxToken && !block_line && !publicToken(core) && looksRandom(core) &&
       shannonEntropy(core) >= entropy_.threshold) {
     out->push_back({at, padded, kHighEntropy});
@@ -467,11 +473,9 @@ size_t SecretsScanner::scan(std::string_view text, std::vector<Match>* out) cons
     }
     i = scanWord(text, i, out, &pending);
   }
-  // A token at the end may still be growing ("sk-ant-api03-…" cut by a stream); the byte
-  // before it stays too, so the next window still sees where the token starts.
+  // A token at the end may still be growing ("sk-ant-api03-…" cut by a stream).
   size_t j = n;
   while (j > 0 && n - j < kMaxHeldToken && !isSpace(text[j - 1])) j--;
-  if (j < n && j > 0) j--;
   return std::min(pending, j);
 }
 

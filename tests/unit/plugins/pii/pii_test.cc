@@ -153,12 +153,14 @@ TEST(PiiPlugin, HoldBytesCoverWhatMayStillGrow) {
     size_t hold;
   } cases[] = {
       {"Hello there.\n", 0},
-      {"Hello there", 5},                    // "there" may be the start of an address
-      {"write to bob@exa", 7},               // an address without its domain yet
-      {"call +44 20 79", 9},                 // digits that may become a phone number
-      {"card 4111 1111 ", 10},               // ... or a card, after a separator
-      {"call (", 1},                         // an opening parenthesis of a phone number
-      {"on 10.0.", 5},
+      {"Hello there", 6},        // "there" may start an address; the space says where it starts
+      {"write to bob@exa", 8},   // an address without its domain yet
+      {"call +44 20 79", 10},    // digits that may become a phone number
+      {"card 4111 1111 ", 11},   // ... or a card, after a separator
+      {"call (", 2},             // an opening parenthesis of a phone number
+      {"on 10.0.", 6},
+      {"caf\xC3\xA9 bob", 4},   // never half a UTF-8 character
+      {"\xC3\xA9" "bob", 5},
   };
   for (const Case& c : cases) {
     GuardAnswer a = guard.check(c.text, SLUICE_HOOK_LLM_OUTPUT);
@@ -169,7 +171,7 @@ TEST(PiiPlugin, HoldBytesCoverWhatMayStillGrow) {
   // A whole value at the end is redacted now and held, placeholder and all.
   GuardAnswer a = guard.check("mail bob@example.com", SLUICE_HOOK_LLM_OUTPUT);
   EXPECT_EQ(a.content, "mail [EMAIL_1]");
-  EXPECT_EQ(a.hold, strlen("[EMAIL_1]"));
+  EXPECT_EQ(a.hold, strlen(" [EMAIL_1]"));
 }
 
 TEST(PiiPlugin, AValueThatKeepsGrowingGetsOnePlaceholder) {

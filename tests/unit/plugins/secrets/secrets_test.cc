@@ -156,7 +156,7 @@ TEST(SecretsPlugin, AnUnfinishedPrivateKeyHoldsOnlyItsPlaceholder) {
   GuardAnswer a = guard.check("x\n-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
                               SLUICE_HOOK_LLM_OUTPUT);
   EXPECT_EQ(a.content, "x\n[PRIVATE_KEY_1]");
-  EXPECT_EQ(a.hold, strlen("[PRIVATE_KEY_1]"));
+  EXPECT_EQ(a.hold, strlen("\n[PRIVATE_KEY_1]"));
 }
 
 }  // namespace
