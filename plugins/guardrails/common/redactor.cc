@@ -61,6 +61,18 @@ struct RequestMemory {
 
 thread_local std::vector<Match> t_matches;
 
+// Where the held tail starts when `pending` may still grow: at the whitespace before the word
+// holding it, so the next window reads that word with the same context as the whole text
+// would. Never more than kMaxContext bytes further back, never inside a UTF-8 character.
+size_t holdStart(std::string_view text, size_t pending) {
+  constexpr size_t kMaxContext = 256;
+  if (pending >= text.size()) return text.size();
+  size_t at = pending;
+  while (at > 0 && pending - at < kMaxContext && !isSpace(text[at - 1])) at--;
+  if (at > 0) at--;
+  return utf8Start(text, at);
+}
+
 void appendPlaceholder(std::string* out, const char* type, uint32_t n) {
   char digits[12];
   size_t len = 0;
@@ -161,8 +173,7 @@ int checkWithScanner(const Scanner& scanner, Action action, const sluice_guard_i
   size_t pending = std::min(scanner.scan(text, &matches), text.size());
   resolveOverlaps(&matches);
   if (matches.empty() && !restored) {
-    size_t hold_from = pending < text.size() && pending > 0 ? utf8Start(text, pending - 1) : pending;
-    setHoldBytes(result, text.size() - hold_from);
+    setHoldBytes(result, text.size() - holdStart(text, pending));
     return SLUICE_OK;
   }
 
@@ -171,9 +182,8 @@ int checkWithScanner(const Scanner& scanner, Action action, const sluice_guard_i
     *slot = mem;
   }
   mem->hook = in->hook;
-  // The held tail starts at `boundary`: a character before what may still grow (the next
-  // window then sees where it starts), never inside a span.
-  size_t boundary = pending < text.size() && pending > 0 ? utf8Start(text, pending - 1) : pending;
+  // The held tail starts at `boundary`, never inside a span.
+  size_t boundary = holdStart(text, pending);
   for (const Match& m : matches) {
     if (m.begin < boundary && boundary < m.end) boundary = m.begin;
   }
