@@ -31,6 +31,9 @@ void** requestSlot(const sluice_guard_input* in);
 // Fails the check because the host gave no request state to keep results in.
 int failWithoutRequestState(sluice_guard_result* result);
 
+// cancel() of a guardrail that never answers PENDING.
+inline void noCancel(void*, void*) {}
+
 // "llm_input", "llm_output", "mcp_pre_tool", "mcp_post_tool".
 const char* hookName(sluice_hook hook);
 

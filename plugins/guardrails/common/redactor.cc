@@ -243,4 +243,13 @@ void releaseRequestState(void* request_state) {
   delete static_cast<RequestMemory*>(request_state);
 }
 
+int scannerGuardCheck(void* instance, const sluice_guard_input* in, sluice_guard_result* result) {
+  const auto* guard = static_cast<const ScannerGuard*>(instance);
+  return checkWithScanner(*guard->scanner, guard->action, in, result);
+}
+
+void scannerGuardDestroy(void* instance) { delete static_cast<ScannerGuard*>(instance); }
+
+void scannerGuardRequestEnd(void*, void* request_state) { releaseRequestState(request_state); }
+
 }  // namespace sluice::guardrails

@@ -14,6 +14,8 @@
 //     exactly as the whole text would, wherever the chunks were cut.
 #pragma once
 
+#include <memory>
+
 #include "scanner.h"
 #include "sluice/plugin.h"
 
@@ -27,5 +29,15 @@ int checkWithScanner(const Scanner& scanner, Action action, const sluice_guard_i
 
 // request_end(): frees what checkWithScanner kept for the request.
 void releaseRequestState(void* request_state);
+
+// A guardrail that is a Scanner and an action: what its create() makes, and the vtable
+// functions that serve it.
+struct ScannerGuard {
+  std::unique_ptr<Scanner> scanner;
+  Action action;
+};
+int scannerGuardCheck(void* instance, const sluice_guard_input* in, sluice_guard_result* result);
+void scannerGuardDestroy(void* instance);
+void scannerGuardRequestEnd(void* instance, void* request_state);
 
 }  // namespace sluice::guardrails

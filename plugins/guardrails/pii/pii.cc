@@ -1,8 +1,9 @@
 // Guardrail `pii`: finds e-mail addresses, phone numbers, credit-card numbers,
 // US social security numbers, IBANs and IP addresses; redacts them with typed
 // placeholders ("[EMAIL_1]") or blocks. See pii_scanner.h for what counts.
-#include <new>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "pii_scanner.h"
 #include "plugin_util.h"
@@ -13,11 +14,6 @@ namespace sluice::pii {
 namespace {
 
 constexpr const char* kName = "pii";
-
-struct Instance {
-  PiiScanner scanner;
-  guardrails::Action action;
-};
 
 int create(const sluice_host* host, const char* config_json, void** instance, char* err,
            size_t err_len) {
@@ -31,22 +27,9 @@ int create(const sluice_host* host, const char* config_json, void** instance, ch
   }
   auto action = cfg.string("action", "redact") == "block" ? guardrails::Action::kBlock
                                                           : guardrails::Action::kRedact;
-  auto* inst = new (std::nothrow) Instance{PiiScanner(enabled), action};
-  if (inst == nullptr) return SLUICE_ERR;
-  *instance = inst;
+  *instance = new guardrails::ScannerGuard{std::make_unique<PiiScanner>(enabled), action};
   return SLUICE_OK;
 }
-
-void destroy(void* instance) { delete static_cast<Instance*>(instance); }
-
-int check(void* instance, const sluice_guard_input* in, sluice_guard_result* result) {
-  auto* inst = static_cast<Instance*>(instance);
-  return guardrails::checkWithScanner(inst->scanner, inst->action, in, result);
-}
-
-void cancel(void*, void*) {}  // never PENDING
-
-void requestEnd(void*, void* request_state) { guardrails::releaseRequestState(request_state); }
 
 const char* const kActions[] = {"redact", "block", nullptr};
 
@@ -61,7 +44,9 @@ const sluice_config_key kConfig[] = {
 };
 
 const sluice_guardrail_vtable kVtable = {
-    sizeof(sluice_guardrail_vtable), create, destroy, check, cancel, requestEnd,
+    sizeof(sluice_guardrail_vtable), create,
+    guardrails::scannerGuardDestroy, guardrails::scannerGuardCheck,
+    guardrails::noCancel, guardrails::scannerGuardRequestEnd,
 };
 
 const sluice_plugin_descriptor kDescriptor = {

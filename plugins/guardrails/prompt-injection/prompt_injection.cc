@@ -101,8 +101,6 @@ int check(void* instance, const sluice_guard_input* in, sluice_guard_result* res
   return SLUICE_OK;
 }
 
-void cancel(void*, void*) {}  // never PENDING
-
 void requestEnd(void*, void* request_state) { delete static_cast<Verdict*>(request_state); }
 
 const sluice_config_key kConfig[] = {
@@ -115,7 +113,7 @@ const sluice_config_key kConfig[] = {
 };
 
 const sluice_guardrail_vtable kVtable = {
-    sizeof(sluice_guardrail_vtable), create, destroy, check, cancel, requestEnd,
+    sizeof(sluice_guardrail_vtable), create, destroy, check, guardrails::noCancel, requestEnd,
 };
 
 const sluice_plugin_descriptor kDescriptor = {

@@ -79,8 +79,6 @@ int check(void* instance, const sluice_guard_input* in, sluice_guard_result* res
   return SLUICE_OK;
 }
 
-void cancel(void*, void*) {}  // never PENDING
-
 const sluice_config_key kConfig[] = {
     {"deny", SLUICE_CFG_ANY, 0, nullptr, 0, 0, nullptr, nullptr,
      "patterns that block: a list of RE2 patterns, each a string or {name, pattern}; the "
@@ -97,7 +95,7 @@ const sluice_config_key kConfig[] = {
 };
 
 const sluice_guardrail_vtable kVtable = {
-    sizeof(sluice_guardrail_vtable), create, destroy, check, cancel, nullptr,
+    sizeof(sluice_guardrail_vtable), create, destroy, check, guardrails::noCancel, nullptr,
 };
 
 const sluice_plugin_descriptor kDescriptor = {

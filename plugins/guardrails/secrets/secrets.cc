@@ -1,8 +1,9 @@
 // Guardrail `secrets`: finds credentials (provider keys and tokens, private-key
 // blocks, JWTs, passwords in URLs, long random-looking strings) and blocks, or
 // redacts them with typed placeholders ("[AWS_ACCESS_KEY_1]").
-#include <new>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "plugin_util.h"
 #include "redactor.h"
@@ -13,11 +14,6 @@ namespace sluice::secrets {
 namespace {
 
 constexpr const char* kName = "secrets";
-
-struct Instance {
-  SecretsScanner scanner;
-  guardrails::Action action;
-};
 
 int create(const sluice_host* host, const char* config_json, void** instance, char* err,
            size_t err_len) {
@@ -34,22 +30,10 @@ int create(const sluice_host* host, const char* config_json, void** instance, ch
   entropy.min_length = static_cast<size_t>(cfg.number("entropy_min_length", 32));
   auto action = cfg.string("action", "block") == "redact" ? guardrails::Action::kRedact
                                                           : guardrails::Action::kBlock;
-  auto* inst = new (std::nothrow) Instance{SecretsScanner(enabled, entropy), action};
-  if (inst == nullptr) return SLUICE_ERR;
-  *instance = inst;
+  *instance =
+      new guardrails::ScannerGuard{std::make_unique<SecretsScanner>(enabled, entropy), action};
   return SLUICE_OK;
 }
-
-void destroy(void* instance) { delete static_cast<Instance*>(instance); }
-
-int check(void* instance, const sluice_guard_input* in, sluice_guard_result* result) {
-  auto* inst = static_cast<Instance*>(instance);
-  return guardrails::checkWithScanner(inst->scanner, inst->action, in, result);
-}
-
-void cancel(void*, void*) {}  // never PENDING
-
-void requestEnd(void*, void* request_state) { guardrails::releaseRequestState(request_state); }
 
 const char* const kActions[] = {"block", "redact", nullptr};
 
@@ -70,7 +54,9 @@ const sluice_config_key kConfig[] = {
 };
 
 const sluice_guardrail_vtable kVtable = {
-    sizeof(sluice_guardrail_vtable), create, destroy, check, cancel, requestEnd,
+    sizeof(sluice_guardrail_vtable), create,
+    guardrails::scannerGuardDestroy, guardrails::scannerGuardCheck,
+    guardrails::noCancel, guardrails::scannerGuardRequestEnd,
 };
 
 const sluice_plugin_descriptor kDescriptor = {

@@ -55,6 +55,17 @@ class GuardHarness {
   GuardDriver driver_;
 };
 
+// create()'s error message for `config`, or "<created>" when create() succeeds.
+inline std::string createError(const std::string& config) {
+  FakeHost host;
+  GuardDriver driver;
+  std::string err;
+  int rc = driver.create(host.table(), config, &err);
+  if (rc == SLUICE_OK) return "<created>";
+  EXPECT_EQ(rc, SLUICE_ERR_CONFIG) << err;
+  return err;
+}
+
 // Every way of cutting `text` in two, and one byte at a time, must release exactly `expected`,
 // and never a byte that is not the next byte of `expected` (so no part of a value redacted in
 // `expected` ever reaches the client).

@@ -35,19 +35,6 @@ Canonical canonicalFor(const std::string& type) {
   };
 }
 
-std::string createError(const std::string& config) {
-  void* instance = nullptr;
-  char err[512] = "";
-  FakeHost host;
-  int rc = guardVtable()->create(host.table(), config.c_str(), &instance, err, sizeof err);
-  if (rc == SLUICE_OK) {
-    guardVtable()->destroy(instance);
-    return "<created>";
-  }
-  EXPECT_EQ(rc, SLUICE_ERR_CONFIG);
-  return err;
-}
-
 TEST(PiiPlugin, DescriptorAndSchema) {
   const sluice_plugin_descriptor* d = sluice_plugin_entry();
   EXPECT_EQ(d->magic, SLUICE_PLUGIN_MAGIC);

@@ -102,11 +102,8 @@ TEST(PromptInjectionPlugin, DescriptorAndSchema) {
 }
 
 TEST(PromptInjectionPlugin, ConfigThatIsNotAnObjectIsRefused) {
-  FakeHost host;
-  GuardDriver driver;
-  std::string err;
-  EXPECT_EQ(driver.create(host.table(), "[]", &err), SLUICE_ERR_CONFIG);
-  EXPECT_EQ(err, "config must be a JSON object");
+  EXPECT_EQ(createError("[]"), "config must be a JSON object");
+  EXPECT_EQ(createError(R"({"threshold": 0.7, "decode": false})"), "<created>");
 }
 
 TEST(PromptInjectionPlugin, EachFamilyIsReportedAsItsFindingType) {

@@ -10,16 +10,6 @@
 namespace sluice::testing {
 namespace {
 
-std::string createError(const std::string& config) {
-  FakeHost host;
-  GuardDriver driver;
-  std::string err;
-  int rc = driver.create(host.table(), config, &err);
-  if (rc == SLUICE_OK) return "<created>";
-  EXPECT_EQ(rc, SLUICE_ERR_CONFIG);
-  return err;
-}
-
 const char* kDenyConfig = R"({"deny": [
   {"name": "salaries", "pattern": "\\bsalar(y|ies)\\b"},
   {"name": "project-falcon", "pattern": "(?i)project\\s+falcon"},

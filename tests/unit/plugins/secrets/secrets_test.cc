@@ -28,19 +28,6 @@ Canonical identity(const std::string&) {
   return [](const std::string& v) { return v; };
 }
 
-std::string createError(const std::string& config) {
-  void* instance = nullptr;
-  char err[512] = "";
-  FakeHost host;
-  int rc = guardVtable()->create(host.table(), config.c_str(), &instance, err, sizeof err);
-  if (rc == SLUICE_OK) {
-    guardVtable()->destroy(instance);
-    return "<created>";
-  }
-  EXPECT_EQ(rc, SLUICE_ERR_CONFIG);
-  return err;
-}
-
 TEST(SecretsPlugin, DescriptorAndSchema) {
   const sluice_plugin_descriptor* d = sluice_plugin_entry();
   EXPECT_EQ(d->kind, SLUICE_KIND_GUARDRAIL);

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "sluice/plugin.h"
-#include "support/guard_driver.h"
+#include "support/guard_harness.h"
 
 namespace sluice::testing {
 namespace {
@@ -254,16 +254,6 @@ TEST_F(Webhook, ACallTheHostCannotStartFailsAtOnce) {
   EXPECT_EQ(r.verdict, SLUICE_VERDICT_FAIL);
   EXPECT_EQ(toString(r.reason), "webhook call could not be started");
   EXPECT_EQ(c.calls, 0);
-}
-
-std::string createError(const std::string& config) {
-  FakeHost host;
-  GuardDriver driver;
-  std::string err;
-  int rc = driver.create(host.table(), config, &err);
-  if (rc == SLUICE_OK) return "<created>";
-  EXPECT_EQ(rc, SLUICE_ERR_CONFIG);
-  return err;
 }
 
 TEST(WebhookConfig, ErrorsNameTheKeyNeverASecretValue) {
