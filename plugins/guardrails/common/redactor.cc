@@ -16,17 +16,23 @@ namespace {
 constexpr std::string_view kRedact = "redact";
 constexpr std::string_view kBlock = "block";
 
+// A tail the host held back after a check: as returned (with placeholders) and as it was.
+struct HeldTail {
+  sluice_hook hook;
+  std::string output;
+  std::string original;
+  std::vector<std::string> tentative;  // keys first numbered inside it
+  std::vector<uint32_t> counts;        // per type: spans inside it
+};
+
+// Tails kept at once: a stream of several choices holds one per choice.
+constexpr size_t kMaxHeldTails = 8;
+
 struct RequestMemory {
-  sluice_hook hook{};
   // Type byte + canonical value -> placeholder number.
   std::unordered_map<std::string, uint32_t> numbers;
   std::vector<uint32_t> last_number;  // per type
-  // The tail the host holds back after the last check, as returned and as it was; kept only
-  // when they differ (it holds a placeholder).
-  std::string held_output;
-  std::string held_original;
-  std::vector<std::string> tentative;  // keys first numbered inside the held tail
-  std::vector<uint32_t> held_counts;   // per type: spans inside the held tail
+  std::vector<HeldTail> held;         // oldest first
   // The last result's memory.
   std::string input;
   std::string output;
@@ -35,25 +41,42 @@ struct RequestMemory {
   std::vector<uint32_t> counts;
   std::vector<sluice_finding> findings;
 
-  explicit RequestMemory(size_t types)
-      : last_number(types, 0), held_counts(types, 0), counts(types, 0) {}
+  explicit RequestMemory(size_t types) : last_number(types, 0), counts(types, 0) {}
 
-  // The held tail came back: numbers handed out inside it were never seen by the client.
-  void undoTentative() {
-    for (auto it = tentative.rbegin(); it != tentative.rend(); ++it) {
-      last_number[static_cast<uint8_t>((*it)[0])]--;
-      numbers.erase(*it);
+  // A held tail came back: numbers first handed out inside it were never seen by the client.
+  // Only the latest number of a type can be taken back; an earlier one stays (a gap).
+  void undoTentative(const HeldTail& tail) {
+    for (auto it = tail.tentative.rbegin(); it != tail.tentative.rend(); ++it) {
+      auto found = numbers.find(*it);
+      uint8_t type = static_cast<uint8_t>((*it)[0]);
+      if (found == numbers.end() || found->second != last_number[type]) continue;
+      last_number[type]--;
+      numbers.erase(found);
     }
-    tentative.clear();
   }
 
-  uint32_t number(const Scanner& scanner, const Match& m, std::string_view text, bool in_held) {
+  // The held tail of this hook that `content` carries (the host may have held more before
+  // it), or -1.
+  int heldIn(sluice_hook hook, std::string_view content, size_t* at) const {
+    for (int i = static_cast<int>(held.size()) - 1; i >= 0; i--) {
+      if (held[i].hook != hook) continue;
+      size_t pos = content.find(held[i].output);
+      if (pos != std::string_view::npos) {
+        *at = pos;
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  uint32_t number(const Scanner& scanner, const Match& m, std::string_view text,
+                  std::vector<std::string>* tentative) {
     std::string key(1, static_cast<char>(m.type));
     scanner.appendCanonical(m.type, text.substr(m.begin, m.end - m.begin), &key);
     auto [it, inserted] = numbers.try_emplace(std::move(key), 0);
     if (inserted) {
       it->second = ++last_number[m.type];
-      if (in_held) tentative.push_back(it->first);
+      if (tentative) tentative->push_back(it->first);
     }
     return it->second;
   }
@@ -151,21 +174,19 @@ int checkWithScanner(const Scanner& scanner, Action action, const sluice_guard_i
 
   bool restored = false;
   std::vector<uint32_t> recounted;  // spans the client was already told about
-  if (mem != nullptr && !mem->held_output.empty()) {
-    if (mem->hook == in->hook && startsWith(content, mem->held_output)) {
-      std::string whole = mem->held_original;
-      whole.append(content.substr(mem->held_output.size()));
-      mem->input.swap(whole);
-      text = mem->input;
-      restored = true;
-      mem->undoTentative();
-      recounted.swap(mem->held_counts);
-      mem->held_counts.assign(scanner.typeCount(), 0);
-    } else {
-      mem->tentative.clear();  // the client has it: the numbers stand
-    }
-    mem->held_output.clear();
-    mem->held_original.clear();
+  size_t at_held = 0;
+  int h = mem ? mem->heldIn(in->hook, content, &at_held) : -1;
+  if (h >= 0) {
+    HeldTail tail = std::move(mem->held[h]);
+    mem->held.erase(mem->held.begin() + h);
+    std::string whole(content.substr(0, at_held));
+    whole.append(tail.original);
+    whole.append(content.substr(at_held + tail.output.size()));
+    mem->input.swap(whole);
+    text = mem->input;
+    restored = true;
+    mem->undoTentative(tail);
+    recounted = std::move(tail.counts);
   }
 
   std::vector<Match>& matches = t_matches;
@@ -181,17 +202,16 @@ int checkWithScanner(const Scanner& scanner, Action action, const sluice_guard_i
     mem = new RequestMemory(scanner.typeCount());
     *slot = mem;
   }
-  mem->hook = in->hook;
   // The held tail starts at `boundary`, never inside a span.
   size_t boundary = holdStart(text, pending);
   for (const Match& m : matches) {
     if (m.begin < boundary && boundary < m.end) boundary = m.begin;
   }
+  HeldTail tail{in->hook, {}, {}, {}, std::vector<uint32_t>(scanner.typeCount(), 0)};
   std::fill(mem->counts.begin(), mem->counts.end(), 0);
-  std::fill(mem->held_counts.begin(), mem->held_counts.end(), 0);
   for (const Match& m : matches) {
     mem->counts[m.type]++;
-    if (m.begin >= boundary) mem->held_counts[m.type]++;
+    if (m.begin >= boundary) tail.counts[m.type]++;
   }
   for (size_t t = 0; t < recounted.size(); t++) {
     mem->counts[t] -= std::min(mem->counts[t], recounted[t]);
@@ -214,8 +234,8 @@ int checkWithScanner(const Scanner& scanner, Action action, const sluice_guard_i
       out_boundary = out.size() + (boundary - at);
     }
     out.append(text.substr(at, m.begin - at));
-    bool in_held = m.begin >= boundary;
-    appendPlaceholder(&out, scanner.typeName(m.type), mem->number(scanner, m, text, in_held));
+    std::vector<std::string>* tentative = m.begin >= boundary ? &tail.tentative : nullptr;
+    appendPlaceholder(&out, scanner.typeName(m.type), mem->number(scanner, m, text, tentative));
     at = m.end;
   }
   if (out_boundary == std::string::npos) out_boundary = out.size() + (boundary - at);
@@ -224,11 +244,11 @@ int checkWithScanner(const Scanner& scanner, Action action, const sluice_guard_i
 
   std::string_view held_out = std::string_view(mem->output).substr(out_boundary);
   std::string_view held_in = text.substr(boundary);
-  if (held_out != held_in) {
-    mem->held_output.assign(held_out);
-    mem->held_original.assign(held_in);
-  } else {
-    mem->tentative.clear();
+  if (held_out != held_in) {  // the tail holds a placeholder: remember what it stands for
+    tail.output.assign(held_out);
+    tail.original.assign(held_in);
+    if (mem->held.size() == kMaxHeldTails) mem->held.erase(mem->held.begin());
+    mem->held.push_back(std::move(tail));
   }
   setHoldBytes(result, held_out.size());
   if (mem->output != content) {

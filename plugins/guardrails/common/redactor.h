@@ -5,13 +5,15 @@
 // Per request it remembers (in the host's request_state):
 //   - placeholder numbers: the same value gets the same placeholder in every
 //     message, hook and stream window of the request;
-//   - the held tail: on streams the host holds back the last `hold_bytes` of
-//     what a check returned and puts them in front of the next window. When
-//     that tail contains placeholders, the next check finds it at the start of
-//     its text and puts the original bytes back before scanning, so an entity
-//     that kept growing ("bob@example.co" + "m") is scanned whole, and numbers
-//     handed out inside the tail are taken back first. A stream then redacts
-//     exactly as the whole text would, wherever the chunks were cut.
+//   - held tails: on streams the host holds back the last `hold_bytes` (or
+//     more, for another guardrail) of what a check returned and puts them in
+//     front of the next window. When a tail contains placeholders, the next
+//     check finds it near the start of its text and puts the original bytes
+//     back before scanning, so an entity that kept growing ("bob@example.co" +
+//     "m") is scanned whole, and numbers first handed out inside the tail are
+//     taken back. A stream then redacts exactly as the whole text would,
+//     wherever the chunks were cut. A few tails are kept at once, one per
+//     choice of a stream with several.
 #pragma once
 
 #include <memory>

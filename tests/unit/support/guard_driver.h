@@ -95,46 +95,35 @@ class GuardDriver {
     request_++;
   }
 
-  // A new request streaming `chunks` through llm_output.
-  StreamOutcome stream(const std::vector<std::string>& chunks) {
+  // A new request streaming `chunks` through llm_output. `extra_hold` bytes are held beyond
+  // what the guardrail asks, as when another guardrail on the stream asks for more.
+  StreamOutcome stream(const std::vector<std::string>& chunks, size_t extra_hold = 0) {
     endRequest();
     StreamOutcome out;
-    std::string window;
-    for (const std::string& chunk : chunks) {
-      window += chunk;
-      GuardAnswer a = check(window, SLUICE_HOOK_LLM_OUTPUT);
-      for (const auto& [type, count] : a.findings) out.findings[type] += count;
-      if (a.verdict == SLUICE_VERDICT_BLOCK) {
-        out.blocked = true;
-        out.reason = a.reason;
-        break;
-      }
-      if (a.status != SLUICE_OK || a.verdict == SLUICE_VERDICT_FAIL) {
-        out.failed = true;
-        out.reason = a.reason;
-        break;
-      }
-      if (a.hold > a.content.size()) {
-        out.bad_hold = true;
-        break;
-      }
-      out.max_hold = std::max(out.max_hold, a.hold);
-      size_t cut = a.content.size() - a.hold;
-      out.releases.push_back(a.content.substr(0, cut));
-      out.released += out.releases.back();
-      window = a.content.substr(cut);
-    }
-    if (!out.blocked && !out.failed && !out.bad_hold) {
-      out.releases.push_back(window);
-      out.released += window;
-    }
+    streamInto(chunks, extra_hold, &out);
     endRequest();
     return out;
   }
 
+  // Two choices of one answer streamed in the same request, their chunks interleaved.
+  std::pair<StreamOutcome, StreamOutcome> streamTwo(const std::vector<std::string>& a,
+                                                    const std::vector<std::string>& b) {
+    endRequest();
+    StreamOutcome oa, ob;
+    std::string wa, wb;
+    for (size_t i = 0; i < std::max(a.size(), b.size()); i++) {
+      if (i < a.size()) step(a[i], 0, &wa, &oa);
+      if (i < b.size()) step(b[i], 0, &wb, &ob);
+    }
+    flush(&wa, &oa);
+    flush(&wb, &ob);
+    endRequest();
+    return {oa, ob};
+  }
+
   // The two-piece stream of `text` cut at `at`.
-  StreamOutcome streamSplit(std::string_view text, size_t at) {
-    return stream({std::string(text.substr(0, at)), std::string(text.substr(at))});
+  StreamOutcome streamSplit(std::string_view text, size_t at, size_t extra_hold = 0) {
+    return stream({std::string(text.substr(0, at)), std::string(text.substr(at))}, extra_hold);
   }
 
   // A stream of one byte per chunk.
@@ -145,6 +134,48 @@ class GuardDriver {
   }
 
  private:
+  void streamInto(const std::vector<std::string>& chunks, size_t extra_hold, StreamOutcome* out) {
+    std::string window;
+    for (const std::string& chunk : chunks) step(chunk, extra_hold, &window, out);
+    flush(&window, out);
+  }
+
+  // One chunk arrives on a choice whose unreleased text is *window.
+  void step(const std::string& chunk, size_t extra_hold, std::string* window, StreamOutcome* out) {
+    if (out->blocked || out->failed || out->bad_hold) return;
+    *window += chunk;
+    GuardAnswer a = check(*window, SLUICE_HOOK_LLM_OUTPUT);
+    for (const auto& [type, count] : a.findings) out->findings[type] += count;
+    if (a.verdict == SLUICE_VERDICT_BLOCK) {
+      out->blocked = true;
+      out->reason = a.reason;
+      return;
+    }
+    if (a.status != SLUICE_OK || a.verdict == SLUICE_VERDICT_FAIL) {
+      out->failed = true;
+      out->reason = a.reason;
+      return;
+    }
+    if (a.hold > a.content.size()) {
+      out->bad_hold = true;
+      return;
+    }
+    out->max_hold = std::max(out->max_hold, a.hold);
+    size_t hold = std::min(a.content.size(), a.hold + extra_hold);
+    size_t cut = a.content.size() - hold;
+    out->releases.push_back(a.content.substr(0, cut));
+    out->released += out->releases.back();
+    *window = a.content.substr(cut);
+  }
+
+  // The stream ended: what is held is released as it is.
+  static void flush(std::string* window, StreamOutcome* out) {
+    if (out->blocked || out->failed || out->bad_hold) return;
+    out->releases.push_back(*window);
+    out->released += *window;
+    window->clear();
+  }
+
   sluice_guard_input input(const std::string& text, sluice_hook hook) {
     request_id_ = "req-" + std::to_string(request_);
     sluice_guard_input in{};

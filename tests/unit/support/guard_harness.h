@@ -34,11 +34,18 @@ class GuardHarness {
   }
   void endRequest() { driver_.endRequest(); }
 
-  StreamOutcome stream(const std::vector<std::string>& chunks) {
-    return expectWellFormed(driver_.stream(chunks));
+  StreamOutcome stream(const std::vector<std::string>& chunks, size_t extra_hold = 0) {
+    return expectWellFormed(driver_.stream(chunks, extra_hold));
   }
-  StreamOutcome streamSplit(std::string_view text, size_t at) {
-    return expectWellFormed(driver_.streamSplit(text, at));
+  StreamOutcome streamSplit(std::string_view text, size_t at, size_t extra_hold = 0) {
+    return expectWellFormed(driver_.streamSplit(text, at, extra_hold));
+  }
+  std::pair<StreamOutcome, StreamOutcome> streamTwo(const std::vector<std::string>& a,
+                                                    const std::vector<std::string>& b) {
+    auto both = driver_.streamTwo(a, b);
+    expectWellFormed(both.first);
+    expectWellFormed(both.second);
+    return both;
   }
   StreamOutcome streamBytes(std::string_view text) {
     return expectWellFormed(driver_.streamBytes(text));
@@ -66,9 +73,10 @@ inline std::string createError(const std::string& config) {
   return err;
 }
 
-// Every way of cutting `text` in two, and one byte at a time, must release exactly `expected`,
-// and never a byte that is not the next byte of `expected` (so no part of a value redacted in
-// `expected` ever reaches the client).
+// Every way of cutting `text` in two (with the host holding back what the guardrail asks, and
+// again with 7 bytes more, as when another guardrail asks for more), and one byte at a time,
+// must release exactly `expected`, and never a byte that is not the next byte of `expected` (so
+// no part of a value redacted in `expected` ever reaches the client).
 inline void expectStreamsRelease(GuardHarness& guard, std::string_view text,
                                  std::string_view expected) {
   auto verify = [&](const StreamOutcome& s, const std::string& how) {
@@ -82,8 +90,11 @@ inline void expectStreamsRelease(GuardHarness& guard, std::string_view text,
     ASSERT_EQ(s.released, expected) << how;
   };
   for (size_t at = 0; at <= text.size(); at++) {
-    verify(guard.streamSplit(text, at), "split at " + std::to_string(at) + " of \"" +
-                                            std::string(text) + "\"");
+    for (size_t extra : {0, 7}) {
+      verify(guard.streamSplit(text, at, extra), "split at " + std::to_string(at) + " (+" +
+                                                     std::to_string(extra) + " held) of \"" +
+                                                     std::string(text) + "\"");
+    }
   }
   verify(guard.streamBytes(text), "one byte per chunk of \"" + std::string(text) + "\"");
 }

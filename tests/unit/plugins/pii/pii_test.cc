@@ -169,6 +169,19 @@ TEST(PiiPlugin, AValueThatKeepsGrowingGetsOnePlaceholder) {
   EXPECT_EQ(digits.released, "pay 4111 1111 1111 11111 1111 or [CREDIT_CARD_1]");
 }
 
+TEST(PiiPlugin, TwoChoicesStreamedTogetherKeepTheirOwnHeldTails) {
+  GuardHarness guard;
+  std::string a = "write to bob@example.com.au today";
+  std::string b = "or call +44 20 7946 0958 now";
+  for (size_t cut_a = 1; cut_a < a.size(); cut_a++) {
+    size_t cut_b = cut_a % b.size();
+    auto [sa, sb] = guard.streamTwo({a.substr(0, cut_a), a.substr(cut_a)},
+                                    {b.substr(0, cut_b), b.substr(cut_b)});
+    EXPECT_EQ(sa.released, "write to [EMAIL_1] today") << "cut " << cut_a;
+    EXPECT_EQ(sb.released, "or call [PHONE_1] now") << "cut " << cut_b;
+  }
+}
+
 TEST(PiiPlugin, NoRequestStateFailsClearly) {
   GuardHarness guard;
   std::string text = "bob@example.com";
