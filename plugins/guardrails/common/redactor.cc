@@ -84,14 +84,35 @@ struct RequestMemory {
 
 thread_local std::vector<Match> t_matches;
 
+thread_local std::vector<Span> t_units;
+
 // Where the held tail starts when `pending` may still grow: at the whitespace before the word
-// holding it, so the next window reads that word with the same context as the whole text
-// would. Never more than kMaxContext bytes further back, never inside a UTF-8 character.
-size_t holdStart(std::string_view text, size_t pending) {
+// holding it, and before any unit the scan read across whitespace (a phone number with
+// spaces, a key block), so the next window reads that word in the same context as the whole
+// text. Never more than kMaxContext bytes further back, never inside a UTF-8 character.
+size_t holdStart(std::string_view text, size_t pending, const std::vector<Span>& units,
+                 const std::vector<Match>& matches) {
   constexpr size_t kMaxContext = 256;
   if (pending >= text.size()) return text.size();
   size_t at = pending;
-  while (at > 0 && pending - at < kMaxContext && !isSpace(text[at - 1])) at--;
+  for (bool moved = true; moved;) {
+    while (at > 0 && pending - at < kMaxContext && !isSpace(text[at - 1])) at--;
+    moved = false;
+    if (at == 0 || pending - at >= kMaxContext) break;
+    size_t space = at - 1;
+    for (const Span& u : units) {
+      if (u.begin <= space && space < u.end && u.begin < at) {
+        at = u.begin;
+        moved = true;
+      }
+    }
+    for (const Match& m : matches) {
+      if (m.begin <= space && space < m.end && m.begin < at) {
+        at = m.begin;
+        moved = true;
+      }
+    }
+  }
   if (at > 0) at--;
   return utf8Start(text, at);
 }
@@ -190,11 +211,13 @@ int checkWithScanner(const Scanner& scanner, Action action, const sluice_guard_i
   }
 
   std::vector<Match>& matches = t_matches;
+  std::vector<Span>& units = t_units;
   matches.clear();
-  size_t pending = std::min(scanner.scan(text, &matches), text.size());
+  units.clear();
+  size_t pending = std::min(scanner.scan(text, &matches, &units), text.size());
   resolveOverlaps(&matches);
   if (matches.empty() && !restored) {
-    setHoldBytes(result, text.size() - holdStart(text, pending));
+    setHoldBytes(result, text.size() - holdStart(text, pending, units, matches));
     return SLUICE_OK;
   }
 
@@ -203,7 +226,7 @@ int checkWithScanner(const Scanner& scanner, Action action, const sluice_guard_i
     *slot = mem;
   }
   // The held tail starts at `boundary`, never inside a span.
-  size_t boundary = holdStart(text, pending);
+  size_t boundary = holdStart(text, pending, units, matches);
   for (const Match& m : matches) {
     if (m.begin < boundary && boundary < m.end) boundary = m.begin;
   }

@@ -17,14 +17,23 @@ struct Match {
   uint8_t type;
 };
 
+// Bytes [begin, end) that a scan read as one unit: a number written with spaces, a
+// private-key block, a secret after its variable name.
+struct Span {
+  size_t begin;
+  size_t end;
+};
+
 class Scanner {
  public:
   virtual ~Scanner() = default;
 
-  // Appends every span of `text` to `out` (any order; overlaps are merged later). Returns the
+  // Appends every sensitive span of `text` to `out` (any order; overlaps are merged later),
+  // and to `units` every stretch holding whitespace that it read as one unit. Returns the
   // offset from which the end of `text` could still begin or extend a span once more text
   // arrives (a stream cut mid-entity), or text.size() when nothing at the end could.
-  virtual size_t scan(std::string_view text, std::vector<Match>* out) const = 0;
+  virtual size_t scan(std::string_view text, std::vector<Match>* out,
+                      std::vector<Span>* units) const = 0;
 
   virtual size_t typeCount() const = 0;
   // The finding type and placeholder stem of `type`, e.g. "EMAIL".

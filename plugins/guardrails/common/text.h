@@ -28,6 +28,13 @@ inline bool startsWith(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
 }
 
+inline bool hasSpace(std::string_view s) {
+  for (unsigned char c : s) {
+    if (isSpace(c)) return true;
+  }
+  return false;
+}
+
 // The start of the UTF-8 character holding byte `at` (so a hold never splits one).
 inline size_t utf8Start(std::string_view text, size_t at) {
   while (at > 0 && at < text.size() && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80) at--;

@@ -215,7 +215,8 @@ size_t PiiScanner::scanIpv6(std::string_view text, size_t at, std::vector<Match>
   return end;
 }
 
-size_t PiiScanner::scan(std::string_view text, std::vector<Match>* out) const {
+size_t PiiScanner::scan(std::string_view text, std::vector<Match>* out,
+                        std::vector<guardrails::Span>* units) const {
   const size_t n = text.size();
   size_t pending = n;
   const uint32_t numbers = enabled_ & ((1u << kPhone) | (1u << kCreditCard) | (1u << kUsSsn) |
@@ -246,12 +247,15 @@ size_t PiiScanner::scan(std::string_view text, std::vector<Match>* out) const {
       }
     }
     if (numbers && (isDigit(c) || c == '+' || c == '(')) {
-      i = scanNumberRun(text, i, numbers, out, &pending);
+      size_t end = scanNumberRun(text, i, numbers, out, &pending);
+      if (guardrails::hasSpace(text.substr(i, end - i))) units->push_back({i, end});
+      i = end;
       continue;
     }
     if (on(kIban) && isUpper(c)) {
       size_t end = scanIban(text, i, out, &pending);
       if (end > i) {
+        if (guardrails::hasSpace(text.substr(i, end - i))) units->push_back({i, end});
         i = end;
         continue;
       }

@@ -21,7 +21,8 @@ class PiiScanner : public guardrails::Scanner {
   // `enabled[t]` selects type t; every type when empty.
   explicit PiiScanner(const std::vector<bool>& enabled = {});
 
-  size_t scan(std::string_view text, std::vector<guardrails::Match>* out) const override;
+  size_t scan(std::string_view text, std::vector<guardrails::Match>* out,
+              std::vector<guardrails::Span>* units) const override;
   size_t typeCount() const override { return kTypeCount; }
   const char* typeName(uint8_t type) const override { return kTypeNames[type]; }
   void appendCanonical(uint8_t type, std::string_view value, std::string* key) const override;

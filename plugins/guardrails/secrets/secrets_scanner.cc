@@ -442,7 +442,8 @@ size_t SecretsScanner::scanWord(std::string_view text, size_t at, std::vector<Ma
   return padded > at ? std::max(word_end, at + 1) : at + 1;  // "user/AKIA…": look past '/'
 }
 
-size_t SecretsScanner::scan(std::string_view text, std::vector<Match>* out) const {
+size_t SecretsScanner::scan(std::string_view text, std::vector<Match>* out,
+                            std::vector<guardrails::Span>* units) const {
   const size_t n = text.size();
   size_t pending = n;
   size_t i = 0;
@@ -457,6 +458,7 @@ size_t SecretsScanner::scan(std::string_view text, std::vector<Match>* out) cons
       size_t end = on(kPrivateKey) && startsWith(text.substr(i), "-----")
                        ? scanPem(text, i, out, &pending)
                        : i;
+      if (end > i) units->push_back({i, end});
       i = end > i ? end : i + 1;
       continue;
     }
@@ -471,7 +473,9 @@ size_t SecretsScanner::scan(std::string_view text, std::vector<Match>* out) cons
       i++;
       continue;
     }
-    i = scanWord(text, i, out, &pending);
+    size_t end = scanWord(text, i, out, &pending);
+    if (guardrails::hasSpace(text.substr(i, end - i))) units->push_back({i, end});  // key = secret
+    i = end;
   }
   // A token at the end may still be growing ("sk-ant-api03-…" cut by a stream).
   size_t j = n;

@@ -42,7 +42,8 @@ class SecretsScanner : public guardrails::Scanner {
   // `enabled[t]` selects type t; every type when empty.
   explicit SecretsScanner(const std::vector<bool>& enabled = {}, EntropyRule entropy = {});
 
-  size_t scan(std::string_view text, std::vector<guardrails::Match>* out) const override;
+  size_t scan(std::string_view text, std::vector<guardrails::Match>* out,
+              std::vector<guardrails::Span>* units) const override;
   size_t typeCount() const override { return kTypeCount; }
   const char* typeName(uint8_t type) const override { return kTypeNames[type]; }
 
