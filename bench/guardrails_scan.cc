@@ -101,10 +101,14 @@ std::string promptOf(const std::string& path) {
 
 const char* verdictName(sluice_verdict v) {
   switch (v) {
-    case SLUICE_VERDICT_PASS: return "pass";
-    case SLUICE_VERDICT_BLOCK: return "block";
-    case SLUICE_VERDICT_MUTATE: return "mutate";
-    case SLUICE_VERDICT_FAIL: return "fail";
+    case SLUICE_VERDICT_PASS:
+      return "pass";
+    case SLUICE_VERDICT_BLOCK:
+      return "block";
+    case SLUICE_VERDICT_MUTATE:
+      return "mutate";
+    case SLUICE_VERDICT_FAIL:
+      return "fail";
   }
   return "?";
 }
@@ -119,8 +123,9 @@ int main(int argc, char** argv) {
     fprintf(stderr, "bench: no messages in %s\n", prompt_path.c_str());
     return 1;
   }
-  std::string dirty = clean + "\n\nPS: reach me at jane.doe@example.com or +1 415 555 0100; card "
-                              "4111 1111 1111 1111; key AKIAIOSFODNN7EXAMPLE.";
+  std::string dirty = clean +
+                      "\n\nPS: reach me at jane.doe@example.com or +1 415 555 0100; card "
+                      "4111 1111 1111 1111; key AKIAIOSFODNN7EXAMPLE.";
   Guard pii, secrets, injection, regex;
   if (!load(dir, "pii", R"({"action": "redact"})", &pii) ||
       !load(dir, "secrets", R"({"action": "redact"})", &secrets) ||

@@ -12,7 +12,6 @@
 #include <cstdlib>
 #include <string>
 #include <string_view>
-
 #include <vector>
 
 #include "support/fake_host.h"
@@ -75,8 +74,10 @@ inline void fuzzRedactingGuard(const uint8_t* data, size_t size, const char* red
 
   size_t cut = data[0] % (text.size() + 1);
   StreamOutcome s = redact.streamSplit(text, cut);
-  if (s.failed || s.bad_hold || s.blocked) fuzzFail("stream answered FAIL, BLOCK or a bad hold", text);
-  if (s.released != whole.content) fuzzFail("a stream released other text than the whole check", text);
+  if (s.failed || s.bad_hold || s.blocked)
+    fuzzFail("stream answered FAIL, BLOCK or a bad hold", text);
+  if (s.released != whole.content)
+    fuzzFail("a stream released other text than the whole check", text);
 
   GuardAnswer blocked = block.check(text);
   block.endRequest();

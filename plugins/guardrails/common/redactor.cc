@@ -282,9 +282,7 @@ int checkWithScanner(const Scanner& scanner, Action action, const sluice_guard_i
   return SLUICE_OK;
 }
 
-void releaseRequestState(void* request_state) {
-  delete static_cast<RequestMemory*>(request_state);
-}
+void releaseRequestState(void* request_state) { delete static_cast<RequestMemory*>(request_state); }
 
 int scannerGuardCheck(void* instance, const sluice_guard_input* in, sluice_guard_result* result) {
   const auto* guard = static_cast<const ScannerGuard*>(instance);

@@ -17,10 +17,10 @@ constexpr char kRunEnd = '\0';
 constexpr char kAfterParen = ')';  // "(415)555": a group right after a parenthesised one
 
 struct Group {
-  size_t begin;  // the '(' of a parenthesised group, else its first digit
-  size_t end;    // after its last digit, or after ')'
+  size_t begin;   // the '(' of a parenthesised group, else its first digit
+  size_t end;     // after its last digit, or after ')'
   size_t digits;  // offset of the first digit
-  int len;       // digits in the group
+  int len;        // digits in the group
   bool paren;
   char sep_after;  // ' ', '-', '.', '/', kAfterParen or kRunEnd
 };
@@ -28,8 +28,8 @@ struct Group {
 struct Run {
   Group groups[kMaxGroups];
   int count = 0;
-  bool plus = false;          // starts with '+'
-  bool reached_end = false;   // the input ends inside the run (or right after a separator)
+  bool plus = false;         // starts with '+'
+  bool reached_end = false;  // the input ends inside the run (or right after a separator)
 };
 
 bool isSeparator(char c) { return c == ' ' || c == '-' || c == '.' || c == '/'; }
@@ -114,14 +114,14 @@ bool cardIssuerValid(const char* d, int len) {
     return v;
   };
   int p2 = prefix(2), p3 = prefix(3), p4 = prefix(4);
-  if (d[0] == '4') return len == 13 || len == 16 || len == 19;                      // Visa
-  if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720)) return len == 16;       // Mastercard
-  if (p2 == 34 || p2 == 37) return len == 15;                                        // Amex
-  if (p4 == 6011 || p2 == 65 || (p3 >= 644 && p3 <= 649)) return len >= 16;         // Discover
-  if (p4 >= 3528 && p4 <= 3589) return len >= 16;                                   // JCB
+  if (d[0] == '4') return len == 13 || len == 16 || len == 19;                         // Visa
+  if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720)) return len == 16;          // Mastercard
+  if (p2 == 34 || p2 == 37) return len == 15;                                          // Amex
+  if (p4 == 6011 || p2 == 65 || (p3 >= 644 && p3 <= 649)) return len >= 16;            // Discover
+  if (p4 >= 3528 && p4 <= 3589) return len >= 16;                                      // JCB
   if ((p3 >= 300 && p3 <= 305) || p2 == 36 || p2 == 38 || p2 == 39) return len >= 14;  // Diners
-  if (p2 == 62) return len >= 16;                                                    // UnionPay
-  if (p2 == 50 || (p2 >= 56 && p2 <= 58) || p2 == 67) return len >= 13;              // Maestro
+  if (p2 == 62) return len >= 16;                                                      // UnionPay
+  if (p2 == 50 || (p2 >= 56 && p2 <= 58) || p2 == 67) return len >= 13;                // Maestro
   return false;
 }
 
@@ -160,9 +160,9 @@ bool phone(const Group* g, int k, bool plus, const char* d, int len) {
   for (int i = 1; i < k; i++) {
     if (g[i].paren) return false;
   }
-  bool nanp_groups = (k == 3 && g[0].len == 3 && g[1].len == 3 && g[2].len == 4) ||
-                     (k == 4 && d[0] == '1' && g[0].len == 1 && g[1].len == 3 && g[2].len == 3 &&
-                      g[3].len == 4);
+  bool nanp_groups =
+      (k == 3 && g[0].len == 3 && g[1].len == 3 && g[2].len == 4) ||
+      (k == 4 && d[0] == '1' && g[0].len == 1 && g[1].len == 3 && g[2].len == 3 && g[3].len == 4);
   if (nanp_groups) {
     int area = len - 10;
     return d[area] >= '2' && d[area + 3] >= '2';
@@ -202,9 +202,9 @@ int classify(const Run& run, int first, int k, std::string_view text, uint32_t e
         cardIssuerValid(digits, len) && luhnValid(std::string_view(digits, len))) {
       return kCreditCard;
     }
-    if (after != '/' && on(kUsSsn) && k == 3 && g[0].len == 3 && g[1].len == 2 &&
-        g[2].len == 4 && g[0].sep_after == g[1].sep_after &&
-        (g[0].sep_after == '-' || g[0].sep_after == ' ') && ssnValid(digits)) {
+    if (after != '/' && on(kUsSsn) && k == 3 && g[0].len == 3 && g[1].len == 2 && g[2].len == 4 &&
+        g[0].sep_after == g[1].sep_after && (g[0].sep_after == '-' || g[0].sep_after == ' ') &&
+        ssnValid(digits)) {
       return kUsSsn;
     }
   }

@@ -44,9 +44,12 @@ const sluice_config_key kConfig[] = {
 };
 
 const sluice_guardrail_vtable kVtable = {
-    sizeof(sluice_guardrail_vtable), create,
-    guardrails::scannerGuardDestroy, guardrails::scannerGuardCheck,
-    guardrails::noCancel, guardrails::scannerGuardRequestEnd,
+    sizeof(sluice_guardrail_vtable),
+    create,
+    guardrails::scannerGuardDestroy,
+    guardrails::scannerGuardCheck,
+    guardrails::noCancel,
+    guardrails::scannerGuardRequestEnd,
 };
 
 const sluice_plugin_descriptor kDescriptor = {

@@ -17,8 +17,8 @@ using guardrails::isHexDigit;
 using guardrails::isUpper;
 using guardrails::Match;
 
-const char* const kTypeNames[kTypeCount] = {"EMAIL", "PHONE",  "CREDIT_CARD",
-                                            "US_SSN", "IBAN", "IP_ADDRESS"};
+const char* const kTypeNames[kTypeCount] = {"EMAIL",  "PHONE", "CREDIT_CARD",
+                                            "US_SSN", "IBAN",  "IP_ADDRESS"};
 
 namespace {
 
@@ -87,10 +87,13 @@ int ibanLength(char a, char b) {
       {"SO", 23}, {"ST", 25}, {"SV", 28}, {"TF", 27}, {"TL", 23}, {"TN", 24}, {"TR", 26},
       {"UA", 29}, {"VA", 22}, {"VG", 24}, {"WF", 27}, {"XK", 20}, {"YE", 30}, {"YT", 27},
   };
-  auto key = [](char x, char y) { return (static_cast<unsigned char>(x) << 8) | static_cast<unsigned char>(y); };
+  auto key = [](char x, char y) {
+    return (static_cast<unsigned char>(x) << 8) | static_cast<unsigned char>(y);
+  };
   int wanted = key(a, b);
-  auto it = std::lower_bound(std::begin(kLengths), std::end(kLengths), wanted,
-                             [&key](const Entry& e, int k) { return key(e.code[0], e.code[1]) < k; });
+  auto it =
+      std::lower_bound(std::begin(kLengths), std::end(kLengths), wanted,
+                       [&key](const Entry& e, int k) { return key(e.code[0], e.code[1]) < k; });
   return it != std::end(kLengths) && key(it->code[0], it->code[1]) == wanted ? it->len : 0;
 }
 
@@ -219,8 +222,8 @@ size_t PiiScanner::scan(std::string_view text, std::vector<Match>* out,
                         std::vector<guardrails::Span>* units) const {
   const size_t n = text.size();
   size_t pending = n;
-  const uint32_t numbers = enabled_ & ((1u << kPhone) | (1u << kCreditCard) | (1u << kUsSsn) |
-                                       (1u << kIpAddress));
+  const uint32_t numbers =
+      enabled_ & ((1u << kPhone) | (1u << kCreditCard) | (1u << kUsSsn) | (1u << kIpAddress));
   size_t i = 0;
   while (i < n) {
     unsigned char c = text[i];

@@ -16,7 +16,7 @@ namespace sluice::injection {
 namespace {
 
 constexpr const char* kName = "prompt-injection";
-constexpr size_t kHoldWords = 12;   // the longest rule spans fewer words
+constexpr size_t kHoldWords = 12;  // the longest rule spans fewer words
 constexpr size_t kHoldBytes = 160;
 constexpr size_t kHoldEncoded = 512;  // an encoded payload still arriving
 
@@ -91,8 +91,8 @@ int check(void* instance, const sluice_guard_input* in, sluice_guard_result* res
     verdict->reason += sep;
     verdict->reason += kCategoryWords[c];
     sep = ", ";
-    verdict->findings.push_back({guardrails::str(kCategoryNames[c]), score.hits[c],
-                                 guardrails::str("block")});
+    verdict->findings.push_back(
+        {guardrails::str(kCategoryNames[c]), score.hits[c], guardrails::str("block")});
   }
   result->verdict = SLUICE_VERDICT_BLOCK;
   result->reason = guardrails::str(verdict->reason);

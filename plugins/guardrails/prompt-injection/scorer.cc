@@ -194,7 +194,8 @@ bool addEncodedRuns(std::string_view text, Accumulator* acc, const ScoreOptions&
     }
     if (run.size() >= kMinEncodedRun) {
       bool hex = std::all_of(run.begin(), run.end(), [](char c) { return isHexDigit(c); });
-      bool ok = hex ? guardrails::decodeHex(run, &decoded) : guardrails::decodeBase64(run, &decoded);
+      bool ok =
+          hex ? guardrails::decodeHex(run, &decoded) : guardrails::decodeBase64(run, &decoded);
       if (ok && printable(decoded) && addIfHidden(decoded, acc, options)) return true;
     }
     i = end;

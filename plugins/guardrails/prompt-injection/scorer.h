@@ -12,7 +12,7 @@
 namespace sluice::injection {
 
 struct Score {
-  double value = 0;                            // in [0, 1]
+  double value = 0;                             // in [0, 1]
   std::array<uint16_t, kCategoryCount> hits{};  // matches per category
 };
 

@@ -1,5 +1,8 @@
 #include "tokenizer.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include "lexicon.h"
 #include "text.h"
 
@@ -14,57 +17,42 @@ constexpr size_t kMaxWord = 40;
 
 // Chat-template control tokens that never belong in a user's text.
 constexpr std::string_view kTemplateMarkers[] = {
-    "<|im_start|>", "<|im_end|>",      "<|system|>",      "<|user|>",
-    "<|assistant|>", "<|endoftext|>",  "<|eot_id|>",      "<|start_header_id|>",
-    "<|end_header_id|>", "[INST]",     "[/INST]",         "<<SYS>>",
-    "<</SYS>>",      "</s><s>",
+    "<|im_start|>",      "<|im_end|>",    "<|system|>", "<|user|>",
+    "<|assistant|>",     "<|endoftext|>", "<|eot_id|>", "<|start_header_id|>",
+    "<|end_header_id|>", "[INST]",        "[/INST]",    "<<SYS>>",
+    "<</SYS>>",          "</s><s>",
 };
 
 // One decoded character: a letter or digit to append (lower case), an apostrophe, a
 // character to drop without ending the word, or anything else (a separator).
 struct Char {
   enum Kind { kLetter, kDigit, kApostrophe, kDrop, kOther } kind;
-  char ascii;   // kLetter/kDigit: the folded character; kOther: the byte for ASCII, else 0
-  bool upper;   // kLetter: written in upper case
+  char ascii;        // kLetter/kDigit: the folded character; kOther: the byte for ASCII, else 0
+  bool upper;        // kLetter: written in upper case
   bool open_quote;   // “ «
   bool close_quote;  // ” »
 };
 
+// Cyrillic and Greek letters that look like Latin ones ("Іgnоre" with Cyrillic І and о).
 char foldCyrillicGreek(uint32_t cp) {
-  switch (cp) {
-    case 0x0430: case 0x0410: return 'a';
-    case 0x0412: return 'b';
-    case 0x0435: case 0x0415: return 'e';
-    case 0x041A: return 'k';
-    case 0x041C: return 'm';
-    case 0x041D: return 'h';
-    case 0x043E: case 0x041E: return 'o';
-    case 0x0440: case 0x0420: return 'p';
-    case 0x0441: case 0x0421: return 'c';
-    case 0x0422: return 't';
-    case 0x0443: return 'y';
-    case 0x0445: case 0x0425: return 'x';
-    case 0x0456: case 0x0406: return 'i';
-    case 0x0458: case 0x0408: return 'j';
-    case 0x0455: case 0x0405: return 's';
-    case 0x0501: return 'd';
-    case 0x03B1: case 0x0391: return 'a';
-    case 0x0392: return 'b';
-    case 0x03B5: case 0x0395: return 'e';
-    case 0x0397: return 'h';
-    case 0x03B9: case 0x0399: return 'i';
-    case 0x03BA: case 0x039A: return 'k';
-    case 0x039C: return 'm';
-    case 0x03BD: return 'v';
-    case 0x039D: return 'n';
-    case 0x03BF: case 0x039F: return 'o';
-    case 0x03C1: case 0x03A1: return 'p';
-    case 0x03C4: case 0x03A4: return 't';
-    case 0x03C5: case 0x03A5: return 'y';
-    case 0x03C7: case 0x03A7: return 'x';
-    case 0x0396: return 'z';
-  }
-  return 0;
+  struct Fold {
+    uint16_t cp;
+    char ascii;
+  };
+  static constexpr Fold kFolds[] = {
+      {0x0391, 'a'}, {0x0392, 'b'}, {0x0395, 'e'}, {0x0396, 'z'}, {0x0397, 'h'}, {0x0399, 'i'},
+      {0x039A, 'k'}, {0x039C, 'm'}, {0x039D, 'n'}, {0x039F, 'o'}, {0x03A1, 'p'}, {0x03A4, 't'},
+      {0x03A5, 'y'}, {0x03A7, 'x'}, {0x03B1, 'a'}, {0x03B5, 'e'}, {0x03B9, 'i'}, {0x03BA, 'k'},
+      {0x03BD, 'v'}, {0x03BF, 'o'}, {0x03C1, 'p'}, {0x03C4, 't'}, {0x03C5, 'y'}, {0x03C7, 'x'},
+      {0x0405, 's'}, {0x0406, 'i'}, {0x0408, 'j'}, {0x0410, 'a'}, {0x0412, 'b'}, {0x0415, 'e'},
+      {0x041A, 'k'}, {0x041C, 'm'}, {0x041D, 'h'}, {0x041E, 'o'}, {0x0420, 'p'}, {0x0421, 'c'},
+      {0x0422, 't'}, {0x0425, 'x'}, {0x0430, 'a'}, {0x0435, 'e'}, {0x043E, 'o'}, {0x0440, 'p'},
+      {0x0441, 'c'}, {0x0443, 'y'}, {0x0445, 'x'}, {0x0455, 's'}, {0x0456, 'i'}, {0x0458, 'j'},
+      {0x0501, 'd'},
+  };
+  auto it = std::lower_bound(std::begin(kFolds), std::end(kFolds), cp,
+                             [](const Fold& f, uint32_t c) { return f.cp < c; });
+  return it != std::end(kFolds) && it->cp == cp ? it->ascii : 0;
 }
 
 // Latin-1 and Latin Extended-A letters with accents, by their base letter.
@@ -135,13 +123,26 @@ bool unLeet(char* w, size_t n) {
   if (!letters || !digits) return false;
   for (size_t i = 0; i < n; i++) {
     switch (w[i]) {
-      case '0': w[i] = 'o'; break;
-      case '1': w[i] = 'i'; break;
-      case '3': w[i] = 'e'; break;
-      case '4': w[i] = 'a'; break;
-      case '5': w[i] = 's'; break;
-      case '7': w[i] = 't'; break;
-      default: break;
+      case '0':
+        w[i] = 'o';
+        break;
+      case '1':
+        w[i] = 'i';
+        break;
+      case '3':
+        w[i] = 'e';
+        break;
+      case '4':
+        w[i] = 'a';
+        break;
+      case '5':
+        w[i] = 's';
+        break;
+      case '7':
+        w[i] = 't';
+        break;
+      default:
+        break;
     }
   }
   return true;
@@ -240,8 +241,10 @@ class Builder {
     bool before_word = next < text_.size() && isAlpha(text_[next]);
     bool after_word = at > 0 && (isAlpha(text_[at - 1]) || text_[at - 1] == '.' ||
                                  text_[at - 1] == '!' || text_[at - 1] == '?');
-    if (!quoted_ && before_word && !after_word) quoted_ = true;
-    else if (quoted_ && after_word && !before_word) quoted_ = false;
+    if (!quoted_ && before_word && !after_word)
+      quoted_ = true;
+    else if (quoted_ && after_word && !before_word)
+      quoted_ = false;
   }
 
   void newline() {
@@ -262,7 +265,8 @@ class Builder {
     if (after == ':') flags |= kColonAfter;
     if (after == ':' || after == ',') flags |= kPunctAfter;
     push(classes, static_cast<uint32_t>(begin_), static_cast<uint32_t>(end), flags, after);
-    if (second) push(second, static_cast<uint32_t>(begin_), static_cast<uint32_t>(end), flags, after);
+    if (second)
+      push(second, static_cast<uint32_t>(begin_), static_cast<uint32_t>(end), flags, after);
     out_->single_letters.push_back(len_ == 1 && letters_ == 1 ? word_[0] : 0);
     if (second) out_->single_letters.push_back(0);
     line_start_ = false;

@@ -12,11 +12,11 @@
 namespace sluice::injection {
 
 enum TokenFlag : uint16_t {
-  kLineStart = 1,   // only spaces or markup ('#', '[', '<', '*', '=', '-') before it on its line
-  kAllCaps = 2,     // written in capitals ("DAN")
-  kQuoted = 4,      // inside quotation marks or backticks
-  kColonAfter = 8,  // followed by ':' ("New instructions:")
-  kPunctAfter = 16, // followed by ',' or ':' ("AI assistant, ignore ...")
+  kLineStart = 1,    // only spaces or markup ('#', '[', '<', '*', '=', '-') before it on its line
+  kAllCaps = 2,      // written in capitals ("DAN")
+  kQuoted = 4,       // inside quotation marks or backticks
+  kColonAfter = 8,   // followed by ':' ("New instructions:")
+  kPunctAfter = 16,  // followed by ',' or ':' ("AI assistant, ignore ...")
 };
 
 struct Token {
@@ -25,13 +25,13 @@ struct Token {
   uint32_t end;
   uint32_t line;
   uint16_t flags;
-  char after;   // the byte right after the word (':' for "System:"), or 0
+  char after;  // the byte right after the word (':' for "System:"), or 0
 };
 
 struct Tokens {
   std::vector<Token> list;
-  int template_markers = 0;  // chat-template tokens: <|im_start|>, [INST], <<SYS>>, ...
-  uint64_t seen = 0;         // union of every token's classes
+  int template_markers = 0;          // chat-template tokens: <|im_start|>, [INST], <<SYS>>, ...
+  uint64_t seen = 0;                 // union of every token's classes
   std::vector<char> single_letters;  // per token while tokenizing: its letter if it is one
   void clear() {
     list.clear();

@@ -2,10 +2,9 @@
 // compiled once into an RE2::Set so one pass over a text finds every match.
 #pragma once
 
+#include <cjson/cJSON.h>
 #include <re2/re2.h>
 #include <re2/set.h>
-
-#include <cjson/cJSON.h>
 
 #include <memory>
 #include <string>

@@ -19,10 +19,10 @@ using guardrails::Match;
 using guardrails::startsWith;
 
 const char* const kTypeNames[kTypeCount] = {
-    "AWS_ACCESS_KEY", "AWS_SECRET_KEY",    "GITHUB_TOKEN",   "GITLAB_TOKEN",
-    "SLACK_TOKEN",    "SLACK_WEBHOOK",     "STRIPE_KEY",     "OPENAI_API_KEY",
-    "ANTHROPIC_API_KEY", "GOOGLE_API_KEY", "PRIVATE_KEY",    "JWT",
-    "URL_CREDENTIALS", "HIGH_ENTROPY_STRING"};
+    "AWS_ACCESS_KEY",    "AWS_SECRET_KEY",     "GITHUB_TOKEN", "GITLAB_TOKEN",
+    "SLACK_TOKEN",       "SLACK_WEBHOOK",      "STRIPE_KEY",   "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY", "GOOGLE_API_KEY",     "PRIVATE_KEY",  "JWT",
+    "URL_CREDENTIALS",   "HIGH_ENTROPY_STRING"};
 
 namespace {
 
@@ -163,7 +163,8 @@ bool looksRandom(std::string_view s) {
 
 // Random but public: subresource-integrity digests ("sha512-…") and Stripe publishable keys.
 bool publicToken(std::string_view token) {
-  for (std::string_view prefix : {"sha1-", "sha256-", "sha384-", "sha512-", "pk_live_", "pk_test_"}) {
+  for (std::string_view prefix :
+       {"sha1-", "sha256-", "sha384-", "sha512-", "pk_live_", "pk_test_"}) {
     if (startsWith(token, prefix)) return true;
   }
   return false;
@@ -247,7 +248,8 @@ size_t SecretsScanner::awsSecretAfter(std::string_view text, size_t at, std::vec
                                       size_t* pending, size_t hold_from) const {
   const size_t n = text.size();
   size_t j = at;
-  while (j < n && j - at < 8 && std::string_view(" \t\"'`:=,;").find(text[j]) != std::string_view::npos) {
+  while (j < n && j - at < 8 &&
+         std::string_view(" \t\"'`:=,;").find(text[j]) != std::string_view::npos) {
     j++;
   }
   size_t e = j;
@@ -347,8 +349,8 @@ void SecretsScanner::scanUrlCredentials(std::string_view text, size_t colon,
   size_t last_at = std::string_view::npos;
   for (size_t e = begin; e < n; e++) {
     unsigned char c = text[e];
-    if (isSpace(c) || c < 0x20 || std::string_view("/?#\"'<>[]`\\{}|^").find(c) !=
-                                      std::string_view::npos) {
+    if (isSpace(c) || c < 0x20 ||
+        std::string_view("/?#\"'<>[]`\\{}|^").find(c) != std::string_view::npos) {
       break;
     }
     if (c == '@') last_at = e;
@@ -377,7 +379,8 @@ size_t SecretsScanner::scanWord(std::string_view text, size_t at, std::vector<Ma
     if (r.type == kOpenaiKey && startsWith(key, "ant-")) continue;
     if (r.mixed && !mixedCase(key)) continue;
     out->push_back({at, end, r.type});
-    if (r.type == kAwsAccessKey && on(kAwsSecretKey)) end = awsSecretAfter(text, end, out, pending, at);
+    if (r.type == kAwsAccessKey && on(kAwsSecretKey))
+      end = awsSecretAfter(text, end, out, pending, at);
     return end;
   }
 
@@ -438,7 +441,7 @@ size_t SecretsScanner::scanWord(std::string_view text, size_t at, std::vector<Ma
     out->push_back({at, padded, kHighEntropy});
     return padded;
   }
-  if (padded - at > kMaxToken) return padded;  // a blob: skip all of it
+  if (padded - at > kMaxToken) return padded;                // a blob: skip all of it
   return padded > at ? std::max(word_end, at + 1) : at + 1;  // "user/AKIA…": look past '/'
 }
 

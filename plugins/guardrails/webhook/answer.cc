@@ -66,14 +66,15 @@ bool readFindings(const cJSON* list, const char* default_action, Answer* out) {
 std::string requestBody(const sluice_guard_input& in) {
   Json body(cJSON_CreateObject());
   auto add = [&](const char* key, sluice_str value) {
-    cJSON_AddItemToObject(body.get(), key, cJSON_CreateString(std::string(guardrails::view(value)).c_str()));
+    cJSON_AddItemToObject(body.get(), key,
+                          cJSON_CreateString(std::string(guardrails::view(value)).c_str()));
   };
   cJSON_AddStringToObject(body.get(), "hook", guardrails::hookName(in.hook));
   add("content", in.content);
   add("model", in.model);
   add("subject", in.subject);
-  cJSON* metadata = cJSON_ParseWithLength(in.metadata_json.ptr ? in.metadata_json.ptr : "",
-                                          in.metadata_json.len);
+  cJSON* metadata =
+      cJSON_ParseWithLength(in.metadata_json.ptr ? in.metadata_json.ptr : "", in.metadata_json.len);
   if (!cJSON_IsObject(metadata)) {
     cJSON_Delete(metadata);
     metadata = cJSON_CreateObject();
@@ -105,7 +106,8 @@ void readAnswer(const sluice_http_response& res, Answer* out) {
   }
   const cJSON* reason = cJSON_GetObjectItemCaseSensitive(doc.get(), "reason");
   const cJSON* content = cJSON_GetObjectItemCaseSensitive(doc.get(), "content");
-  if (reason && !cJSON_IsString(reason)) return fail(out, "webhook answer: \"reason\" must be a string");
+  if (reason && !cJSON_IsString(reason))
+    return fail(out, "webhook answer: \"reason\" must be a string");
   if (v == "mutate" && !cJSON_IsString(content)) {
     return fail(out, "webhook answer: \"mutate\" needs a string \"content\"");
   }

@@ -60,7 +60,9 @@ bool readConfig(const char* config_json, Instance* inst, std::string* err) {
     return false;
   }
   std::string_view url = inst->url;
-  size_t scheme = guardrails::startsWith(url, "http://") ? 7 : guardrails::startsWith(url, "https://") ? 8 : 0;
+  size_t scheme = guardrails::startsWith(url, "http://")    ? 7
+                  : guardrails::startsWith(url, "https://") ? 8
+                                                            : 0;
   if (scheme == 0 || url.size() == scheme || url[scheme] == '/') {
     *err = "url: must be an absolute http:// or https:// URL with a host";
     return false;

@@ -41,8 +41,8 @@ struct StreamOutcome {
   std::string released;               // every byte the client got
   std::vector<std::string> releases;  // per chunk, then the final flush
   bool blocked = false;
-  bool failed = false;     // a check answered FAIL or an error status
-  bool bad_hold = false;   // hold_bytes beyond the checked text
+  bool failed = false;    // a check answered FAIL or an error status
+  bool bad_hold = false;  // hold_bytes beyond the checked text
   std::string reason;
   std::map<std::string, uint32_t> findings;  // summed over the checks
   size_t max_hold = 0;

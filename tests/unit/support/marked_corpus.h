@@ -16,8 +16,8 @@
 namespace sluice::testing {
 
 struct MarkedSample {
-  std::string line;                // as written, for messages
-  std::string text;                // without the marks
+  std::string line;                 // as written, for messages
+  std::string text;                 // without the marks
   std::vector<std::string> values;  // the marked values, in order
 };
 
@@ -53,9 +53,9 @@ inline std::vector<MarkedSample> readMarkedCorpus(const std::string& path) {
 
 // `sample` with each marked value replaced by "[<type>_n]", n numbering distinct values (as
 // `canonical` sees them) in order of appearance.
-inline std::string expectedRedaction(const MarkedSample& sample, const std::string& type,
-                                     const std::function<std::string(const std::string&)>& canonical,
-                                     uint32_t* distinct = nullptr) {
+inline std::string expectedRedaction(
+    const MarkedSample& sample, const std::string& type,
+    const std::function<std::string(const std::string&)>& canonical, uint32_t* distinct = nullptr) {
   static const std::string kOpen = "⟦", kClose = "⟧";
   std::map<std::string, int> numbers;
   std::string out;

@@ -13,10 +13,12 @@
 namespace sluice::testing {
 namespace {
 
-const std::vector<std::string> kTypes = {"EMAIL", "PHONE", "CREDIT_CARD", "US_SSN", "IBAN",
-                                         "IP_ADDRESS"};
+const std::vector<std::string> kTypes = {"EMAIL",  "PHONE", "CREDIT_CARD",
+                                         "US_SSN", "IBAN",  "IP_ADDRESS"};
 
-std::string corpusDir() { return std::string(SLUICE_SOURCE_DIR) + "/tests/unit/plugins/pii/corpus"; }
+std::string corpusDir() {
+  return std::string(SLUICE_SOURCE_DIR) + "/tests/unit/plugins/pii/corpus";
+}
 
 // The form under which the plugin treats two values as one (mirrors its documentation).
 Canonical canonicalFor(const std::string& type) {
@@ -75,8 +77,8 @@ TEST(PiiPlugin, StreamFindingsCountEachValueOnce) {
   std::string text = "mail bob@example.com or call +44 20 7946 0958, card 4111 1111 1111 1111";
   for (size_t at = 0; at <= text.size(); at++) {
     StreamOutcome s = guard.streamSplit(text, at);
-    EXPECT_EQ(s.findings, (std::map<std::string, uint32_t>{
-                              {"EMAIL", 1}, {"PHONE", 1}, {"CREDIT_CARD", 1}}))
+    EXPECT_EQ(s.findings,
+              (std::map<std::string, uint32_t>{{"EMAIL", 1}, {"PHONE", 1}, {"CREDIT_CARD", 1}}))
         << "split at " << at;
   }
 }
@@ -98,8 +100,9 @@ TEST(PiiPlugin, SameValueSamePlaceholderAcrossMessagesAndHooks) {
 
 TEST(PiiPlugin, PlaceholdersNeverMatchAgain) {
   GuardHarness guard;
-  GuardAnswer a = guard.check("[EMAIL_1] [PHONE_12] [CREDIT_CARD_3] [US_SSN_1] [IBAN_2] "
-                              "[IP_ADDRESS_7]");
+  GuardAnswer a = guard.check(
+      "[EMAIL_1] [PHONE_12] [CREDIT_CARD_3] [US_SSN_1] [IBAN_2] "
+      "[IP_ADDRESS_7]");
   EXPECT_EQ(a.verdict, SLUICE_VERDICT_PASS);
   std::string once = guard.check("bob@example.com 10.0.0.1 078-05-1120").content;
   EXPECT_EQ(once, "[EMAIL_1] [IP_ADDRESS_1] [US_SSN_1]");
@@ -129,8 +132,9 @@ TEST(PiiPlugin, EntitiesChooseWhatIsLookedFor) {
   GuardAnswer a = guard.check("bob@example.com 415-555-0100 DE89 3704 0044 0532 0130 00 10.0.0.1");
   EXPECT_EQ(a.content, "[EMAIL_1] 415-555-0100 [IBAN_1] 10.0.0.1");
   GuardHarness ips(R"({"entities": ["IP_ADDRESS"]})");
-  EXPECT_EQ(ips.check("bob@example.com 10.0.0.1 ::1").content, "bob@example.com [IP_ADDRESS_1] "
-                                                             "[IP_ADDRESS_2]");
+  EXPECT_EQ(ips.check("bob@example.com 10.0.0.1 ::1").content,
+            "bob@example.com [IP_ADDRESS_1] "
+            "[IP_ADDRESS_2]");
 }
 
 TEST(PiiPlugin, HoldBytesCoverWhatMayStillGrow) {
@@ -140,14 +144,16 @@ TEST(PiiPlugin, HoldBytesCoverWhatMayStillGrow) {
     size_t hold;
   } cases[] = {
       {"Hello there.\n", 0},
-      {"Hello there", 6},        // "there" may start an address; the space says where it starts
-      {"write to bob@exa", 8},   // an address without its domain yet
-      {"call +44 20 79", 10},    // digits that may become a phone number
-      {"card 4111 1111 ", 11},   // ... or a card, after a separator
-      {"call (", 2},             // an opening parenthesis of a phone number
+      {"Hello there", 6},       // "there" may start an address; the space says where it starts
+      {"write to bob@exa", 8},  // an address without its domain yet
+      {"call +44 20 79", 10},   // digits that may become a phone number
+      {"card 4111 1111 ", 11},  // ... or a card, after a separator
+      {"call (", 2},            // an opening parenthesis of a phone number
       {"on 10.0.", 6},
-      {"caf\xC3\xA9 bob", 4},   // never half a UTF-8 character
-      {"\xC3\xA9" "bob", 5},
+      {"caf\xC3\xA9 bob", 4},  // never half a UTF-8 character
+      {"\xC3\xA9"
+       "bob",
+       5},
   };
   for (const Case& c : cases) {
     GuardAnswer a = guard.check(c.text, SLUICE_HOOK_LLM_OUTPUT);
@@ -203,7 +209,7 @@ TEST(PiiPlugin, Checksums) {
   EXPECT_EQ(guard.check("4111111111111111").verdict, SLUICE_VERDICT_MUTATE);
   EXPECT_EQ(guard.check("4111111111111121").verdict, SLUICE_VERDICT_PASS);  // Luhn fails
   EXPECT_EQ(guard.check("NO93 8601 1117 947").verdict, SLUICE_VERDICT_MUTATE);
-  EXPECT_EQ(guard.check("NO93 8601 1117 948").verdict, SLUICE_VERDICT_PASS);  // mod 97 fails
+  EXPECT_EQ(guard.check("NO93 8601 1117 948").verdict, SLUICE_VERDICT_PASS);   // mod 97 fails
   EXPECT_EQ(guard.check("NO93 8601 1117 9470").verdict, SLUICE_VERDICT_PASS);  // too long
 }
 

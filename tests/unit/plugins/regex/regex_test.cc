@@ -22,8 +22,8 @@ TEST(RegexPlugin, DescriptorAndSchema) {
   EXPECT_STREQ(d->name, "regex");
   std::vector<std::string> keys;
   for (const sluice_config_key* k = d->config; k->name; k++) keys.push_back(k->name);
-  EXPECT_EQ(keys, (std::vector<std::string>{"deny", "allow", "case_insensitive",
-                                            "stream_hold_bytes"}));
+  EXPECT_EQ(keys,
+            (std::vector<std::string>{"deny", "allow", "case_insensitive", "stream_hold_bytes"}));
 }
 
 TEST(RegexPlugin, ConfigErrorsNameThePatternAndSayWhy) {

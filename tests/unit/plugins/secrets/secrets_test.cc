@@ -13,10 +13,10 @@ namespace sluice::testing {
 namespace {
 
 const std::vector<std::string> kTypes = {
-    "AWS_ACCESS_KEY", "AWS_SECRET_KEY", "GITHUB_TOKEN",      "GITLAB_TOKEN",
-    "SLACK_TOKEN",    "SLACK_WEBHOOK",  "STRIPE_KEY",        "OPENAI_API_KEY",
-    "ANTHROPIC_API_KEY", "GOOGLE_API_KEY", "PRIVATE_KEY",    "JWT",
-    "URL_CREDENTIALS", "HIGH_ENTROPY_STRING"};
+    "AWS_ACCESS_KEY",    "AWS_SECRET_KEY",     "GITHUB_TOKEN", "GITLAB_TOKEN",
+    "SLACK_TOKEN",       "SLACK_WEBHOOK",      "STRIPE_KEY",   "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY", "GOOGLE_API_KEY",     "PRIVATE_KEY",  "JWT",
+    "URL_CREDENTIALS",   "HIGH_ENTROPY_STRING"};
 
 const char* kRedact = R"({"action": "redact"})";
 
@@ -66,9 +66,12 @@ TEST(SecretsPlugin, BlocksByDefaultNamingTypesNeverValues) {
   EXPECT_EQ(a.findings,
             (std::map<std::string, uint32_t>{{"AWS_ACCESS_KEY", 1}, {"AWS_SECRET_KEY", 1}}));
   EXPECT_EQ(a.actions, (std::vector<std::string>{"block", "block"}));
-  EXPECT_EQ(guard.check("nothing secret here, just prose and a sha 3f786850e387550fdab836ed7e6dc881de23001b")
-                .verdict,
-            SLUICE_VERDICT_PASS);
+  EXPECT_EQ(
+      guard
+          .check(
+              "nothing secret here, just prose and a sha 3f786850e387550fdab836ed7e6dc881de23001b")
+          .verdict,
+      SLUICE_VERDICT_PASS);
 }
 
 TEST(SecretsPlugin, AStreamedKeyIsBlockedBeforeAnyOfItIsReleased) {
@@ -92,8 +95,10 @@ TEST(SecretsPlugin, SameSecretSamePlaceholderWithinARequest) {
 
 TEST(SecretsPlugin, PlaceholdersNeverMatchAgain) {
   GuardHarness guard(kRedact);
-  std::string once = guard.check("postgres://app:Sup3rS3cret@db.example.com/app and "
-                                 "AKIAIOSFODNN7EXAMPLE")
+  std::string once = guard
+                         .check(
+                             "postgres://app:Sup3rS3cret@db.example.com/app and "
+                             "AKIAIOSFODNN7EXAMPLE")
                          .content;
   EXPECT_EQ(once, "postgres://app:[URL_CREDENTIALS_1]@db.example.com/app and [AWS_ACCESS_KEY_1]");
   EXPECT_EQ(guard.check(once).verdict, SLUICE_VERDICT_PASS);
@@ -105,8 +110,7 @@ TEST(SecretsPlugin, TypesChooseWhatIsLookedFor) {
   GuardHarness guard(R"({"action": "redact", "types": ["JWT"]})");
   std::string jwt =
       "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.Zm9vYmFyYmF6cXV4cXV1eHF1dXpxdXV6cXV1enF1dXo";
-  EXPECT_EQ(guard.check("AKIAIOSFODNN7EXAMPLE " + jwt).content,
-            "AKIAIOSFODNN7EXAMPLE [JWT_1]");
+  EXPECT_EQ(guard.check("AKIAIOSFODNN7EXAMPLE " + jwt).content, "AKIAIOSFODNN7EXAMPLE [JWT_1]");
 }
 
 TEST(SecretsPlugin, EntropyKnobs) {
@@ -126,9 +130,9 @@ TEST(SecretsPlugin, HoldBytesCoverUnfinishedSecrets) {
     size_t hold;
   } cases[] = {
       {"All good.\n", 0},
-      {"key sk-ant-api03-Ab", 16},        // a key still growing, and the space before it
-      {"-----BEGIN RSA PRIV", 19},        // a private-key header
-      {"aws_secret_access_key = ", 24},   // the secret may follow
+      {"key sk-ant-api03-Ab", 16},       // a key still growing, and the space before it
+      {"-----BEGIN RSA PRIV", 19},       // a private-key header
+      {"aws_secret_access_key = ", 24},  // the secret may follow
   };
   for (const Case& c : cases) {
     GuardAnswer a = guard.check(c.text, SLUICE_HOOK_LLM_OUTPUT);

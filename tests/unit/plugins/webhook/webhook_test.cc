@@ -221,8 +221,7 @@ sluice_http_call* instantHttp(sluice_worker*, const sluice_http_request*, sluice
   cb(user, g_instant_answer);
   return reinterpret_cast<sluice_http_call*>(0x1);
 }
-sluice_http_call* refusingHttp(sluice_worker*, const sluice_http_request*, sluice_http_cb,
-                               void*) {
+sluice_http_call* refusingHttp(sluice_worker*, const sluice_http_request*, sluice_http_cb, void*) {
   return nullptr;
 }
 
