@@ -215,6 +215,9 @@ int checkWithScanner(const Scanner& scanner, Action action, const sluice_guard_i
   matches.clear();
   units.clear();
   size_t pending = std::min(scanner.scan(text, &matches, &units), text.size());
+  // Text that ends mid-word keeps its last word back even when nothing in it may grow: the
+  // next window must see what the first character after the cut is glued to.
+  if (pending == text.size() && pending > 0 && !isSpace(text[pending - 1])) pending--;
   resolveOverlaps(&matches);
   if (matches.empty() && !restored) {
     setHoldBytes(result, text.size() - holdStart(text, pending, units, matches));
