@@ -263,7 +263,11 @@ size_t PiiScanner::scan(std::string_view text, std::vector<Match>* out,
         continue;
       }
     }
+    // Nothing starts here; in a word, nothing starts in the rest of it either.
     i++;
+    if (isAlnum(c)) {
+      while (i < n && isAlnum(text[i])) i++;
+    }
   }
   if (n > 0) {
     // What ends the text may still grow into an address ("bob" before "@example.com" arrives)

@@ -494,9 +494,15 @@ class Table {
       }
       slots_[s] = static_cast<int16_t>(i);
       merged_[i] = kLexicon[i].classes;
+      lengths_[bucket(kLexicon[i].word)] |= 1u << kLexicon[i].word.size();
     }
   }
   uint64_t find(std::string_view w, uint64_t* second) const {
+    // Most words fail this first: no lexicon word starts with their two letters at their length.
+    if (w.size() > 31 || !(lengths_[bucket(w)] & (1u << w.size()))) {
+      *second = 0;
+      return 0;
+    }
     for (uint32_t s = hashWord(w) & kMask; slots_[s] >= 0; s = (s + 1) & kMask) {
       const Entry& e = kLexicon[slots_[s]];
       if (e.word.size() == w.size() && memcmp(e.word.data(), w.data(), w.size()) == 0) {
@@ -509,16 +515,24 @@ class Table {
   }
 
  private:
+  // The first two letters ('a'..'z', anything else as one more) pick a bucket of lengths.
+  static size_t bucket(std::string_view w) {
+    auto letter = [](char c) { return c >= 'a' && c <= 'z' ? static_cast<size_t>(c - 'a') : 26; };
+    return letter(w[0]) * 27 + (w.size() > 1 ? letter(w[1]) : 26);
+  }
+
   static constexpr uint32_t kMask = 2047;
+  std::array<uint32_t, 27 * 27> lengths_{};  // bit n: a lexicon word of length n in the bucket
   std::array<int16_t, kMask + 1> slots_;
   std::array<uint64_t, std::size(kLexicon)> merged_{};
 };
 
+const Table kTable;  // built when the plugin loads
+
 }  // namespace
 
 uint64_t lookupWord(std::string_view word, uint64_t* second) {
-  static const Table table;
-  return table.find(word, second);
+  return kTable.find(word, second);
 }
 
 }  // namespace sluice::injection

@@ -168,10 +168,10 @@ bool matchFrom(const Rule& r, int step, size_t pos, const Tokens& tokens, size_t
     return true;
   }
   const Step& s = r.step[step];
-  size_t limit = pos + 2 + s.gap;
-  if (limit > tokens.list.size()) limit = tokens.list.size();
-  for (size_t q = pos + 1; q < limit; q++) {
-    if (stepMatches(s, tokens.list[q]) && matchFrom(r, step + 1, q, tokens, last)) return true;
+  const std::vector<Token>& list = tokens.list;
+  for (size_t q = pos + 1; q < list.size(); q++) {
+    if (list[q].ordinal - list[pos].ordinal - 1 > s.gap) break;  // too many words between
+    if (stepMatches(s, list[q]) && matchFrom(r, step + 1, q, tokens, last)) return true;
   }
   return false;
 }

@@ -122,9 +122,7 @@ void addFakeTurns(const Tokens& tokens, Accumulator* acc) {
     const Token& t = list[i];
     bool label = (t.flags & kLineStart) && (t.after == ':' || t.after == ']' || t.after == '>');
     if (!label || !(t.classes & (kSystem | kAdmin | kTurn | kAiRef))) continue;
-    size_t words = 0;
-    for (size_t j = i + 1; j < list.size() && list[j].line == t.line; j++) words++;
-    if (words < 3) continue;
+    if (t.words_after < 3) continue;
     if (t.classes & (kSystem | kAdmin)) {
       system_turns++;
       if (at == kNoSpan) at = static_cast<uint32_t>(i);
@@ -205,7 +203,6 @@ bool addEncodedRuns(std::string_view text, Accumulator* acc, const ScoreOptions&
 
 // \u0069, \x69, &#105;, &#x69;, %69: escapes that spell out text.
 bool addEscapes(std::string_view text, Accumulator* acc, const ScoreOptions& options) {
-  if (text.find_first_of("\\&%") == std::string_view::npos) return false;
   std::string& out = t_scratch.variant;
   out.clear();
   int escapes = 0;
@@ -287,7 +284,9 @@ Score scoreAt(std::string_view text, int depth, const ScoreOptions& options) {
   if (tokens.template_markers > 0) acc.add(kDelimiterInjection, kTemplateMarkerWeight);
   if (depth == 0 && options.decode) {
     // One hidden instruction is enough; the variants share one buffer.
-    if (!addEncodedRuns(text, &acc, options) && !addEscapes(text, &acc, options)) {
+    bool runs = tokens.longest_run >= kMinEncodedRun || tokens.hex_pairs >= 8;
+    if (!(runs && addEncodedRuns(text, &acc, options)) &&
+        !(tokens.escapes && addEscapes(text, &acc, options))) {
       addRot13OrReversed(text, tokens, &acc, options);
     }
   }

@@ -1,6 +1,7 @@
 #include "tokenizer.h"
 
 #include <algorithm>
+#include <array>
 #include <iterator>
 
 #include "lexicon.h"
@@ -148,55 +149,82 @@ bool unLeet(char* w, size_t n) {
   return true;
 }
 
-uint64_t classify(char* w, size_t n, uint64_t* second) {
+uint64_t classify(char* w, size_t n, bool digits, uint64_t* second) {
   if (n == 0 || n > kMaxWord) {
     *second = 0;
     return 0;
   }
   uint64_t classes = lookupWord(std::string_view(w, n), second);
-  if (classes == 0 && *second == 0 && unLeet(w, n)) {
+  if (classes == 0 && *second == 0 && digits && unLeet(w, n)) {
     classes = lookupWord(std::string_view(w, n), second);
   }
   return classes;
 }
+
+// What an ASCII byte between words is to the tokenizer, one table lookup per byte.
+enum ByteClass : uint8_t {
+  kBase64Byte = 1,  // + / = _ - (letters and digits are words)
+  kEscapeByte = 2,  // \ & %: escapes may spell out text
+  kMarkupByte = 4,  // # [ < * = - > | ( may come before a role label on its line
+  kSpaceByte = 8,
+  kHighByte = 16,  // the first byte of a UTF-8 sequence (or a stray one)
+};
+
+constexpr std::array<uint8_t, 256> makeByteClasses() {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; c++) {
+    uint8_t k = 0;
+    if (c == '+' || c == '/' || c == '=' || c == '_' || c == '-') k |= kBase64Byte;
+    if (c == '\\' || c == '&' || c == '%') k |= kEscapeByte;
+    if (c == '#' || c == '[' || c == '<' || c == '*' || c == '=' || c == '-' || c == '>' ||
+        c == '|' || c == '(') {
+      k |= kMarkupByte;
+    }
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') k |= kSpaceByte;
+    if (c >= 0x80) k |= kHighByte;
+    t[c] = k;
+  }
+  return t;
+}
+constexpr std::array<uint8_t, 256> kByteClasses = makeByteClasses();
 
 class Builder {
  public:
   Builder(std::string_view text, Tokens* out) : text_(text), out_(out) {}
 
   void run() {
+    const size_t n = text_.size();
     size_t i = 0;
-    while (i < text_.size()) {
+    while (i < n) {
       size_t at = i;
       unsigned char c = text_[i];
+      if (guardrails::isAlnum(c)) {  // most bytes: a run of ASCII letters and digits
+        i = asciiWord(i);
+        continue;
+      }
+      uint8_t k = kByteClasses[c];
+      noteEncoding(c, k, at);
       if ((c == '<' || c == '[') && templateMarker(&i)) {
         finishWord(at);
+        continue;
+      }
+      if (!(k & kHighByte)) {  // other ASCII: a separator, or an apostrophe inside a word
+        i++;
+        if (c == '\'') {
+          apostrophe(at, i);
+        } else {
+          other(at, static_cast<char>(c), k);
+        }
         continue;
       }
       Char ch = readChar(text_, &i);
       switch (ch.kind) {
         case Char::kLetter:
         case Char::kDigit:
-          if (len_ == 0) {
-            begin_ = at;
-            caps_ = true;
-            letters_ = 0;
-          }
-          if (len_ < sizeof word_) word_[len_] = ch.ascii;
-          len_++;
-          if (ch.kind == Char::kLetter) {
-            letters_++;
-            caps_ = caps_ && ch.upper;
-          }
+          addChar(at, ch.ascii, ch.kind == Char::kDigit, ch.upper);
           break;
         case Char::kApostrophe:
-          if (len_ > 0 && i < text_.size() && isAlpha(text_[i])) {
-            if (len_ < sizeof word_) word_[len_] = '\'';
-            len_++;
-          } else {
-            finishWord(at);
-            quote(at, i, '\'');
-          }
+          apostrophe(at, i);
           break;
         case Char::kDrop:
           break;
@@ -204,24 +232,97 @@ class Builder {
           finishWord(at);
           if (ch.open_quote) quoted_ = true;
           if (ch.close_quote) quoted_ = false;
-          if (ch.ascii == '"' || ch.ascii == '`') quoted_ = !quoted_;
-          if (ch.ascii == '\'') quote(at, i, '\'');
-          if (ch.ascii == '\n') newline();
-          if (ch.ascii != 0 && !isMarkup(ch.ascii) && ch.ascii != ' ' && ch.ascii != '\t' &&
-              ch.ascii != '\r' && ch.ascii != '\n') {
-            line_start_ = false;
-          }
+          line_start_ = false;
           break;
       }
     }
-    finishWord(text_.size());
-    joinSpelledLetters();
+    finishWord(n);
+    endLine();
+    noteEncoding(' ', kSpaceByte, n);
+    if (singles_in_a_row_ >= 3) joinSpelledLetters();
   }
 
  private:
-  static bool isMarkup(char c) {
-    return c == '#' || c == '[' || c == '<' || c == '*' || c == '=' || c == '-' || c == '>' ||
-           c == '|' || c == '(';
+  // Reads ASCII letters and digits from text_[i] into the word; returns where they end. The
+  // hot loop: a copy and one arithmetic test per byte; the rest is worked out per word.
+  size_t asciiWord(size_t i) {
+    const size_t n = text_.size();
+    if (len_ == 0) {
+      begin_ = i;
+      caps_ = true;
+      letters_ = 0;
+    }
+    size_t len = len_;
+    size_t digits = 0;
+    size_t j = i;
+    unsigned char c = text_[j];
+    do {
+      if (len < sizeof word_) word_[len] = static_cast<char>(c | 0x20);  // digits keep
+      len++;
+      digits += guardrails::isDigit(c);
+      if (++j == n) break;
+      c = text_[j];
+    } while (guardrails::isAlnum(c));
+    for (size_t k = i; k < j && caps_; k++) caps_ = !guardrails::isLower(text_[k]);
+    letters_ += (j - i) - digits;
+    len_ = len;
+    run_ += j - i;  // letters and digits are base64 too
+    return j;
+  }
+
+  // A letter or digit folded from a non-ASCII character ("é", a Cyrillic "о").
+  void addChar(size_t at, char folded, bool digit, bool upper) {
+    if (len_ == 0) {
+      begin_ = at;
+      caps_ = true;
+      letters_ = 0;
+    }
+    if (len_ < sizeof word_) word_[len_] = folded;
+    len_++;
+    if (!digit) {
+      letters_++;
+      caps_ = caps_ && upper;
+    }
+  }
+
+  // An apostrophe inside a word ("don't") belongs to it; elsewhere it may quote.
+  void apostrophe(size_t at, size_t next) {
+    if (len_ > 0 && next < text_.size() && isAlpha(text_[next])) {
+      if (len_ < sizeof word_) word_[len_] = '\'';
+      len_++;
+      return;
+    }
+    finishWord(at);
+    quote(at, next);
+  }
+
+  void other(size_t at, char c, uint8_t k) {
+    finishWord(at);
+    if (c == '"' || c == '`') quoted_ = !quoted_;
+    if (c == '\n') newline();
+    if (!(k & (kMarkupByte | kSpaceByte))) line_start_ = false;
+  }
+
+  // Tracks base64 runs and hex byte pairs between words (asciiWord counts letters and
+  // digits into the run).
+  void noteEncoding(unsigned char c, uint8_t k, size_t at) {
+    if (k & kBase64Byte) {
+      run_++;
+      return;
+    }
+    if (run_ == 0 && !(k & kEscapeByte)) {
+      pairs_ = 0;
+      return;
+    }
+    out_->escapes = out_->escapes || (k & kEscapeByte);
+    if (run_ > out_->longest_run) out_->longest_run = run_;
+    pairs_ = run_ == 2 && (c == ' ' || c == '\n') && hexPairAt(at - 2) ? pairs_ + 1 : 0;
+    if (pairs_ > out_->hex_pairs) out_->hex_pairs = pairs_;
+    run_ = 0;
+  }
+
+  bool hexPairAt(size_t at) const {
+    return guardrails::isHexDigit(text_[at]) && guardrails::isHexDigit(text_[at + 1]);
   }
 
   bool templateMarker(size_t* i) {
@@ -237,18 +338,19 @@ class Builder {
   }
 
   // A single quote opens a quotation before a word and closes one after a word.
-  void quote(size_t at, size_t next, char) {
+  void quote(size_t at, size_t next) {
     bool before_word = next < text_.size() && isAlpha(text_[next]);
     bool after_word = at > 0 && (isAlpha(text_[at - 1]) || text_[at - 1] == '.' ||
                                  text_[at - 1] == '!' || text_[at - 1] == '?');
-    if (!quoted_ && before_word && !after_word)
+    if (!quoted_ && before_word && !after_word) {
       quoted_ = true;
-    else if (quoted_ && after_word && !before_word)
+    } else if (quoted_ && after_word && !before_word) {
       quoted_ = false;
+    }
   }
 
   void newline() {
-    line_++;
+    endLine();
     if (line_start_ && last_line_blank_) quoted_ = false;  // a blank line ends a quotation
     last_line_blank_ = line_start_;
     line_start_ = true;
@@ -258,53 +360,81 @@ class Builder {
     if (len_ == 0) return;
     uint64_t second = 0;
     size_t n = len_ < sizeof word_ ? len_ : sizeof word_;
-    uint64_t classes = len_ <= kMaxWord ? classify(word_, n, &second) : 0;
-    uint16_t flags = (line_start_ ? kLineStart : 0) | (quoted_ ? kQuoted : 0) |
-                     (caps_ && letters_ >= 2 ? kAllCaps : 0);
+    bool digits = letters_ < len_;  // a word holds letters, digits and apostrophes
+    uint64_t classes = len_ <= kMaxWord ? classify(word_, n, digits, &second) : 0;
     char after = end < text_.size() ? text_[end] : 0;
-    if (after == ':') flags |= kColonAfter;
-    if (after == ':' || after == ',') flags |= kPunctAfter;
-    push(classes, static_cast<uint32_t>(begin_), static_cast<uint32_t>(end), flags, after);
-    if (second)
-      push(second, static_cast<uint32_t>(begin_), static_cast<uint32_t>(end), flags, after);
-    out_->single_letters.push_back(len_ == 1 && letters_ == 1 ? word_[0] : 0);
-    if (second) out_->single_letters.push_back(0);
+    char letter = len_ == 1 && letters_ == 1 ? word_[0] : 0;
+    if (classes || second || letter || after == ':' || after == ',') {
+      uint16_t flags = (line_start_ ? kLineStart : 0) | (quoted_ ? kQuoted : 0) |
+                       (caps_ && letters_ >= 2 ? kAllCaps : 0) | (after == ':' ? kColonAfter : 0) |
+                       (after == ':' || after == ',' ? kPunctAfter : 0);
+      push(classes, static_cast<uint32_t>(end), flags, after, letter);
+      if (second) {
+        out_->words++;  // "you're": two words
+        push(second, static_cast<uint32_t>(end), flags, after, 0);
+      }
+      singles_ = letter ? singles_ + 1 : 0;
+      if (singles_ > singles_in_a_row_) singles_in_a_row_ = singles_;
+    } else {
+      singles_ = 0;
+    }
+    out_->words++;
     line_start_ = false;
     last_line_blank_ = false;
     len_ = 0;
   }
 
-  void push(uint64_t classes, uint32_t begin, uint32_t end, uint16_t flags, char after) {
+  void push(uint64_t classes, uint32_t end, uint16_t flags, char after, char letter) {
     classes |= kWord;
-    out_->list.push_back({classes, begin, end, line_, flags, after});
+    out_->list.push_back(
+        {classes, out_->words, static_cast<uint32_t>(begin_), end, 0, flags, after, letter});
     out_->seen |= classes;
+  }
+
+  // The line ends: its tokens learn how many words follow them on it.
+  void endLine() {
+    uint32_t line_end = out_->words;
+    for (size_t i = line_tokens_; i < out_->list.size(); i++) {
+      Token& t = out_->list[i];
+      uint32_t after = line_end - t.ordinal - 1;
+      t.words_after = static_cast<uint16_t>(after > 0xFFFF ? 0xFFFF : after);
+    }
+    line_tokens_ = out_->list.size();
   }
 
   // "I g n o r e   a l l": three or more single letters one space apart make a word.
   void joinSpelledLetters() {
     std::vector<Token>& list = out_->list;
     size_t kept = 0;
+    uint32_t shift = 0;  // letters merged away so far: later words move up
     for (size_t i = 0; i < list.size();) {
       size_t j = i;
-      std::string word;
-      while (j < list.size() && out_->single_letters[j] &&
-             (j == i || list[j].begin == list[j - 1].end + 1)) {
-        word.push_back(out_->single_letters[j]);
+      char word[kMaxWord + 1];
+      size_t len = 0;
+      while (j < list.size() && list[j].letter && len < kMaxWord &&
+             (j == i || (list[j].begin == list[j - 1].end + 1 &&
+                         list[j].ordinal == list[j - 1].ordinal + 1))) {
+        word[len++] = list[j].letter;
         j++;
       }
-      if (j - i >= 3 && word.size() <= kMaxWord) {
-        Token t = list[i];
+      Token t = list[i];
+      t.ordinal -= shift;
+      if (j - i >= 3) {
         t.end = list[j - 1].end;
+        t.words_after = list[j - 1].words_after;
+        t.letter = 0;
         uint64_t second = 0;
-        t.classes = lookupWord(word, &second) | kWord;
+        t.classes = lookupWord(std::string_view(word, len), &second) | kWord;
         out_->seen |= t.classes;
-        list[kept++] = t;
+        shift += static_cast<uint32_t>(j - i - 1);
         i = j;
-        continue;
+      } else {
+        i++;
       }
-      list[kept++] = list[i++];
+      list[kept++] = t;
     }
     list.resize(kept);
+    out_->words -= shift;
   }
 
   std::string_view text_;
@@ -317,7 +447,11 @@ class Builder {
   bool quoted_ = false;
   bool line_start_ = true;
   bool last_line_blank_ = false;
-  uint32_t line_ = 0;
+  size_t line_tokens_ = 0;    // the first token of the current line
+  int singles_ = 0;           // single-letter words in a row so far
+  int singles_in_a_row_ = 0;  // ... at most
+  size_t run_ = 0;            // base64 characters in a row so far
+  int pairs_ = 0;             // hex byte pairs one space apart so far
 };
 
 }  // namespace

@@ -362,13 +362,43 @@ void SecretsScanner::scanUrlCredentials(std::string_view text, size_t colon,
   out->push_back({sep + 1, last_at, kUrlCredentials});
 }
 
+// Whether `word` may start with one of the prefixes above (their first two characters):
+// most words do not, and skip the list.
+bool maybePrefixed(std::string_view word) {
+  if (word.size() < 3) return false;
+  char a = word[0], b = word[1];
+  switch (a) {
+    case 'A':
+      return isUpper(b) || b == '3';
+    case 'g':
+      return b == 'h' || b == 'i' || b == 'l';
+    case 'x':
+      return b == 'o' || b == 'a';
+    case 's':
+    case 'r':
+      return b == 'k';
+    case 'w':
+      return b == 'h';
+  }
+  return false;
+}
+
 size_t SecretsScanner::scanWord(std::string_view text, size_t at, std::vector<Match>* out,
                                 size_t* pending) const {
   const size_t n = text.size();
   std::string_view rest = text.substr(at);
   const unsigned char c = text[at];
+  size_t word_end = spanOf(text, at, isWordChar);
+  size_t token_end = spanOf(text, word_end, isTokenChar);
+  bool prefixed = maybePrefixed(rest);
+  bool keyword = ((c | 0x20) == 'a' || (c | 0x20) == 's') && word_end - at >= 9;  // "awssecret"
+  // Most words are short and look like no key: nothing more to read.
+  if (!prefixed && !keyword && c != 'h' && c != 'e' && token_end - at < entropy_.min_length) {
+    return word_end > at ? word_end : at + 1;
+  }
 
   for (const PrefixRule& r : kRules) {
+    if (!prefixed) break;
     if (r.prefix[0] != c || !on(r.type) || !startsWith(rest, r.prefix)) continue;
     size_t body = at + r.prefix.size();
     size_t end = body;
@@ -414,16 +444,14 @@ size_t SecretsScanner::scanWord(std::string_view text, size_t at, std::vector<Ma
     }
   }
 
-  size_t word_end = spanOf(text, at, isWordChar);
-  bool maybe_keyword = (c | 0x20) == 'a' || (c | 0x20) == 's';
-  if (maybe_keyword && on(kAwsSecretKey) && word_end - at <= 32 &&
+  if (keyword && on(kAwsSecretKey) && word_end - at <= 32 &&
       awsSecretKeyword(text.substr(at, word_end - at))) {
     size_t end = awsSecretAfter(text, word_end, out, pending, at);
     if (end > word_end) return end;
   }
 
   // A long random-looking token, with its base64 padding when the token ends there.
-  size_t end = spanOf(text, at, isTokenChar);
+  size_t end = token_end;
   size_t padded = end;
   while (padded < n && padded - end < 2 && text[padded] == '=') padded++;
   if (padded < n && isTokenChar(text[padded])) padded = end;  // "KEY=value": not padding
