@@ -296,4 +296,15 @@ void scannerGuardDestroy(void* instance) { delete static_cast<ScannerGuard*>(ins
 
 void scannerGuardRequestEnd(void*, void* request_state) { releaseRequestState(request_state); }
 
+bool readScannerConfig(const char* config_json, const char* types_key, const char* const* names,
+                       size_t count, Action fallback, JsonConfig* cfg, std::vector<bool>* enabled,
+                       Action* action, std::string* err) {
+  if (!cfg->parse(config_json, err) || !cfg->selectNames(types_key, names, count, enabled, err)) {
+    return false;
+  }
+  std::string a = cfg->string("action", fallback == Action::kBlock ? "block" : "redact");
+  *action = a == "block" ? Action::kBlock : Action::kRedact;
+  return true;
+}
+
 }  // namespace sluice::guardrails

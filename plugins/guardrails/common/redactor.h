@@ -17,7 +17,10 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
 
+#include "plugin_util.h"
 #include "scanner.h"
 #include "sluice/plugin.h"
 
@@ -41,5 +44,18 @@ struct ScannerGuard {
 int scannerGuardCheck(void* instance, const sluice_guard_input* in, sluice_guard_result* result);
 void scannerGuardDestroy(void* instance);
 void scannerGuardRequestEnd(void* instance, void* request_state);
+
+// The vtable of a ScannerGuard whose create() is `create`.
+constexpr sluice_guardrail_vtable scannerGuardVtable(
+    decltype(sluice_guardrail_vtable::create) create) {
+  return {sizeof(sluice_guardrail_vtable), create, scannerGuardDestroy, scannerGuardCheck, noCancel,
+          scannerGuardRequestEnd};
+}
+
+// What every ScannerGuard's config holds: `action` (default `fallback`) and the list
+// `types_key` choosing among `names`. False with *err naming the key on a bad value.
+bool readScannerConfig(const char* config_json, const char* types_key, const char* const* names,
+                       size_t count, Action fallback, JsonConfig* cfg, std::vector<bool>* enabled,
+                       Action* action, std::string* err);
 
 }  // namespace sluice::guardrails

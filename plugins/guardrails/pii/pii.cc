@@ -18,15 +18,14 @@ constexpr const char* kName = "pii";
 int create(const sluice_host* host, const char* config_json, void** instance, char* err,
            size_t err_len) {
   guardrails::JsonConfig cfg;
-  std::string why;
   std::vector<bool> enabled;
-  if (!cfg.parse(config_json, &why) ||
-      !cfg.selectNames("entities", kTypeNames, kTypeCount, &enabled, &why)) {
+  guardrails::Action action;
+  std::string why;
+  if (!guardrails::readScannerConfig(config_json, "entities", kTypeNames, kTypeCount,
+                                     guardrails::Action::kRedact, &cfg, &enabled, &action, &why)) {
     guardrails::copyError(why, err, err_len);
     return SLUICE_ERR_CONFIG;
   }
-  auto action = cfg.string("action", "redact") == "block" ? guardrails::Action::kBlock
-                                                          : guardrails::Action::kRedact;
   *instance = new guardrails::ScannerGuard{std::make_unique<PiiScanner>(enabled), action};
   return SLUICE_OK;
 }
@@ -43,14 +42,7 @@ const sluice_config_key kConfig[] = {
     {nullptr, SLUICE_CFG_STRING, 0, nullptr, 0, 0, nullptr, nullptr, nullptr},
 };
 
-const sluice_guardrail_vtable kVtable = {
-    sizeof(sluice_guardrail_vtable),
-    create,
-    guardrails::scannerGuardDestroy,
-    guardrails::scannerGuardCheck,
-    guardrails::noCancel,
-    guardrails::scannerGuardRequestEnd,
-};
+constexpr sluice_guardrail_vtable kVtable = guardrails::scannerGuardVtable(create);
 
 const sluice_plugin_descriptor kDescriptor = {
     SLUICE_DESCRIPTOR_HEAD,

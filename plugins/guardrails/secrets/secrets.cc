@@ -18,18 +18,17 @@ constexpr const char* kName = "secrets";
 int create(const sluice_host* host, const char* config_json, void** instance, char* err,
            size_t err_len) {
   guardrails::JsonConfig cfg;
-  std::string why;
   std::vector<bool> enabled;
-  if (!cfg.parse(config_json, &why) ||
-      !cfg.selectNames("types", kTypeNames, kTypeCount, &enabled, &why)) {
+  guardrails::Action action;
+  std::string why;
+  if (!guardrails::readScannerConfig(config_json, "types", kTypeNames, kTypeCount,
+                                     guardrails::Action::kBlock, &cfg, &enabled, &action, &why)) {
     guardrails::copyError(why, err, err_len);
     return SLUICE_ERR_CONFIG;
   }
   EntropyRule entropy;
   entropy.threshold = cfg.number("entropy_threshold", entropy.threshold);
   entropy.min_length = static_cast<size_t>(cfg.number("entropy_min_length", 32));
-  auto action = cfg.string("action", "block") == "redact" ? guardrails::Action::kRedact
-                                                          : guardrails::Action::kBlock;
   *instance =
       new guardrails::ScannerGuard{std::make_unique<SecretsScanner>(enabled, entropy), action};
   return SLUICE_OK;
@@ -53,14 +52,7 @@ const sluice_config_key kConfig[] = {
     {nullptr, SLUICE_CFG_STRING, 0, nullptr, 0, 0, nullptr, nullptr, nullptr},
 };
 
-const sluice_guardrail_vtable kVtable = {
-    sizeof(sluice_guardrail_vtable),
-    create,
-    guardrails::scannerGuardDestroy,
-    guardrails::scannerGuardCheck,
-    guardrails::noCancel,
-    guardrails::scannerGuardRequestEnd,
-};
+constexpr sluice_guardrail_vtable kVtable = guardrails::scannerGuardVtable(create);
 
 const sluice_plugin_descriptor kDescriptor = {
     SLUICE_DESCRIPTOR_HEAD,
