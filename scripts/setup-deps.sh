@@ -31,7 +31,8 @@ done
 
 # GoogleTest is in the base set because the default configure builds the tests.
 packages=(build-essential cmake ninja-build pkg-config libuv1-dev libcjson-dev libyaml-cpp-dev
-  libssl-dev liblua5.4-dev node-llhttp libhiredis-dev libsqlite3-dev libgtest-dev libgmock-dev curl)
+  libssl-dev liblua5.4-dev node-llhttp libhiredis-dev libsqlite3-dev libre2-dev libgtest-dev
+  libgmock-dev curl)
 need_node=0
 if ((want_test)); then
   # The sinks' suites run the real servers: ClickHouse, Prometheus, and

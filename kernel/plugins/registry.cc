@@ -162,6 +162,16 @@ bool checkVtable(sluice_kind kind, const void* vtable, std::string* reason) {
 
 }  // namespace
 
+const char* kindDir(sluice_kind kind) {
+  switch (kind) {
+    case SLUICE_KIND_PROVIDER: return "providers";
+    case SLUICE_KIND_ROUTING: return "routing";
+    case SLUICE_KIND_GUARDRAIL: return "guardrails";
+    case SLUICE_KIND_SINK: return "sinks";
+  }
+  return "";
+}
+
 const char* kindName(sluice_kind kind) {
   switch (kind) {
     case SLUICE_KIND_PROVIDER: return "provider";
@@ -291,13 +301,14 @@ const Plugin* Registry::open(const std::string& path, const std::string& expecte
     return refuse("plugin is named '" + name + "', expected '" + printable(expected_name) + "'");
   }
 
-  auto existing = by_name_.find(name);
+  auto existing = by_name_.find({kind, name});
   if (existing != by_name_.end()) {
     // The same file again (by another path or a symlink) is the same plugin:
     // dlopen handed back the same handle, hence the same descriptor, and the
     // guard drops the extra reference.
     if (existing->second->descriptor == d) return existing->second.get();
-    return refuse("a plugin named '" + name + "' is already loaded from " + existing->second->path);
+    return refuse("a " + std::string(kindName(kind)) + " plugin named '" + name +
+                  "' is already loaded from " + existing->second->path);
   }
 
   auto plugin = std::make_unique<Plugin>();
@@ -308,10 +319,13 @@ const Plugin* Registry::open(const std::string& path, const std::string& expecte
   plugin->descriptor = d;
   handles_.push_back(guard.release());
   const Plugin* out = plugin.get();
-  by_name_.emplace(name, std::move(plugin));
+  by_name_.emplace(Key{kind, name}, std::move(plugin));
   return out;
 }
 
+// Names are per kind: a guardrail and a sink may both be "webhook". Built-in
+// plugins sit in <dir>/<kind dir>/<name>.so ("guardrails/webhook.so"); a
+// folder of hand-placed plugins may hold them flat, as <dir>/<name>.so.
 const Plugin* Registry::find(sluice_kind kind, const std::string& name, std::string* error) {
   auto fail = [&](const std::string& message) -> const Plugin* {
     if (error) *error = message;
@@ -322,16 +336,19 @@ const Plugin* Registry::find(sluice_kind kind, const std::string& name, std::str
   };
   if (!validName(name)) return fail("bad plugin name '" + printable(name) + "'");
 
-  auto it = by_name_.find(name);
-  if (it != by_name_.end()) {
-    return it->second->kind == kind ? it->second.get() : mismatch(it->second.get());
-  }
+  auto it = by_name_.find({kind, name});
+  if (it != by_name_.end()) return it->second.get();
   for (const std::string& dir : dirs_) {
-    std::string path = joinPath(dir, name + ".so");
-    if (!isRegularFile(path)) continue;
-    const Plugin* p = open(path, name, "", error);
-    if (!p) return nullptr;
-    return p->kind == kind ? p : mismatch(p);
+    for (const std::string& path : {joinPath(joinPath(dir, kindDir(kind)), name + ".so"),
+                                    joinPath(dir, name + ".so")}) {
+      if (!isRegularFile(path)) continue;
+      const Plugin* p = open(path, name, "", error);
+      if (!p) return nullptr;
+      return p->kind == kind ? p : mismatch(p);
+    }
+  }
+  for (const auto& [key, plugin] : by_name_) {
+    if (key.second == name) return mismatch(plugin.get());
   }
   std::string searched;
   for (const std::string& dir : dirs_) searched += (searched.empty() ? "" : ", ") + dir;
@@ -342,26 +359,29 @@ const Plugin* Registry::find(sluice_kind kind, const std::string& name, std::str
 
 std::vector<const Plugin*> Registry::loadAllBuiltins(std::vector<std::string>* errors) {
   std::vector<const Plugin*> out;
-  std::set<std::string> seen;  // a name in an earlier dir shadows later ones, as in find()
+  std::set<std::string> seen;  // a file in an earlier dir shadows later ones, as in find()
   for (const std::string& dir : dirs_) {
-    std::vector<std::string> files;
-    if (DIR* d = opendir(dir.c_str())) {
-      while (dirent* e = readdir(d)) {
-        std::string file = e->d_name;
-        if (file.size() > 3 && file.ends_with(".so")) files.push_back(file);
+    for (const char* sub : {"providers", "routing", "guardrails", "sinks", ""}) {
+      std::string folder = *sub ? joinPath(dir, sub) : dir;
+      std::vector<std::string> files;
+      if (DIR* d = opendir(folder.c_str())) {
+        while (dirent* e = readdir(d)) {
+          std::string file = e->d_name;
+          if (file.size() > 3 && file.ends_with(".so")) files.push_back(file);
+        }
+        closedir(d);
       }
-      closedir(d);
-    }
-    std::sort(files.begin(), files.end());
-    for (const std::string& file : files) {
-      std::string path = joinPath(dir, file);
-      std::string stem = file.substr(0, file.size() - 3);
-      if (!isRegularFile(path) || !seen.insert(stem).second) continue;
-      std::string error;
-      if (const Plugin* p = open(path, stem, "", &error)) {
-        out.push_back(p);
-      } else if (errors) {
-        errors->push_back(error);
+      std::sort(files.begin(), files.end());
+      for (const std::string& file : files) {
+        std::string path = joinPath(folder, file);
+        std::string stem = file.substr(0, file.size() - 3);
+        if (!isRegularFile(path) || !seen.insert(std::string(sub) + "/" + stem).second) continue;
+        std::string error;
+        if (const Plugin* p = open(path, stem, "", &error)) {
+          out.push_back(p);
+        } else if (errors) {
+          errors->push_back(error);
+        }
       }
     }
   }
@@ -371,7 +391,9 @@ std::vector<const Plugin*> Registry::loadAllBuiltins(std::vector<std::string>* e
 std::vector<const Plugin*> Registry::loaded() const {
   std::vector<const Plugin*> out;
   out.reserve(by_name_.size());
-  for (const auto& [name, plugin] : by_name_) out.push_back(plugin.get());  // map: sorted
+  for (const auto& [key, plugin] : by_name_) out.push_back(plugin.get());
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Plugin* a, const Plugin* b) { return a->name < b->name; });
   return out;
 }
 

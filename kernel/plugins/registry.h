@@ -1,5 +1,5 @@
-// Plugin loading and lookup. Built-in plugins live as <dir>/<name>.so in the
-// search directories (beside the binary); out-of-tree plugins come from the
+// Plugin loading and lookup. Built-in plugins live as <dir>/<kind>/<name>.so
+// in the search directories (beside the binary); out-of-tree plugins come from the
 // manifest's `plugins:` entries by path. Every load goes through the same
 // checks of the descriptor (magic, ABI major/minor, struct size, kind, name,
 // version constraint, duplicate name), and every refusal is one line naming
@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sluice/plugin.h"
@@ -25,6 +26,9 @@ struct Plugin {
 };
 
 const char* kindName(sluice_kind kind);  // "provider", "routing", "guardrail", "sink"
+// Where built-ins of a kind live under a plugin folder: "providers", "routing",
+// "guardrails", "sinks" (as in the source tree).
+const char* kindDir(sluice_kind kind);
 
 // Semantic-version constraints: "1.2.3" (exact), "^1.2" (>=1.2.0 <2.0.0),
 // "~1.2" (>=1.2.0 <1.3.0), ">=1.0", "*" or "" (any).
@@ -65,7 +69,9 @@ class Registry {
   const Plugin* open(const std::string& path, const std::string& expected_name,
                      const std::string& version_constraint, std::string* error);
   std::vector<std::string> dirs_;
-  std::map<std::string, std::unique_ptr<Plugin>> by_name_;
+  // Names are unique per kind (a guardrail and a sink may share one).
+  using Key = std::pair<sluice_kind, std::string>;
+  std::map<Key, std::unique_ptr<Plugin>> by_name_;
   std::vector<void*> handles_;
 };
 

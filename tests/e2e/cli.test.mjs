@@ -176,7 +176,7 @@ test('plugins: lists openai, openai-compatible and mock with kind, version, ABI 
   const out = lines(r.stdout);
   assert.match(out[0], /^NAME\s+KIND\s+VERSION\s+ABI\s+PATH$/);
   for (const name of ['openai', 'openai-compatible', 'mock']) {
-    const expected = path.join(BUILD_DIR, 'plugins', `${name}.so`);
+    const expected = path.join(BUILD_DIR, 'plugins', 'providers', `${name}.so`);
     const paths = new Set([expected, existsSync(expected) ? realpathSync(expected) : expected]);
     const row = out
       .slice(1)

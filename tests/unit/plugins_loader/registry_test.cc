@@ -203,7 +203,7 @@ TEST(LoadPath, DuplicateName) {
   const Plugin* first = registry.loadPath(good, "", "", &error);
   ASSERT_NE(first, nullptr) << error;
   EXPECT_EQ(registry.loadPath(dup, "", "", &error), nullptr);
-  EXPECT_EQ(error, dup + ": a plugin named 'good-guard' is already loaded from " + good);
+  EXPECT_EQ(error, dup + ": a guardrail plugin named 'good-guard' is already loaded from " + good);
   EXPECT_FALSE(isLoaded(dup));
   EXPECT_TRUE(isLoaded(good));
   EXPECT_EQ(first->path, good);
@@ -216,7 +216,43 @@ TEST(LoadPath, DuplicateNameEitherOrder) {
   std::string error;
   ASSERT_NE(registry.loadPath(dup, "good-guard", "", &error), nullptr) << error;
   EXPECT_EQ(registry.loadPath(good, "good-guard", "", &error), nullptr);
-  EXPECT_EQ(error, good + ": a plugin named 'good-guard' is already loaded from " + dup);
+  EXPECT_EQ(error, good + ": a guardrail plugin named 'good-guard' is already loaded from " + dup);
+}
+
+TEST(LoadPath, NamesAreUniquePerKind) {
+  Registry registry({});
+  std::string error;
+  const Plugin* guard = registry.loadPath(fixture("good_guard"), "", "", &error);
+  ASSERT_NE(guard, nullptr) << error;
+  const Plugin* sink = registry.loadPath(fixture("sink_good_guard"), "", "", &error);
+  ASSERT_NE(sink, nullptr) << error;
+  EXPECT_EQ(sink->kind, SLUICE_KIND_SINK);
+  EXPECT_EQ(registry.find(SLUICE_KIND_GUARDRAIL, "good-guard", &error), guard);
+  EXPECT_EQ(registry.find(SLUICE_KIND_SINK, "good-guard", &error), sink);
+  EXPECT_EQ(registry.loaded().size(), 2u);
+}
+
+TEST(Find, BuiltinsLiveInTheirKindsFolder) {
+  TempDir dir;
+  fs::create_directories(dir.path() + "/sinks");
+  fs::create_directories(dir.path() + "/guardrails");
+  fs::copy_file(fixture("sink_good_guard"), dir.path() + "/sinks/good-guard.so");
+  fs::copy_file(fixture("good_guard"), dir.path() + "/guardrails/good-guard.so");
+  Registry registry({dir.path()});
+  std::string error;
+  const Plugin* sink = registry.find(SLUICE_KIND_SINK, "good-guard", &error);
+  ASSERT_NE(sink, nullptr) << error;
+  EXPECT_EQ(sink->path, dir.path() + "/sinks/good-guard.so");
+  const Plugin* guard = registry.find(SLUICE_KIND_GUARDRAIL, "good-guard", &error);
+  ASSERT_NE(guard, nullptr) << error;
+  EXPECT_EQ(guard->path, dir.path() + "/guardrails/good-guard.so");
+  EXPECT_EQ(registry.find(SLUICE_KIND_PROVIDER, "good-guard", &error), nullptr);
+  EXPECT_EQ(error, "'good-guard' is a guardrail plugin, not a provider");
+
+  Registry all({dir.path()});
+  std::vector<std::string> errors;
+  EXPECT_EQ(all.loadAllBuiltins(&errors).size(), 2u);
+  EXPECT_TRUE(errors.empty());
 }
 
 TEST(LoadPath, CopyOfALoadedFileIsADuplicate) {
@@ -228,7 +264,7 @@ TEST(LoadPath, CopyOfALoadedFileIsADuplicate) {
   ASSERT_NE(registry.loadPath(fixture("good_guard"), "", "", &error), nullptr) << error;
   EXPECT_EQ(registry.loadPath(copy, "", "", &error), nullptr);
   EXPECT_EQ(error,
-            copy + ": a plugin named 'good-guard' is already loaded from " + fixture("good_guard"));
+            copy + ": a guardrail plugin named 'good-guard' is already loaded from " + fixture("good_guard"));
 }
 
 TEST(LoadPath, SameFileAgainIsTheSamePlugin) {

@@ -133,6 +133,17 @@ class FakeHost {
     c.cb(c.user, &res);
   }
 
+  // Fails recorded HTTP call `i` the way the host reports a transport error (status 0).
+  void fail(size_t i, const std::string& error) {
+    HttpCall& c = http_calls.at(i);
+    if (c.cancelled || c.answered) return;
+    c.answered = true;
+    sluice_http_response res{};
+    res.struct_size = sizeof(res);
+    res.error = {error.data(), error.size()};
+    c.cb(c.user, &res);
+  }
+
   static FakeHost*& current() {
     static FakeHost* host = nullptr;
     return host;

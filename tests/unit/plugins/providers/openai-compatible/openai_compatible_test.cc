@@ -32,7 +32,7 @@ const sluice_provider_vtable* vtable() {
 
 std::string fixture(const std::string& name) {
   std::ifstream in(std::string(SLUICE_SOURCE_DIR) +
-                   "/tests/unit/plugins/openai-compatible/fixtures/" + name);
+                   "/tests/unit/plugins/providers/openai-compatible/fixtures/" + name);
   EXPECT_TRUE(in.good()) << name;
   std::stringstream ss;
   ss << in.rdbuf();

@@ -1,0 +1,80 @@
+// The words the prompt-injection rules are written in: each known word (lower
+// case, accents and look-alike letters folded) carries a set of word classes.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace sluice::injection {
+
+// Word classes, one bit each. A word may have several ("above" is kPrior and kBefore).
+enum WordClass : uint64_t {
+  kOverride = 1ull << 0,    // ignore, disregard, forget, bypass, ignoriere, ...
+  kPrior = 1ull << 1,       // previous, prior, earlier, original, initial, ...
+  kInstr = 1ull << 2,       // instructions, rules, guidelines, directives, ...
+  kEverything = 1ull << 3,  // everything, anything, all, every, any
+  kTold = 1ull << 4,        // told, given, instructed, programmed
+  kYou = 1ull << 5,
+  kYour = 1ull << 6,
+  kNot = 1ull << 7,          // not, never, stop
+  kFollow = 1ull << 8,       // follow, obey, comply, adhere
+  kReveal = 1ull << 9,       // reveal, show, print, repeat, output, dump, ...
+  kSecretAdj = 1ull << 10,   // hidden, secret, initial, original, system, full, ...
+  kPromptNoun = 1ull << 11,  // prompt, message, instructions, configuration, ...
+  kSystem = 1ull << 12,
+  kMode = 1ull << 13,
+  kModeAdj = 1ull << 14,   // developer, god, sudo, jailbreak, unrestricted, ...
+  kRoleVerb = 1ull << 15,  // act, pretend, roleplay, simulate, imagine, become
+  kNow = 1ull << 16,
+  kThe = 1ull << 17,
+  kTurn = 1ull << 18,          // user, human: other turns of a conversation
+  kAre = 1ull << 19,           // are, is, were, was, am, be, has, have
+  kFreeOf = 1ull << 20,        // no, without, free, freed, beyond, unbound
+  kLimit = 1ull << 21,         // restrictions, limits, filters, censorship, ethics, ...
+  kUnrestricted = 1ull << 22,  // unrestricted, unfiltered, uncensored, amoral, ...
+  kJailbreak = 1ull << 23,
+  kPersona = 1ull << 24,  // DAN, STAN, DUDE (only when written in capitals)
+  kLonger = 1ull << 25,   // longer, anymore
+  kBound = 1ull << 26,    // bound, restricted, limited, obligated
+  kNew = 1ull << 27,      // new, updated, real, actual, changed
+  kDiscuss = 1ull << 28,  // attack, injection, detect, classifier, mean, risk, ...
+  kDecode = 1ull << 29,   // decode, decrypt, deobfuscate, unescape
+  kExecute = 1ull << 30,  // follow, execute, obey, act, perform, do
+  kWhat = 1ull << 31,
+  kBefore = 1ull << 32,     // above, before, earlier, preceding
+  kWords = 1ull << 33,      // words, text, everything, lines, content
+  kVoid = 1ull << 34,       // void, cancelled, outdated, suspended, a mistake, ...
+  kSupersede = 1ull << 35,  // supersedes, overrides, replaces
+  kAllowed = 1ull << 36,    // allowed, permitted, authorized, can, able
+  kApply = 1ull << 37,      // apply, applies, count, matter
+  kFreed = 1ull << 38,      // freed, liberated, escaped, unchained
+  kBroken = 1ull << 39,     // broken, broke, break
+  kDo = 1ull << 40,
+  kTask = 1ull << 41,  // task, goal, role, mission, objective
+  kEnd = 1ull << 42,   // end, ends
+  kOf = 1ull << 43,
+  kInputNoun = 1ull << 44,  // input, document, prompt, message, conversation, context
+  kBegin = 1ull << 45,      // begin, start, beginning, top, first
+  kAdmin = 1ull << 46,      // admin, administrator, developer, operator, root, priority
+  kAiRef = 1ull << 47,      // ai, assistant, llm, model, agent, chatbot, bot, gpt, ...
+  kNote = 1ull << 48,       // note, attention, important
+  kIf = 1ull << 49,
+  kEncoded = 1ull << 50,  // encoded, base64, hex, rot13, obfuscated, cipher
+  kAbove = 1ull << 51,    // above, foregoing: "ignore the above"
+  kStay = 1ull << 52,     // stay, remain, break, character: "stay in character"
+  kIn = 1ull << 53,
+  kEvil = 1ull << 54,  // evil, machiavellian, malicious, unethical
+  kHere = 1ull << 55,
+  kBy = 1ull << 56,
+  kRot13 = 1ull << 57,      // rot13 forms of telltale words ("vtaber" = ignore)
+  kReversed = 1ull << 58,   // reversed telltale words ("erongi" = ignore)
+  kHiddenAdj = 1ull << 59,  // hidden, secret, confidential, internal
+  kWord = 1ull << 60,       // every word, known or not
+  kTo = 1ull << 61,
+};
+
+// The classes of `word` (lower-case ASCII), 0 when it is not in the lexicon. `second` gets
+// the classes of the second word of a contraction ("you're" = you + are), else 0.
+uint64_t lookupWord(std::string_view word, uint64_t* second);
+
+}  // namespace sluice::injection
