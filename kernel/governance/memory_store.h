@@ -33,6 +33,8 @@ class MemoryCounters {
   // The CounterStore operations, synchronous and thread-safe.
   ReserveResult reserve(const std::vector<CounterCheck>& checks);
   std::vector<int64_t> adjust(const std::vector<CounterDelta>& deltas);
+  // adjust() without the values after.
+  void add(const std::vector<CounterDelta>& deltas);
   std::vector<int64_t> read(const std::vector<std::string>& keys);
   bool claimOnce(const std::string& key, uint32_t ttl_s);
 

@@ -342,6 +342,9 @@ RedisStore::RedisStore(uv_loop_t* loop, RedisOptions options)
   g_open_stores.fetch_add(1);
   timer_ = new uv_timer_t;
   retry_timer_ = new uv_timer_t;
+  flush_idle_ = new uv_idle_t;
+  uv_idle_init(loop_, flush_idle_);
+  flush_idle_->data = this;
   uv_timer_init(loop_, timer_);
   uv_timer_init(loop_, retry_timer_);
   timer_->data = this;
@@ -373,6 +376,8 @@ void RedisStore::close() {
     uv_cancel(reinterpret_cast<uv_req_t*>(resolving_));
     resolving_ = nullptr;
   }
+  flushAdds();  // settlements still gathered go out before the connection does
+  closeAndDelete(flush_idle_);
   closeAndDelete(timer_);
   closeAndDelete(retry_timer_);
   if (ac_) dropConnection(reason_);  // answers every pending call Unavailable
@@ -834,11 +839,43 @@ void RedisStore::reserve(const std::vector<CounterCheck>& checks, ReserveDone do
   send(call);
 }
 
+// Settlements nobody waits on are added up per key and sent together once
+// the loop has handled its current batch of events: under load one command
+// settles many requests. A reservation is never delayed by this.
 void RedisStore::adjust(const std::vector<CounterDelta>& deltas, ValuesDone done) {
   if (deltas.empty()) {
     if (done) done({});
     return;
   }
+  if (done || closed_) {
+    sendAdjust(deltas, std::move(done));
+    return;
+  }
+  for (const CounterDelta& d : deltas) {
+    PendingAdd& p = pending_adds_[std::string(d.key)];
+    p.delta += d.delta;
+    p.ttl_s = std::max(p.ttl_s, d.ttl_s);
+  }
+  if (!flush_armed_) {
+    flush_armed_ = true;
+    uv_idle_start(flush_idle_,
+                   [](uv_idle_t* i) { static_cast<RedisStore*>(i->data)->flushAdds(); });
+  }
+}
+
+void RedisStore::flushAdds() {
+  uv_idle_stop(flush_idle_);
+  flush_armed_ = false;
+  std::vector<CounterDelta> deltas;
+  deltas.reserve(pending_adds_.size());
+  for (const auto& [key, add] : pending_adds_) {
+    if (add.delta != 0) deltas.push_back({key, add.delta, add.ttl_s});
+  }
+  if (!deltas.empty()) sendAdjust(deltas, nullptr);
+  pending_adds_.clear();
+}
+
+void RedisStore::sendAdjust(const std::vector<CounterDelta>& deltas, ValuesDone done) {
   RespArgs args;
   size_t bytes = 16 + deltas.size() * 48;
   for (const CounterDelta& d : deltas) bytes += d.key.size();

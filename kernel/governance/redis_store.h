@@ -25,6 +25,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "governance/counter_store.h"
@@ -115,6 +116,8 @@ class RedisStore : public CounterStore {
   void scheduleReconnect();
 
   // Calls.
+  void sendAdjust(const std::vector<CounterDelta>& deltas, ValuesDone done);
+  void flushAdds();
   CallPtr newCall(CallKind kind, RespArgs args, const char* script = nullptr);
   void send(const CallPtr& call);
   void onReply(const CallPtr& call, redisReply* reply);
@@ -144,6 +147,14 @@ class RedisStore : public CounterStore {
 
   uv_timer_t* timer_ = nullptr;        // call deadlines and stall detection
   uv_timer_t* retry_timer_ = nullptr;  // reconnect backoff
+  // Settlements gathered until the loop has handled its current batch of events.
+  struct PendingAdd {
+    int64_t delta = 0;
+    uint32_t ttl_s = 0;
+  };
+  std::unordered_map<std::string, PendingAdd> pending_adds_;
+  uv_idle_t* flush_idle_ = nullptr;
+  bool flush_armed_ = false;
   uv_getaddrinfo_t* resolving_ = nullptr;
   uint64_t timer_due_ms_ = 0;
 

@@ -12,20 +12,37 @@ Headers::Headers(std::initializer_list<std::pair<std::string_view, std::string_v
   for (const auto& [name, value] : list) add(name, value);
 }
 
+namespace {
+
+bool hasCrLf(std::string_view s) {
+  return memchr(s.data(), '\r', s.size()) || memchr(s.data(), '\n', s.size());
+}
+
+void appendStripped(std::string* out, std::string_view s) {
+  for (char c : s) {
+    if (c != '\r' && c != '\n') out->push_back(c);
+  }
+}
+
+}  // namespace
+
 void Headers::add(std::string_view name, std::string_view value) {
-  auto append = [this](std::string_view s) {
-    if (!memchr(s.data(), '\r', s.size()) && !memchr(s.data(), '\n', s.size())) {
-      text_.append(s);
-      return;
-    }
-    for (char c : s) {
-      if (c != '\r' && c != '\n') text_.push_back(c);
-    }
-  };
-  append(name);
-  text_.append(": ");
-  append(value);
-  text_.append("\r\n");
+  if (hasCrLf(name) || hasCrLf(value)) {
+    appendStripped(&text_, name);
+    text_.append(": ");
+    appendStripped(&text_, value);
+    text_.append("\r\n");
+    return;
+  }
+  // One resize and four copies: a response adds a dozen of these.
+  size_t at = text_.size();
+  text_.resize(at + name.size() + value.size() + 4);
+  char* p = text_.data() + at;
+  memcpy(p, name.data(), name.size());
+  p += name.size();
+  memcpy(p, ": ", 2);
+  memcpy(p + 2, value.data(), value.size());
+  memcpy(p + 2 + value.size(), "\r\n", 2);
 }
 
 size_t Headers::count() const {

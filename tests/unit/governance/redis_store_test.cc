@@ -296,6 +296,27 @@ TEST_F(RedisStoreTest, RunsTheScriptAgainAfterTheServerForgetsIt) {
   closeAll(*store);
 }
 
+TEST_F(RedisStoreTest, SettlementsNobodyWaitsOnAreSentTogether) {
+  RedisServer server;
+  startServer(server);
+  auto store = makeStore(server.url());
+  ASSERT_TRUE(loop_.runUntil([&] { return store->connected(); }));
+  EXPECT_EQ(server.command({"CONFIG", "RESETSTAT"}), "OK");
+  // Fifty settlements within one turn of the loop, over two keys, one of
+  // which adds up to nothing.
+  for (int i = 0; i < 50; i++) {
+    std::string_view a = "settle:a", b = "settle:b";
+    store->adjust({{a, 2, 60}, {b, i % 2 ? 1 : -1, 60}}, nullptr);
+  }
+  EXPECT_EQ(server.command({"GET", "settle:a"}), "(nil)") << "nothing is sent before the loop turns";
+  ASSERT_TRUE(loop_.runUntil([&] { return server.command({"GET", "settle:a"}) == "100"; }, 2000));
+  EXPECT_EQ(server.command({"EXISTS", "settle:b"}), "0");
+  std::string stats = server.command({"INFO", "commandstats"});
+  // One command for the fifty (an EVAL after it when the script was not loaded yet).
+  EXPECT_NE(stats.find("cmdstat_evalsha:calls=1,"), std::string::npos) << stats;
+  closeAll(*store);
+}
+
 TEST_F(RedisStoreTest, AuthenticatesAndSelectsTheDatabase) {
   RedisServer server("s3cret");
   startServer(server);
