@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# What a feature costs: RPS and p50/p99 latency of chat completions through
+# Sluice (1 worker, on one core) in front of the mock upstream, for two
+# manifests: a baseline (bench/sluice.yaml.template unless BASE says
+# otherwise) and the feature's (WITH). bench/policies.sh and
+# bench/guardrails.sh call it with theirs.
+#
+#   WITH=bench/policies.yaml.template LABEL=lua bench/compare.sh
+#   EXPECT='^x-bench-policy: 200$'   a header line the feature's answer must carry
+#   NOTE='...'                       a line describing the feature, printed with the table
+#
+# Both gateways run for the whole script; measurements alternate between
+# them ROUNDS times and the table shows medians, and each round's RPS as a
+# share of the bare gateway's in the same round.
+#
+#   DURATION=30s ROUNDS=5 ...        longer and more rounds (default 10 s, 3)
+#   ... --callgrind                  instructions per request instead
+#
+# --callgrind runs each gateway under valgrind's callgrind twice, for FEW and
+# then MANY requests (200 and 1200) sent one after another on one
+# connection; (total of MANY - total of FEW) / (MANY - FEW) is what one
+# request costs, start-up excluded. Exact and repeatable where RPS on a busy
+# machine is not.
+#
+# Needs a Release build in BUILD_DIR (default build/; built here if needed),
+# wrk, curl and taskset (scripts/setup-deps.sh --bench); valgrind for
+# --callgrind.
+set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-1}
+ROUNDS=${ROUNDS:-3}
+LABEL=${LABEL:-with}
+BASE=${BASE:-$BENCH_ROOT/bench/sluice.yaml.template}
+[[ -n ${WITH:-} ]] || die "WITH must name the feature's manifest template"
+CONFIGS=(bare "$LABEL")
+declare -A TEMPLATE=([bare]=$BASE [$LABEL]=$WITH)
+
+MODE=wrk
+[[ ${1:-} == --callgrind ]] && MODE=callgrind
+FEW=${FEW:-200}
+MANY=${MANY:-1200}
+
+for tool in wrk curl taskset cmake; do need "$tool"; done
+[[ $MODE == wrk ]] || need valgrind
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer (got '$ROUNDS')"
+ensure_configured || true
+build_mock
+build_sluice || die "sluice unavailable: $SLUICE_WHY"
+export BENCH_BODY=$BENCH_ROOT/bench/chat-1k.json
+
+declare -A URL GW_PID RPS_RUNS P50_RUNS P99_RUNS NON2XX
+
+# start_gateway NAME TEMPLATE: sets URL[NAME] and GW_PID[NAME].
+# shellcheck disable=SC2317 # called through with_retries
+start_gateway() {
+  local name=$1 dir=$BENCH_WORK/sluice-$1 port
+  mkdir -p "$dir"
+  port=$(free_port)
+  fill "$2" "$dir/sluice.yaml" "$port"
+  sed -i "s|@ROOT@|$BENCH_ROOT|g" "$dir/sluice.yaml"
+  taskset -c "$GATEWAY_CORE" "$SLUICE_BIN" serve -c "$dir/sluice.yaml" >"$dir/sluice.log" 2>&1 &
+  GW_PID[$name]=$!
+  BENCH_PIDS+=("${GW_PID[$name]}")
+  wait_port "$port" "${GW_PID[$name]}" sluice || {
+    tail -5 "$dir/sluice.log" >&2
+    return 1
+  }
+  URL[$name]="http://127.0.0.1:$port/v1/chat/completions"
+}
+
+# The feature must really run: EXPECT matches a header line of its answer.
+check_feature() {
+  local headers
+  [[ -n ${EXPECT:-} ]] || return 0
+  headers=$(curl -s -D - -o /dev/null --max-time 10 -H 'Expect:' -H 'Content-Type: application/json' \
+    --data-binary "@$BENCH_BODY" "${URL[$LABEL]}" | tr -d '\r')
+  grep -qiE "$EXPECT" <<<"$headers" || die "$LABEL did not run (no header matching $EXPECT): $headers"
+}
+
+# callgrind_total TEMPLATE N: instructions the gateway runs to start, answer
+# N requests on one connection, and stop.
+callgrind_total() {
+  local dir=$BENCH_WORK/callgrind port pid i
+  mkdir -p "$dir"
+  port=$(free_port)
+  fill "$1" "$dir/sluice.yaml" "$port"
+  sed -i "s|@ROOT@|$BENCH_ROOT|g" "$dir/sluice.yaml"
+  valgrind --tool=callgrind --callgrind-out-file="$dir/out.$2" "$SLUICE_BIN" serve \
+    -c "$dir/sluice.yaml" >"$dir/log.$2" 2>&1 &
+  pid=$!
+  BENCH_PIDS+=("$pid")
+  wait_port "$port" "$pid" "sluice under callgrind" || die "$(tail -5 "$dir/log.$2")"
+  : >"$dir/curlrc"
+  for ((i = 0; i < $2; i++)); do
+    printf 'url = "http://127.0.0.1:%s/v1/chat/completions"\noutput = "/dev/null"\n' "$port" \
+      >>"$dir/curlrc"
+  done
+  curl -s -H 'Expect:' -H 'Content-Type: application/json' --data-binary "@$BENCH_BODY" \
+    -w '%{http_code}\n' --config "$dir/curlrc" >"$dir/codes" || true
+  [[ $(grep -c '^200$' "$dir/codes") == "$2" ]] || die "not every request was answered 200 ($1)"
+  stop_process "$pid"
+  callgrind_annotate "$dir/out.$2" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' |
+    tr -d ,
+}
+
+if [[ $MODE == callgrind ]]; then
+  start_mock
+  echo "POST /v1/chat/completions, $(wc -c <"$BENCH_BODY") byte body, under callgrind:" \
+    "instructions per request ((total for $MANY - total for $FEW) / $((MANY - FEW)))"
+  declare -A IR
+  for config in "${CONFIGS[@]}"; do
+    few=$(callgrind_total "${TEMPLATE[$config]}" "$FEW")
+    many=$(callgrind_total "${TEMPLATE[$config]}" "$MANY")
+    IR[$config]=$(((many - few) / (MANY - FEW)))
+    printf '%-8s %10d\n' "$config" "${IR[$config]}"
+  done
+  echo "$LABEL - bare: $((IR[$LABEL] - IR[bare])) instructions per request (+$(
+    awk -v a="${IR[$LABEL]}" -v b="${IR[bare]}" 'BEGIN { printf "%.1f", 100 * (a - b) / b }')%)"
+  [[ -z ${NOTE:-} ]] || echo "$LABEL: $NOTE"
+  exit 0
+fi
+
+start_mock
+for config in "${CONFIGS[@]}"; do
+  with_retries start_gateway "$config" "${TEMPLATE[$config]}" || die "sluice ($config) did not start"
+done
+for config in "${CONFIGS[@]}"; do
+  [[ $(preflight "${URL[$config]}") == 200 ]] ||
+    die "$config: preflight answered: $(head -c 200 "$BENCH_WORK/preflight.body")"
+done
+check_feature
+
+for ((round = 1; round <= ROUNDS; round++)); do
+  for config in "${CONFIGS[@]}"; do
+    echo "bench: round $round of $ROUNDS: $config" >&2
+    wrk_line "${URL[$config]}" "$WARMUP" >/dev/null
+    line=$(wrk_line "${URL[$config]}" "$DURATION")
+    [[ -n $line ]] || die "$config: wrk printed no summary"
+    RPS_RUNS[$config]+=" $(field "$line" rps)"
+    P50_RUNS[$config]+=" $(field "$line" p50_us)"
+    P99_RUNS[$config]+=" $(field "$line" p99_us)"
+    NON2XX[$config]=$((${NON2XX[$config]:-0} + $(field "$line" non2xx)))
+  done
+done
+
+ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
+echo
+echo "POST /v1/chat/completions, $(wc -c <"$BENCH_BODY") byte body;" \
+  "wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after a $WARMUP warm-up each time)"
+echo "cores: sluice on core $GATEWAY_CORE (1 worker), mock upstream on core $MOCK_CORE," \
+  "wrk on core $WRK_CORE; medians of $ROUNDS rounds"
+[[ -z ${NOTE:-} ]] || echo "$LABEL: $NOTE"
+echo
+printf '%-8s %10s %9s %9s %8s %8s\n' config RPS "p50 ms" "p99 ms" non-2xx "vs bare"
+for config in "${CONFIGS[@]}"; do
+  relative=$(printf '%.1f%%' "$(median "$(round_ratios "${RPS_RUNS[$config]}" "${RPS_RUNS[bare]}")")")
+  printf '%-8s %10.0f %9s %9s %8s %8s\n' "$config" "$(median "${RPS_RUNS[$config]}")" \
+    "$(ms "$(median "${P50_RUNS[$config]}")")" "$(ms "$(median "${P99_RUNS[$config]}")")" \
+    "${NON2XX[$config]}" "$relative"
+done
