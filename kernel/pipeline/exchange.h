@@ -7,6 +7,8 @@
 // a failed attempt.
 #pragma once
 
+#include <cjson/cJSON.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -68,6 +70,12 @@ struct ExchangeSpec {
 
   // The request's guardrails; null when none applies.
   std::unique_ptr<RequestGuards> guards;
+  // The body as the handler parsed it, handed over when input guardrails run;
+  // null otherwise.
+  struct JsonFree {
+    void operator()(cJSON* p) const { cJSON_Delete(p); }
+  };
+  std::unique_ptr<cJSON, JsonFree> parsed_body;
   // Phase 12: a record goes to the sinks (some are configured), with the
   // bodies when logging allows them.
   bool record = false;

@@ -19,8 +19,10 @@ constexpr size_t kMaxGuardBacklog = 1 << 20;
 
 void Exchange::guardInput() {
   RequestGuards* guards = spec_.guards.get();
+  cJSON* parsed = spec_.parsed_body.release();
+  bool have = parsed && guard_json_.adopt(parsed);
   if (!guards || !(guards->runs(GuardHook::LlmInput) || guards->runs(GuardHook::McpPostTool)) ||
-      !guard_json_.parse(clientBody())) {
+      !(have || guard_json_.parse(clientBody()))) {
     send();
     return;
   }

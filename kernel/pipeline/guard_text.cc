@@ -43,6 +43,11 @@ void addStrings(cJSON* v, std::vector<cJSON*>* out) {
 
 }  // namespace
 
+bool GuardedJson::adopt(cJSON* root) {
+  root_.reset(root);
+  return cJSON_IsObject(root_.get());
+}
+
 bool GuardedJson::parse(std::string_view json) {
   root_.reset(cJSON_ParseWithLength(json.data(), json.size()));
   return cJSON_IsObject(root_.get());

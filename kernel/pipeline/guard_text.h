@@ -24,6 +24,8 @@ class GuardedJson {
  public:
   // False when `json` is not a JSON object.
   bool parse(std::string_view json);
+  // Takes a tree parsed already (and frees it); false when it is not an object.
+  bool adopt(cJSON* root);
   // The string items `hook` inspects in a request body / a whole response.
   std::vector<cJSON*> requestItems(GuardHook hook) const;
   std::vector<cJSON*> responseItems(GuardHook hook) const;

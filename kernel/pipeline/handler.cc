@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <random>
+#include <utility>
 
 #include "pipeline/errors.h"
 #include "pipeline/exchange.h"
@@ -354,6 +355,12 @@ void RequestHandler::handle(http::Request& req, http::Response& res) {
     }
   }
   if (!planGuards(*gw, req, res, &spec)) return;
+  // Input guardrails read the body as JSON: they take this parse rather
+  // than make their own.
+  if (spec.guards && (spec.guards->runs(GuardHook::LlmInput) ||
+                      spec.guards->runs(GuardHook::McpPostTool))) {
+    spec.parsed_body.reset(std::exchange(free_root.p, nullptr));
+  }
   spec.auth_done_ns = util::monotonicNs();
   Exchange::start(worker_, req, res, std::move(spec));
 }
