@@ -13,7 +13,12 @@
 # Every gateway runs for the whole script; the measurements go round-robin
 # over them ROUNDS times (a warm-up, then the measured run, each time), and
 # the table shows each configuration's medians, so a machine whose load drifts
-# does not favour whichever ran first.
+# does not favour whichever ran first. It also shows the gateway's own CPU
+# time per request (user + system, all its threads, from /proc/PID/stat over
+# each measured run) and, for redis, redis-server's: redis shares a core with
+# wrk and the mock, so when that core is full RPS measures the machine, while
+# the gateway's CPU per request is what predicts its RPS on a core of its own
+# with Redis elsewhere.
 #
 # Then, for each governed gateway, GET /admin/limits on its admin listener:
 # the request counter must equal what wrk got answered plus at most what wrk
@@ -67,7 +72,8 @@ export BENCH_BODY=$BENCH_ROOT/bench/chat-1k.json
 # Per configuration: URL, ADMIN (admin port), GW_PID, NOTE (why it was not
 # measured); per round, space-separated: RPS_RUNS, P50_RUNS, P99_RUNS; summed
 # over all runs: NON2XX, SOCKERR, ANSWERED; COUNTER_REPORT for the check.
-declare -A URL ADMIN GW_PID NOTE RPS_RUNS P50_RUNS P99_RUNS NON2XX SOCKERR ANSWERED COUNTER_REPORT
+declare -A URL ADMIN GW_PID NOTE RPS_RUNS P50_RUNS P99_RUNS CPU_RUNS REDIS_CPU_RUNS NON2XX SOCKERR
+declare -A ANSWERED COUNTER_REPORT
 FAILED=0
 REDIS_PID=
 
@@ -193,14 +199,22 @@ measure() {
   # post.lua sends Authorization: Bearer $BENCH_TOKEN when it is set.
   export BENCH_TOKEN=
   [[ $name == bare ]] || BENCH_TOKEN=$BENCH_TOKEN_VALUE
+  local gw_before gw_after redis_before=0 redis_after=0
   warm=$(wrk_line "${URL[$name]}" "$WARMUP")
+  gw_before=$(cpu_ticks "${GW_PID[$name]}")
+  [[ $name == redis ]] && redis_before=$(cpu_ticks "$REDIS_PID")
   line=$(wrk_line "${URL[$name]}" "$DURATION")
+  gw_after=$(cpu_ticks "${GW_PID[$name]}")
+  [[ $name == redis ]] && redis_after=$(cpu_ticks "$REDIS_PID")
   echo "round $round: $line" >>"$BENCH_WORK/wrk-$name.txt"
   if [[ -z $warm || -z $line ]]; then
     NOTE[$name]="wrk printed no summary"
     return 0
   fi
   RPS_RUNS[$name]+=" $(field "$line" rps)"
+  CPU_RUNS[$name]+=" $(per_request_us $((gw_after - gw_before)) "$(field "$line" requests)")"
+  REDIS_CPU_RUNS[$name]+=" $(per_request_us $((redis_after - redis_before)) \
+    "$(field "$line" requests)")"
   P50_RUNS[$name]+=" $(field "$line" p50_us)"
   P99_RUNS[$name]+=" $(field "$line" p99_us)"
   NON2XX[$name]=$((${NON2XX[$name]:-0} + $(field "$line" non2xx) + $(field "$warm" non2xx)))
@@ -329,7 +343,8 @@ echo "governance: Bearer-token virtual account, requests_per_day per subject," \
 echo "medians of $ROUNDS rounds, configurations taken in turn; 'vs bare' is the median of each" \
   "round's RPS over bare's in that round (KEEP_WORK=1 keeps every run's wrk summary and logs)"
 echo
-printf '%-18s %10s %9s %9s %8s %8s\n' config RPS "p50 ms" "p99 ms" non-2xx "vs bare"
+printf '%-18s %10s %9s %9s %8s %8s %11s %12s %13s\n' config RPS "p50 ms" "p99 ms" non-2xx \
+  "vs bare" "CPU us/req" "CPU vs bare" "redis us/req"
 declare -A RPS
 for config in $CONFIGS; do
   [[ -n ${RPS_RUNS[$config]:-} ]] && RPS[$config]=$(median "${RPS_RUNS[$config]}")
@@ -337,13 +352,20 @@ done
 for config in $CONFIGS; do
   if [[ -z ${NOTE[$config]:-} && -n ${RPS[$config]:-} ]]; then
     relative="-"
+    cpu=$(median "${CPU_RUNS[$config]}")
+    cpu_relative="-"
     if [[ -n ${RPS[bare]:-} ]]; then
       relative=$(printf '%.1f%%' "$(median "$(round_ratios "${RPS_RUNS[$config]}" \
         "${RPS_RUNS[bare]}")")")
+      cpu_relative=$(awk -v a="$cpu" -v b="$(median "${CPU_RUNS[bare]}")" \
+        'BEGIN { if (b > 0) printf "%+.1f%%", 100 * (a - b) / b; else print "-" }')
     fi
-    printf '%-18s %10.0f %9s %9s %8s %8s\n' "$(label "$config")" "${RPS[$config]}" \
-      "$(ms "$(median "${P50_RUNS[$config]}")")" "$(ms "$(median "${P99_RUNS[$config]}")")" \
-      "${NON2XX[$config]}" "$relative"
+    redis_cpu="-"
+    [[ $config == redis ]] && redis_cpu=$(median "${REDIS_CPU_RUNS[$config]}")
+    printf '%-18s %10.0f %9s %9s %8s %8s %11s %12s %13s\n' "$(label "$config")" \
+      "${RPS[$config]}" "$(ms "$(median "${P50_RUNS[$config]}")")" \
+      "$(ms "$(median "${P99_RUNS[$config]}")")" "${NON2XX[$config]}" "$relative" "$cpu" \
+      "$cpu_relative" "$redis_cpu"
   else
     printf '%-18s %s\n' "$(label "$config")" "n/a (${NOTE[$config]:-not run})"
     FAILED=1
@@ -351,11 +373,12 @@ for config in $CONFIGS; do
 done
 if ((ROUNDS > 1)); then
   echo
-  echo "RPS of each round:"
+  echo "RPS and gateway CPU us/request of each round:"
   for config in $CONFIGS; do
     [[ -n ${RPS_RUNS[$config]:-} ]] || continue
     printf '  %-18s' "$(label "$config")"
     for rps in ${RPS_RUNS[$config]}; do printf ' %8.0f' "$rps"; done
+    for cpu in ${CPU_RUNS[$config]}; do printf ' %7s' "$cpu"; done
     echo
   done
 fi

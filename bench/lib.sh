@@ -207,6 +207,15 @@ wrk_line() {
   grep '^BENCH ' <<<"$out" || true
 }
 
+# cpu_ticks PID: user + system clock ticks of every thread of PID so far.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+# per_request_us TICKS REQUESTS: CPU microseconds per request.
+per_request_us() {
+  awk -v t="$1" -v us="$TICK_US" -v n="$2" 'BEGIN { printf "%.2f", (n > 0 ? t * us / n : 0) }'
+}
+
 # field LINE NAME: the value of NAME=... in a BENCH summary line.
 field() { sed -E "s/.* $2=([0-9.]+).*/\1/" <<<"$1"; }
 

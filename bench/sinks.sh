@@ -43,7 +43,6 @@ export BENCH_BODY=$BENCH_ROOT/bench/chat-1k.json
 export BENCH_TOKEN=
 
 declare -A URL ADMIN PID RPS_RUNS P50_RUNS P99_RUNS CPU_RUNS NON2XX ANSWERED
-TICK_US=$((1000000 / $(getconf CLK_TCK)))
 FAILED=0
 
 # start_gateway NAME SINKS: sets URL, ADMIN and PID for NAME.
@@ -68,9 +67,6 @@ start_gateway() {
   [[ $(preflight "${URL[$name]}") == 200 ]] || die "$name: preflight failed: $(head -c 200 "$BENCH_WORK/preflight.body")"
 }
 
-# cpu_ticks PID: user + system clock ticks of every thread of PID so far.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-
 measure() {
   local name=$1 warm line before after
   warm=$(wrk_line "${URL[$name]}" "$WARMUP")
@@ -79,8 +75,7 @@ measure() {
   after=$(cpu_ticks "${PID[$name]}")
   [[ -n $warm && -n $line ]] || die "$name: wrk printed no summary"
   RPS_RUNS[$name]+=" $(field "$line" rps)"
-  CPU_RUNS[$name]+=" $(awk -v t=$((after - before)) -v us="$TICK_US" -v n="$(field "$line" requests)" \
-    'BEGIN { printf "%.2f", t * us / n }')"
+  CPU_RUNS[$name]+=" $(per_request_us $((after - before)) "$(field "$line" requests)")"
   P50_RUNS[$name]+=" $(field "$line" p50_us)"
   P99_RUNS[$name]+=" $(field "$line" p99_us)"
   NON2XX[$name]=$((${NON2XX[$name]:-0} + $(field "$line" non2xx) + $(field "$warm" non2xx)))
