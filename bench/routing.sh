@@ -72,11 +72,6 @@ start_routing_sluice() {
   }
 }
 
-stop_pid() {
-  kill -TERM "$1" 2>/dev/null || return 0
-  wait "$1" 2>/dev/null || true
-}
-
 # check_routing URL: the routed body really takes the rule and its first
 # target, in one attempt, and the direct one takes none. Prints what is wrong.
 check_routing() {
@@ -94,18 +89,6 @@ check_routing() {
   grep -q '^HTTP/1.1 200' <<<"$headers" || echo "direct: $headers"
 }
 
-field() { sed -E "s/.* $2=([0-9.]+).*/\1/" <<<"$1"; }
-
-wrk_line() {
-  local out
-  out=$(BENCH_BODY=$2 taskset -c "$WRK_CORE" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$3" --latency \
-    -s "$BENCH_ROOT/bench/post.lua" "$1")
-  grep '^BENCH ' <<<"$out" || true
-}
-
-median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END {
-  print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
 start_mock
 start_routing_sluice || die "sluice did not start"
 URL="http://127.0.0.1:$SLUICE_PORT/v1/chat/completions"
@@ -115,8 +98,8 @@ problem=$(check_routing "$URL")
 for ((round = 1; round <= ROUNDS; round++)); do
   for config in "${CONFIGS[@]}"; do
     echo "bench: round $round of $ROUNDS: $config" >&2
-    warm=$(wrk_line "$URL" "${BODY[$config]}" "$WARMUP")
-    line=$(wrk_line "$URL" "${BODY[$config]}" "$DURATION")
+    warm=$(BENCH_BODY=${BODY[$config]} wrk_line "$URL" "$WARMUP")
+    line=$(BENCH_BODY=${BODY[$config]} wrk_line "$URL" "$DURATION")
     [[ -n $warm && -n $line ]] || die "wrk printed no summary"
     RPS_RUNS[$config]+=" $(field "$line" rps)"
     P50_RUNS[$config]+=" $(field "$line" p50_us)"
@@ -125,7 +108,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
       $(field "$line" socket_errors)))
   done
 done
-stop_pid "$SLUICE_PID"
+stop_process "$SLUICE_PID"
 
 # instructions CONFIG COUNT: sets IR_TOTAL, the instructions of a whole
 # gateway run (start, COUNT requests, shutdown) under callgrind.
@@ -135,7 +118,7 @@ instructions() {
     die "sluice did not start under valgrind"
   node "$BENCH_ROOT/bench/send.mjs" --url "http://127.0.0.1:$SLUICE_PORT/v1/chat/completions" \
     --body "${BODY[$1]}" --count "$2" || die "requests failed under valgrind"
-  stop_pid "$SLUICE_PID"
+  stop_process "$SLUICE_PID"
   IR_TOTAL=$(sed -n -E 's/^(summary|totals): *([0-9]+).*/\2/p' "$out" | tail -1)
   [[ -n $IR_TOTAL ]] || die "no totals in $out"
 }

@@ -5,11 +5,15 @@
 
 namespace sluice::governance::redis_scripts {
 
-// KEYS: per check, its key and its other key (the key again when it has none).
-// ARGV: per check, weight_ppm, limit, amount, enforce (1/0), ttl_s.
-// Returns {refused, before_1, ..., before_n}; refused is the 1-based index of
-// the first enforced check over its limit, 0 when admitted (then every key got
-// its amount, and its expiry when ttl_s > 0).
+// Reservations, one or many (those a loop gathered in one turn), each one
+// all-or-nothing on its own, in order.
+// KEYS: per reservation, per check: its key and its other key (the key again
+// when it has none).
+// ARGV: the number of reservations; then per reservation its number of checks
+// n, then per check weight_ppm, limit, amount, enforce (1/0), ttl_s.
+// Returns, per reservation, {refused, before_1, ..., before_n}; refused is the
+// 1-based index of the first enforced check over its limit, 0 when admitted
+// (then every key got its amount, and its expiry when ttl_s > 0).
 inline constexpr const char* kReserve = R"lua(
 local function weighted(value, ppm)
   if ppm == 0 then return 0 end
@@ -18,28 +22,36 @@ local function weighted(value, ppm)
   if r < 0 then q = q - 1; r = r + 1000000 elseif r >= 1000000 then q = q + 1; r = r - 1000000 end
   return q * ppm + math.floor(r * ppm / 1000000)
 end
-local n = #KEYS / 2
-local result = {0}
-for i = 1, n do
-  local a = (i - 1) * 5
-  local before = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
-  local ppm = tonumber(ARGV[a + 1])
-  if ppm > 0 then
-    before = before + weighted(tonumber(redis.call('GET', KEYS[2 * i]) or '0'), ppm)
-  end
-  result[i + 1] = before
-  if result[1] == 0 and ARGV[a + 4] == '1' and before + tonumber(ARGV[a + 3]) > tonumber(ARGV[a + 2]) then
-    result[1] = i
-  end
-end
-if result[1] == 0 then
+local out = {}
+local k, a = 0, 1
+for g = 1, tonumber(ARGV[1]) do
+  local n = tonumber(ARGV[a + 1])
+  a = a + 1
+  local result = {0}
   for i = 1, n do
-    local a = (i - 1) * 5
-    redis.call('INCRBY', KEYS[2 * i - 1], ARGV[a + 3])
-    if tonumber(ARGV[a + 5]) > 0 then redis.call('EXPIRE', KEYS[2 * i - 1], ARGV[a + 5]) end
+    local b = a + (i - 1) * 5
+    local before = tonumber(redis.call('GET', KEYS[k + 2 * i - 1]) or '0')
+    local ppm = tonumber(ARGV[b + 1])
+    if ppm > 0 then
+      before = before + weighted(tonumber(redis.call('GET', KEYS[k + 2 * i]) or '0'), ppm)
+    end
+    result[i + 1] = before
+    if result[1] == 0 and ARGV[b + 4] == '1' and before + tonumber(ARGV[b + 3]) > tonumber(ARGV[b + 2]) then
+      result[1] = i
+    end
   end
+  if result[1] == 0 then
+    for i = 1, n do
+      local b = a + (i - 1) * 5
+      redis.call('INCRBY', KEYS[k + 2 * i - 1], ARGV[b + 3])
+      if tonumber(ARGV[b + 5]) > 0 then redis.call('EXPIRE', KEYS[k + 2 * i - 1], ARGV[b + 5]) end
+    end
+  end
+  out[g] = result
+  k = k + 2 * n
+  a = a + 5 * n
 end
-return result
+return out
 )lua";
 
 // KEYS: the counters. ARGV: per key, delta and ttl_s. Returns the new values.

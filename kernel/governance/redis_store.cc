@@ -329,7 +329,9 @@ struct RedisStore::Call {
   size_t n = 0;            // checks, deltas or keys: the size of the reply
   bool last_handshake = false;
   std::string claim_key;  // Claim: freed again if the claim succeeds too late
-  ReserveDone reserve_done;
+  // Reserve: one entry per reservation gathered into the call.
+  std::vector<size_t> group_sizes;
+  std::vector<ReserveDone> reserve_dones;
   ValuesDone values_done;
   ClaimDone claim_done;
 };
@@ -376,7 +378,8 @@ void RedisStore::close() {
     uv_cancel(reinterpret_cast<uv_req_t*>(resolving_));
     resolving_ = nullptr;
   }
-  flushAdds();  // settlements still gathered go out before the connection does
+  flushReserves();  // gathered calls go out (and are answered) before the connection goes
+  flushAdds();
   closeAndDelete(flush_idle_);
   closeAndDelete(timer_);
   closeAndDelete(retry_timer_);
@@ -700,9 +703,15 @@ bool RedisStore::answer(Call& call, const redisReply& r) {
       if (call.last_handshake) markReady();
       return true;
     case CallKind::Reserve: {
-      ReserveResult result;
-      if (!parseReserveReply(r, call.n, &result)) return false;
-      if (call.reserve_done) call.reserve_done(result);
+      // Every reservation's answer is read before any caller hears of one.
+      std::vector<ReserveResult> results(call.group_sizes.size());
+      if (r.type != REDIS_REPLY_ARRAY || r.elements != results.size()) return false;
+      for (size_t g = 0; g < results.size(); g++) {
+        if (!parseReserveReply(*r.element[g], call.group_sizes[g], &results[g])) return false;
+      }
+      for (size_t g = 0; g < results.size(); g++) {
+        if (call.reserve_dones[g]) call.reserve_dones[g](results[g]);
+      }
       return true;
     }
     case CallKind::Adjust:
@@ -733,7 +742,9 @@ void RedisStore::answerUnavailable(Call& call, const std::string& reason) {
       }
       break;
     case CallKind::Reserve:
-      if (call.reserve_done) call.reserve_done(unavailableReservation());
+      for (const ReserveDone& done : call.reserve_dones) {
+        if (done) done(unavailableReservation());
+      }
       break;
     case CallKind::Adjust:
     case CallKind::Read:
@@ -752,21 +763,29 @@ void RedisStore::answerUnavailable(Call& call, const std::string& reason) {
 // did for nobody.
 void RedisStore::lateReply(const Call& call, const redisReply& r) {
   if (call.kind == CallKind::Reserve) {
-    ReserveResult result;
-    if (!parseReserveReply(r, call.n, &result) ||
-        result.status != ReserveResult::Status::Admitted) {
-      return;
-    }
-    // args: the key count, 2n keys, then 5 numbers per check (ppm, limit,
+    if (r.type != REDIS_REPLY_ARRAY || r.elements != call.group_sizes.size()) return;
+    // args: the key count, every reservation's 2n keys, the reservation
+    // count, then per reservation n and 5 numbers per check (ppm, limit,
     // amount, enforce, ttl).
     std::vector<std::string_view> a = call.args.views();
+    size_t total_keys = 0;
+    for (size_t n : call.group_sizes) total_keys += 2 * n;
     std::vector<CounterDelta> undo;
-    for (size_t i = 0; i < call.n && 1 + 2 * call.n + 5 * i + 4 < a.size(); i++) {
-      int64_t amount = std::stoll(std::string(a[1 + 2 * call.n + 5 * i + 2]));
-      auto ttl = static_cast<uint32_t>(std::stoul(std::string(a[1 + 2 * call.n + 5 * i + 4])));
-      if (amount != 0) undo.push_back({a[1 + 2 * i], -amount, ttl});
+    size_t key = 1, arg = 2 + total_keys;
+    for (size_t g = 0; g < call.group_sizes.size(); g++) {
+      size_t n = call.group_sizes[g];
+      ReserveResult result;
+      bool admitted = parseReserveReply(*r.element[g], n, &result) &&
+                      result.status == ReserveResult::Status::Admitted;
+      for (size_t i = 0; admitted && i < n && arg + 1 + 5 * i + 4 < a.size(); i++) {
+        int64_t amount = std::stoll(std::string(a[arg + 1 + 5 * i + 2]));
+        auto ttl = static_cast<uint32_t>(std::stoul(std::string(a[arg + 1 + 5 * i + 4])));
+        if (amount != 0) undo.push_back({a[key + 2 * i], -amount, ttl});
+      }
+      key += 2 * n;
+      arg += 1 + 5 * n;
     }
-    adjust(undo, nullptr);
+    if (!undo.empty()) adjust(undo, nullptr);
   } else if (call.kind == CallKind::Claim && claimed(r)) {
     RespArgs args;
     args.add("DEL").add(call.claim_key);
@@ -817,26 +836,73 @@ void RedisStore::armTimer() {
 
 // ---- the CounterStore operations ----
 
+// Reservations made in one turn of the loop go to Redis together, in one
+// script run that decides each on its own, in order: under load one command
+// carries many requests' admissions. The first one is sent after the loop's
+// current batch of events, not later.
 void RedisStore::reserve(const std::vector<CounterCheck>& checks, ReserveDone done) {
   if (checks.empty()) {
     if (done) done(ReserveResult{});
     return;
   }
-  RespArgs args;
-  size_t bytes = 16 + checks.size() * 80;  // the numbers, with their RESP framing
-  for (const CounterCheck& c : checks) bytes += c.key.size() + c.other_key.size() + c.key.size();
-  args.text.reserve(bytes);
-  args.add(static_cast<int64_t>(checks.size() * 2));
-  for (const CounterCheck& c : checks) args.add(c.key).add(c.other_key.empty() ? c.key : c.other_key);
+  PendingReserve p;
+  size_t key_bytes = 0;
+  for (const CounterCheck& c : checks) key_bytes += c.key.size() + c.other_key.size() + c.key.size();
+  p.keys.text.reserve(key_bytes + checks.size() * 16);
+  p.numbers.text.reserve(checks.size() * 80);
   for (const CounterCheck& c : checks) {
+    p.keys.add(c.key).add(c.other_key.empty() ? c.key : c.other_key);
     uint32_t ppm = c.other_key.empty() ? 0 : c.other_weight_ppm;
-    args.add(int64_t{ppm}).add(c.limit).add(c.amount).add(int64_t{c.enforce ? 1 : 0});
-    args.add(int64_t{c.ttl_s});
+    p.numbers.add(int64_t{ppm}).add(c.limit).add(c.amount).add(int64_t{c.enforce ? 1 : 0});
+    p.numbers.add(int64_t{c.ttl_s});
   }
-  CallPtr call = newCall(CallKind::Reserve, std::move(args), redis_scripts::kReserve);
-  call->n = checks.size();
-  call->reserve_done = std::move(done);
+  p.checks = checks.size();
+  p.done = std::move(done);
+  pending_reserves_.push_back(std::move(p));
+  if (closed_ || !ac_) return flushReserves();  // no connection: answered now, as unavailable
+  armFlush();
+}
+
+void RedisStore::flushReserves() {
+  if (pending_reserves_.empty()) return;
+  RespArgs args;
+  size_t keys = 0, bytes = 32;
+  for (const PendingReserve& p : pending_reserves_) {
+    keys += 2 * p.checks;
+    bytes += p.keys.text.size() + p.numbers.text.size() + 16;
+  }
+  args.text.reserve(bytes);
+  args.add(static_cast<int64_t>(keys));
+  for (const PendingReserve& p : pending_reserves_) {
+    args.text.append(p.keys.text);
+    args.count += p.keys.count;
+  }
+  args.add(static_cast<int64_t>(pending_reserves_.size()));
+  CallPtr call = newCall(CallKind::Reserve, RespArgs(), redis_scripts::kReserve);
+  call->group_sizes.reserve(pending_reserves_.size());
+  call->reserve_dones.reserve(pending_reserves_.size());
+  for (PendingReserve& p : pending_reserves_) {
+    args.add(static_cast<int64_t>(p.checks));
+    args.text.append(p.numbers.text);
+    args.count += p.numbers.count;
+    call->group_sizes.push_back(p.checks);
+    call->reserve_dones.push_back(std::move(p.done));
+  }
+  pending_reserves_.clear();
+  call->args = std::move(args);
   send(call);
+}
+
+void RedisStore::armFlush() {
+  if (flush_armed_) return;
+  flush_armed_ = true;
+  uv_idle_start(flush_idle_, [](uv_idle_t* i) {
+    auto* self = static_cast<RedisStore*>(i->data);
+    uv_idle_stop(i);
+    self->flush_armed_ = false;
+    self->flushReserves();
+    self->flushAdds();
+  });
 }
 
 // Settlements nobody waits on are added up per key and sent together once
@@ -856,16 +922,11 @@ void RedisStore::adjust(const std::vector<CounterDelta>& deltas, ValuesDone done
     p.delta += d.delta;
     p.ttl_s = std::max(p.ttl_s, d.ttl_s);
   }
-  if (!flush_armed_) {
-    flush_armed_ = true;
-    uv_idle_start(flush_idle_,
-                   [](uv_idle_t* i) { static_cast<RedisStore*>(i->data)->flushAdds(); });
-  }
+  armFlush();
 }
 
 void RedisStore::flushAdds() {
-  uv_idle_stop(flush_idle_);
-  flush_armed_ = false;
+  if (pending_adds_.empty()) return;
   std::vector<CounterDelta> deltas;
   deltas.reserve(pending_adds_.size());
   for (const auto& [key, add] : pending_adds_) {

@@ -117,6 +117,8 @@ class RedisStore : public CounterStore {
 
   // Calls.
   void sendAdjust(const std::vector<CounterDelta>& deltas, ValuesDone done);
+  void armFlush();
+  void flushReserves();
   void flushAdds();
   CallPtr newCall(CallKind kind, RespArgs args, const char* script = nullptr);
   void send(const CallPtr& call);
@@ -147,12 +149,21 @@ class RedisStore : public CounterStore {
 
   uv_timer_t* timer_ = nullptr;        // call deadlines and stall detection
   uv_timer_t* retry_timer_ = nullptr;  // reconnect backoff
-  // Settlements gathered until the loop has handled its current batch of events.
+  // Settlements and reservations gathered until the loop has handled its
+  // current batch of events.
   struct PendingAdd {
     int64_t delta = 0;
     uint32_t ttl_s = 0;
   };
   std::unordered_map<std::string, PendingAdd> pending_adds_;
+  // Reservations gathered likewise, each with its own answer.
+  struct PendingReserve {
+    RespArgs keys;     // 2 per check
+    RespArgs numbers;  // 5 per check
+    size_t checks = 0;
+    ReserveDone done;
+  };
+  std::vector<PendingReserve> pending_reserves_;
   uv_idle_t* flush_idle_ = nullptr;
   bool flush_armed_ = false;
   uv_getaddrinfo_t* resolving_ = nullptr;

@@ -56,45 +56,8 @@ echo "my_guard.so built out of tree; exports: $exports"
 "$SDK_TEMPLATE_HOST" "$so" my-guard 1.0.0
 
 if [[ ! -x ${SLUICE_BIN:-} ]]; then
-  echo "no sluice binary at '${SLUICE_BIN:-}': skipped validate and plugins"
-  # Serve with it: the guardrail built out of tree blocks what it should.
-"$SLUICE_BIN" serve -c "$work/good.yaml" >"$work/serve.log" 2>&1 &
-serve_pid=$!
-trap 'kill "$serve_pid" 2>/dev/null; wait "$serve_pid" 2>/dev/null; rm -rf "$work"' EXIT
-ready=
-for _ in $(seq 200); do  # 20 s at most
-  if curl -sf "http://127.0.0.1:$admin_port/readyz" >/dev/null 2>&1; then
-    ready=1
-    break
-  fi
-  kill -0 "$serve_pid" 2>/dev/null || break
-  sleep 0.1
-done
-[[ -n $ready ]] || {
-  cat "$work/serve.log" >&2
-  fail "sluice serve with the plugin did not become ready"
-}
-chat() { # chat MODEL TEXT [STREAM]: prints the status line, then the body
-  curl -s -o "$work/body" -w '%{http_code}\n' "http://127.0.0.1:$port/v1/chat/completions" \
-    -H 'Content-Type: application/json' \
-    -d "{\"model\": \"$1\", \"stream\": ${3:-false}, \"messages\": [{\"role\": \"user\", \"content\": \"$2\"}]}"
-  cat "$work/body"
-}
-out=$(chat mock/gpt-4o-mini "is this Forbidden?")
-[[ $(head -1 <<<"$out") == 400 ]] || fail "a keyword did not block: $out"
-grep -q '"code":"guardrail_blocked"' <<<"$out" || fail "no guardrail_blocked code: $out"
-grep -q "guardrail 'example' blocked this request: 1 blocked keyword(s)" <<<"$out" ||
-  fail "the block does not name the guardrail and its reason: $out"
-echo "a keyword is blocked: $(tail -1 <<<"$out")"
-out=$(chat mock/gpt-4o-mini "hello")
-[[ $(head -1 <<<"$out") == 200 ]] || fail "clean text did not pass: $out"
-grep -q 'one Top Sec' <<<"$out" || fail "unexpected answer: $out"
-out=$(chat leaky/gpt-4o-mini "tell me" true)
-grep -q '"code":"guardrail_blocked"' <<<"$out" || fail "a keyword across stream chunks was not blocked: $out"
-if grep -qi 'top sec' <<<"$out"; then fail "part of the keyword reached the client: $out"; fi
-echo "a keyword spelt across stream chunks is blocked before any of it is sent"
-
-echo "sdk template: ok"
+  echo "no sluice binary at '${SLUICE_BIN:-}': skipped validate, plugins and serve"
+  echo "sdk template: ok"
   exit 0
 fi
 

@@ -296,6 +296,31 @@ TEST_F(RedisStoreTest, RunsTheScriptAgainAfterTheServerForgetsIt) {
   closeAll(*store);
 }
 
+TEST_F(RedisStoreTest, ReservationsOfOneLoopTurnGoTogetherAndAreDecidedInOrder) {
+  RedisServer server;
+  startServer(server);
+  auto store = makeStore(server.url());
+  ASSERT_TRUE(loop_.runUntil([&] { return store->connected(); }));
+  EXPECT_EQ(server.command({"CONFIG", "RESETSTAT"}), "OK");
+  std::vector<std::optional<ReserveResult>> got(5);
+  for (size_t i = 0; i < got.size(); i++) {
+    // Each reservation takes a shared key and one of its own.
+    std::vector<CounterCheck> checks{check("batch:shared", 3, 1), check(i % 2 ? "batch:odd" : "batch:even", 100, 10)};
+    store->reserve(checks, [&got, i](const ReserveResult& r) { got[i] = r; });
+  }
+  ASSERT_TRUE(loop_.runUntil([&] { return got.back().has_value(); }));
+  for (size_t i = 0; i < got.size(); i++) {
+    ASSERT_TRUE(got[i]) << i;
+    EXPECT_EQ(got[i]->status, i < 3 ? Status::Admitted : Status::Refused) << i;
+  }
+  EXPECT_EQ(got[2]->before, (std::vector<int64_t>{2, 10}));
+  EXPECT_EQ(got[3]->refused, 0);
+  EXPECT_EQ(server.command({"MGET", "batch:shared", "batch:even", "batch:odd"}), "3,20,10");
+  std::string stats = server.command({"INFO", "commandstats"});
+  EXPECT_NE(stats.find("cmdstat_evalsha:calls=1,"), std::string::npos) << stats;
+  closeAll(*store);
+}
+
 TEST_F(RedisStoreTest, SettlementsNobodyWaitsOnAreSentTogether) {
   RedisServer server;
   startServer(server);
