@@ -955,7 +955,6 @@ void RedisStore::read(std::vector<std::string> keys, ValuesDone done) {
     if (done) done({});
     return;
   }
-  size_t n = keys.size();
   RespArgs args;
   args.add("MGET");
   for (const std::string& k : keys) args.add(k);

@@ -42,6 +42,11 @@ struct Hub::Sink {
   ~Sink() {
     if (instance && vt->destroy) vt->destroy(instance);
   }
+  // ABI 1.2: the sink reads the views only, so no JSON is built for it.
+  bool viewsOnly() const {
+    return vt->struct_size >= offsetof(sluice_sink_vtable, flags) + sizeof(vt->flags) &&
+           (vt->flags & SLUICE_SINK_VIEWS_ONLY) != 0;
+  }
   uint64_t dropped() {
     uint64_t n = refused.load(std::memory_order_relaxed);
     if (SINK_HAS(vt, dropped)) n += vt->dropped(instance);
@@ -279,7 +284,7 @@ void Hub::pump() {
 
 void Hub::deliver(std::vector<std::unique_ptr<pipeline::RequestRecord>>* records) {
   if (!sinks_.empty()) {
-    batch_.build(*records);
+    batch_.build(*records, json_wanted_);
     for (auto& s : sinks_) {
       int rc = s->vt->write(s->instance, &batch_.batch());
       (rc == SLUICE_OK ? s->written : s->refused)
@@ -311,6 +316,8 @@ void Hub::adoptPending() {
     std::unique_lock<std::shared_mutex> lock(sinks_mu_);
     sinks_.swap(next);
   }
+  json_wanted_ = false;
+  for (auto& s : sinks_) json_wanted_ = json_wanted_ || !s->viewsOnly();
   // `next` holds the outgoing set: sinks not carried over end here.
   for (auto& s : next) {
     if (s->vt->flush) s->vt->flush(s->instance);

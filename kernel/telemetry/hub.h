@@ -1,8 +1,8 @@
 // Phase 12: request records leave the workers and reach the sinks. Each
 // worker owns an Outbox, a lock-free bounded queue it pushes finished records
 // into; one sink thread (its own libuv loop) drains the queues in batches —
-// by size, or every flush interval — turns them into JSON and field views
-// and hands each batch to every sink plugin. A full queue drops the record
+// by size, or every flush interval — turns them into field views (and JSON,
+// when a sink wants it) and hands each batch to every sink plugin. A full queue drops the record
 // and counts it, so a slow or dead sink never slows a request. The sink set
 // is swapped by a reload; sinks whose plugin and config did not change keep
 // running (their counters and connections with them).
@@ -140,6 +140,7 @@ class Hub {
   std::unique_ptr<http::Client> client_;
   sluice_worker worker_{};
   RecordBatch batch_;
+  bool json_wanted_ = true;  // some running sink reads the records' JSON
   std::vector<std::unique_ptr<pipeline::RequestRecord>> taken_;
   std::vector<Outbox*> taken_from_;  // parallel to taken_
 };

@@ -9,7 +9,8 @@ sluice_str ss(const std::string& s) { return sluice_str{s.data(), s.size()}; }
 
 }  // namespace
 
-void RecordBatch::build(const std::vector<std::unique_ptr<pipeline::RequestRecord>>& records) {
+void RecordBatch::build(const std::vector<std::unique_ptr<pipeline::RequestRecord>>& records,
+                        bool json) {
   json_.clear();
   json_ends_.clear();
   strs_.clear();
@@ -18,30 +19,39 @@ void RecordBatch::build(const std::vector<std::unique_ptr<pipeline::RequestRecor
   rules_.clear();
   findings_.clear();
   events_.clear();
+  attempts_.clear();
   // Sized up front: views point into these vectors, which must not move.
-  size_t n_meta = 0, n_rules = 0, n_findings = 0, n_events = 0;
+  size_t n_meta = 0, n_rules = 0, n_findings = 0, n_events = 0, n_attempts = 0;
   for (const auto& r : records) {
     n_meta += r->metadata.size();
     n_rules += r->applied_rules.size();
     n_findings += r->findings.size();
     n_events += r->events.size();
+    n_attempts += r->attempts.size();
   }
   metadata_.reserve(n_meta);
   rules_.reserve(n_rules);
   findings_.reserve(n_findings);
   events_.reserve(n_events);
+  attempts_.reserve(n_attempts);
   views_.reserve(records.size());
   strs_.reserve(records.size());
 
-  for (const auto& r : records) {
-    appendRecordJson(*r, &json_);
-    json_ends_.push_back(json_.size());
+  if (json) {
+    for (const auto& r : records) {
+      appendRecordJson(*r, &json_);
+      json_ends_.push_back(json_.size());
+    }
   }
   size_t begin = 0;
   for (size_t i = 0; i < records.size(); i++) {
     const pipeline::RequestRecord& r = *records[i];
-    strs_.push_back(sluice_str{json_.data() + begin, json_ends_[i] - begin});
-    begin = json_ends_[i];
+    if (json) {
+      strs_.push_back(sluice_str{json_.data() + begin, json_ends_[i] - begin});
+      begin = json_ends_[i];
+    } else {
+      strs_.push_back(sluice_str{"", 0});
+    }
 
     sluice_record v{};
     v.struct_size = sizeof v;
@@ -93,6 +103,13 @@ void RecordBatch::build(const std::vector<std::unique_ptr<pipeline::RequestRecor
     v.events = events_.data() + events_.size();
     for (const auto& e : r.events) events_.push_back({ss(e.rule), ss(e.kind), ss(e.action)});
     v.event_count = r.events.size();
+    v.attempts = attempts_.data() + attempts_.size();
+    for (const auto& a : r.attempts) {
+      attempts_.push_back({ss(a.target), a.status, ss(a.error), a.duration_ms});
+    }
+    v.bodies_logged = r.bodies_logged ? 1 : 0;
+    v.request_body = ss(r.request_body);
+    v.response_body = ss(r.response_body);
     views_.push_back(v);
   }
   batch_.struct_size = sizeof batch_;

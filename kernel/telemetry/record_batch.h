@@ -1,6 +1,6 @@
-// One batch as sinks see it (sluice_record_batch): every record's JSON and
-// its field view, built on the sink thread from the records the workers
-// queued. The storage is reused from batch to batch.
+// One batch as sinks see it (sluice_record_batch): every record's field view
+// and, when some sink wants it, its JSON, built on the sink thread from the
+// records the workers queued. The storage is reused from batch to batch.
 #pragma once
 
 #include <memory>
@@ -15,7 +15,9 @@ namespace sluice::telemetry {
 class RecordBatch {
  public:
   // Replaces the batch with `records` (which must outlive the batch's use).
-  void build(const std::vector<std::unique_ptr<pipeline::RequestRecord>>& records);
+  // Without `json`, every record's JSON is left empty (views only).
+  void build(const std::vector<std::unique_ptr<pipeline::RequestRecord>>& records,
+             bool json = true);
   const sluice_record_batch& batch() const { return batch_; }
   size_t size() const { return batch_.count; }
 
@@ -28,6 +30,7 @@ class RecordBatch {
   std::vector<sluice_str> rules_;
   std::vector<sluice_record_finding> findings_;
   std::vector<sluice_record_event> events_;
+  std::vector<sluice_record_attempt> attempts_;
   sluice_record_batch batch_{};
 };
 

@@ -1,5 +1,7 @@
 #include "access_line.h"
 
+#include <charconv>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -12,25 +14,48 @@ namespace {
 
 using sink_json::sv;
 
-// "2026-11-23T14:03:07.123Z"
+// "2026-11-23T14:03:07.123Z". Records of one batch mostly share their second:
+// the date and time up to the seconds are formatted once per second (per
+// thread: the sink thread, or a test's).
 void appendTime(std::string* out, int64_t ms) {
-  time_t secs = static_cast<time_t>(ms / 1000);
-  tm t{};
-  gmtime_r(&secs, &t);
-  char buf[40];
-  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
-  n += snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms % 1000));
-  out->append(buf, n);
+  thread_local int64_t cached_secs = INT64_MIN;
+  thread_local char cached[32];
+  thread_local size_t cached_len = 0;
+  int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+  if (secs != cached_secs) {
+    time_t t = static_cast<time_t>(secs);
+    tm parts{};
+    gmtime_r(&t, &parts);
+    cached_len = strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &parts);
+    cached_secs = secs;
+  }
+  int milli = static_cast<int>(ms - secs * 1000);
+  char frac[6] = {'.', static_cast<char>('0' + milli / 100), static_cast<char>('0' + milli / 10 % 10),
+                  static_cast<char>('0' + milli % 10), 'Z', 0};
+  out->append(cached, cached_len).append(frac, 5);
 }
 
 const char* levelFor(int status) {
   return status >= 500 ? "error" : status >= 400 ? "warn" : "info";
 }
 
+// Bytes a bare logfmt value cannot hold: controls, space, " = \ and DEL.
+struct QuoteTable {
+  bool quote[256] = {};
+  constexpr QuoteTable() {
+    for (int c = 0; c <= ' '; c++) quote[c] = true;
+    quote[static_cast<unsigned char>('"')] = true;
+    quote[static_cast<unsigned char>('=')] = true;
+    quote[static_cast<unsigned char>('\\')] = true;
+    quote[0x7f] = true;
+  }
+};
+constexpr QuoteTable kQuote;
+
 bool needsQuotes(std::string_view v) {
   if (v.empty()) return true;
   for (unsigned char c : v) {
-    if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c == 0x7f) return true;
+    if (kQuote.quote[c]) return true;
   }
   return false;
 }
@@ -59,48 +84,55 @@ void appendLogfmtValue(std::string* out, std::string_view v) {
   out->push_back('"');
 }
 
+template <typename T>
+std::string_view number(char (&buf)[24], T v) {
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string_view(buf, static_cast<size_t>(r.ptr - buf));
+}
+
 }  // namespace
 
 void appendLine(const sluice_record& r, Format format, std::string* out) {
-  std::string time;
-  appendTime(&time, r.start_ms);
   std::string_view model = r.requested_model.len ? sv(r.requested_model) : sv(r.resolved_model);
   long long taken = r.total_ms >= 0 ? std::llround(r.total_ms) : 0;
+  char status_buf[24], taken_buf[24];
+  std::string_view status = number(status_buf, r.status);
+  std::string_view ms = number(taken_buf, taken);
   struct Field {
-    const char* key;
+    std::string_view key;  // with the separator before it and the one after
     std::string_view value;
   };
-  std::string status = std::to_string(r.status);
-  std::string ms = std::to_string(taken);
-  const Field fields[] = {
-      {"time", time},           {"level", levelFor(r.status)}, {"ip", sv(r.client_ip)},
-      {"tenant", sv(r.team)},   {"user", sv(r.subject)},       {"model", model},
-      {"method", sv(r.method)}, {"path", sv(r.path)},          {"status", status},
-      {"time_taken", ms},       {"trace_id", sv(r.trace_id)},
-  };
   if (format == Format::Logfmt) {
-    bool first = true;
+    out->append("time=");
+    appendTime(out, r.start_ms);
+    const Field fields[] = {
+        {" level=", levelFor(r.status)}, {" ip=", sv(r.client_ip)}, {" tenant=", sv(r.team)},
+        {" user=", sv(r.subject)},       {" model=", model},        {" method=", sv(r.method)},
+        {" path=", sv(r.path)},          {" status=", status},      {" time_taken=", ms},
+        {" trace_id=", sv(r.trace_id)},
+    };
     for (const Field& f : fields) {
-      if (!first) out->push_back(' ');
-      first = false;
-      out->append(f.key).push_back('=');
+      out->append(f.key);
       appendLogfmtValue(out, f.value);
     }
   } else {
-    out->push_back('{');
-    bool first = true;
+    out->append("{\"time\":\"");
+    appendTime(out, r.start_ms);
+    out->push_back('"');
+    const Field fields[] = {
+        {",\"level\":", levelFor(r.status)}, {",\"ip\":", sv(r.client_ip)},
+        {",\"tenant\":", sv(r.team)},        {",\"user\":", sv(r.subject)},
+        {",\"model\":", model},              {",\"method\":", sv(r.method)},
+        {",\"path\":", sv(r.path)},
+    };
     for (const Field& f : fields) {
-      if (!first) out->push_back(',');
-      first = false;
-      out->push_back('"');
-      out->append(f.key).append("\":");
-      bool number = f.key == std::string_view("status") || f.key == std::string_view("time_taken");
-      if (number) {
-        out->append(f.value);
-      } else {
-        sink_json::appendString(out, f.value);
-      }
+      out->append(f.key);
+      sink_json::appendString(out, f.value);
     }
+    out->append(",\"status\":").append(status);
+    out->append(",\"time_taken\":").append(ms);
+    out->append(",\"trace_id\":");
+    sink_json::appendString(out, sv(r.trace_id));
     out->push_back('}');
   }
   out->push_back('\n');

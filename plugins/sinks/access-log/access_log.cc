@@ -143,6 +143,7 @@ const sluice_sink_vtable kVtable = {
     nullptr /* event */,
     nullptr /* query */,
     dropped,
+    SLUICE_SINK_VIEWS_ONLY,
 };
 
 const sluice_plugin_descriptor kDescriptor = {

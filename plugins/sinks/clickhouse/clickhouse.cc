@@ -203,8 +203,16 @@ void flush(void* instance) { send(static_cast<Sink*>(instance)); }
 uint64_t dropped(void* instance) { return static_cast<Sink*>(instance)->poster.dropped(); }
 
 const sluice_sink_vtable kVtable = {
-    sizeof(sluice_sink_vtable), create,  destroy, write, flush, attach, nullptr /* event */,
-    nullptr /* query */,        dropped,
+    sizeof(sluice_sink_vtable),
+    create,
+    destroy,
+    write,
+    flush,
+    attach,
+    nullptr /* event */,
+    nullptr /* query */,
+    dropped,
+    0 /* flags: its rows are the record JSON */,
 };
 
 const sluice_plugin_descriptor kDescriptor = {

@@ -45,7 +45,7 @@ int MetricRegistry::declare(std::string name, std::string help, Type type,
   return static_cast<int>(families_.size() - 1);
 }
 
-MetricRegistry::Series* MetricRegistry::find(int family, const std::string& labels) {
+MetricRegistry::Series* MetricRegistry::series(int family, const std::string& labels) {
   Family& f = families_[family];
   auto it = f.series.find(labels);
   if (it != f.series.end()) return &it->second;
@@ -59,12 +59,14 @@ MetricRegistry::Series* MetricRegistry::find(int family, const std::string& labe
 }
 
 void MetricRegistry::add(int family, const std::string& labels, double v) {
-  if (Series* s = find(family, labels)) s->value += v;
+  if (Series* s = series(family, labels)) s->value += v;
 }
 
 void MetricRegistry::observe(int family, const std::string& labels, double v) {
-  Series* s = find(family, labels);
-  if (!s) return;
+  if (Series* s = series(family, labels)) observe(family, s, v);
+}
+
+void MetricRegistry::observe(int family, Series* s, double v) {
   s->value += v;
   s->count++;
   const std::vector<double>& bounds = families_[family].bounds;

@@ -18,6 +18,7 @@ void appendLabelValue(std::string* out, std::string_view v);
 class MetricRegistry {
  public:
   enum class Type { Counter, Histogram };
+  struct Series;
   // Families render in the order they are declared. `max_series` caps the
   // label sets per family; past it new series are counted as dropped.
   int declare(std::string name, std::string help, Type type, std::vector<double> buckets = {});
@@ -27,23 +28,32 @@ class MetricRegistry {
   void add(int family, const std::string& labels, double v);
   void observe(int family, const std::string& labels, double v);
 
+  // The series of `family` with `labels`, created when new; nullptr (and
+  // counted dropped) when the family is at max_series. A series lives as
+  // long as the registry, so callers may keep the pointer and skip the
+  // lookup next time: add() and observe() on it, countDropped() for nullptr.
+  Series* series(int family, const std::string& labels);
+  static void add(Series* s, double v) { s->value += v; }
+  void observe(int family, Series* s, double v);
+  void countDropped() { dropped_series_++; }
+
   void render(std::string* out);
   std::mutex& lock() { return mu_; }
   uint64_t droppedSeries() const { return dropped_series_; }
 
- private:
   struct Series {
     double value = 0;               // counter value, or the histogram's sum
     uint64_t count = 0;             // histogram observations
     std::vector<uint64_t> buckets;  // histogram: per upper bound, not cumulative
   };
+
+ private:
   struct Family {
     std::string name, help;
     Type type;
     std::vector<double> bounds;
     std::map<std::string, Series> series;
   };
-  Series* find(int family, const std::string& labels);
 
   std::mutex mu_;
   std::vector<Family> families_;

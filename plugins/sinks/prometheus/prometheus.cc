@@ -5,11 +5,13 @@
 // bounds the series count; max_series caps each family besides.
 #include <cjson/cJSON.h>
 
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "../common/batch_views.h"
@@ -31,12 +33,26 @@ const std::vector<double> kSecondsBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25
 
 std::string_view sv(sluice_str s) { return std::string_view(s.ptr ? s.ptr : "", s.len); }
 
+using Series = MetricRegistry::Series;
+
+// The series one label set (model, provider, status and the allowlisted
+// metadata values) adds to, found once and then reused: a record whose
+// labels were seen before costs one hash lookup, no label text.
+struct LabelSet {
+  enum Slot { kRequests, kInputTokens, kOutputTokens, kCost, kDuration, kTtft, kUpstreamErrors };
+  static constexpr int kSlots = 7;
+  Series* series[kSlots] = {};
+  bool resolved[kSlots] = {};  // series[] is known (nullptr: dropped by max_series)
+};
+
 struct Sink {
   std::vector<std::string> metadata_labels;
   MetricRegistry reg;
   int requests, input_tokens, output_tokens, cost, duration, ttft, upstream_errors, rate_events,
       budget_events, guard_verdicts;
-  std::string labels, base;  // scratch, reused per record
+  size_t max_series = 10000;
+  std::unordered_map<std::string, LabelSet> label_sets;
+  std::string key, labels;  // scratch, reused per record
 };
 
 bool validLabelName(const std::string& n) {
@@ -79,7 +95,8 @@ int create(const sluice_host* host, const char* config_json, void** instance, ch
     s->metadata_labels.push_back(name);
   }
   const cJSON* max = cJSON_GetObjectItemCaseSensitive(cfg, "max_series");
-  if (cJSON_IsNumber(max)) s->reg.setMaxSeries(static_cast<size_t>(max->valuedouble));
+  if (cJSON_IsNumber(max)) s->max_series = static_cast<size_t>(max->valuedouble);
+  s->reg.setMaxSeries(s->max_series);
   cJSON_Delete(cfg);
   using T = MetricRegistry::Type;
   MetricRegistry& r = s->reg;
@@ -111,48 +128,116 @@ int create(const sluice_host* host, const char* config_json, void** instance, ch
 
 void destroy(void* instance) { delete static_cast<Sink*>(instance); }
 
-void account(Sink* s, const sluice_record& r) {
+std::string_view metadataValue(const sluice_record& r, const std::string& key) {
+  std::string_view value;
+  for (size_t i = 0; i < r.metadata_count; i++) {
+    if (sv(r.metadata[i].name) == key) value = sv(r.metadata[i].value);
+  }
+  return value;
+}
+
+void appendKeyPart(std::string* key, std::string_view part) {
+  uint32_t n = static_cast<uint32_t>(part.size());
+  key->append(reinterpret_cast<const char*>(&n), sizeof n).append(part);
+}
+
+// The label text of one slot of `r`'s label set (built only the first time
+// the set needs that slot's series).
+void slotLabels(Sink* s, const sluice_record& r, int slot, std::string* out) {
   std::string_view model = r.resolved_model.len ? sv(r.resolved_model) : sv(r.requested_model);
-  std::string status = std::to_string(r.status);
-  s->base.clear();
-  label(&s->base, "model", model);
-  label(&s->base, "provider", sv(r.provider));
+  char buf[16];
+  auto end = std::to_chars(buf, buf + sizeof buf, r.status).ptr;
+  std::string_view status(buf, static_cast<size_t>(end - buf));
+  out->clear();
+  label(out, "model", model);
+  label(out, "provider", sv(r.provider));
+  if (slot == LabelSet::kRequests || slot == LabelSet::kUpstreamErrors) {
+    label(out, "status", status);
+  }
   // Counters carry the allowlisted metadata keys too.
-  std::string meta;
-  for (const std::string& key : s->metadata_labels) {
-    std::string_view value;
-    for (size_t i = 0; i < r.metadata_count; i++) {
-      if (sv(r.metadata[i].name) == key) value = sv(r.metadata[i].value);
+  if (slot == LabelSet::kRequests || slot == LabelSet::kInputTokens ||
+      slot == LabelSet::kOutputTokens || slot == LabelSet::kCost) {
+    for (const std::string& key : s->metadata_labels) {
+      label(out, key.c_str(), metadataValue(r, key));
     }
-    label(&meta, key.c_str(), value);
   }
-  auto with = [&](std::string* out, const std::string& more) {
-    *out = s->base;
-    if (!more.empty()) out->append(",").append(more);
-  };
+}
+
+int familyOf(const Sink* s, int slot) {
+  switch (slot) {
+    case LabelSet::kRequests: return s->requests;
+    case LabelSet::kInputTokens: return s->input_tokens;
+    case LabelSet::kOutputTokens: return s->output_tokens;
+    case LabelSet::kCost: return s->cost;
+    case LabelSet::kDuration: return s->duration;
+    case LabelSet::kTtft: return s->ttft;
+    default: return s->upstream_errors;
+  }
+}
+
+// The series of `slot` for `r`, or nullptr (counted) when max_series kept it out.
+Series* seriesOf(Sink* s, LabelSet* set, const sluice_record& r, int slot) {
+  if (!set->resolved[slot]) {
+    slotLabels(s, r, slot, &s->labels);
+    set->series[slot] = s->reg.series(familyOf(s, slot), s->labels);
+    set->resolved[slot] = true;
+    return set->series[slot];  // a refusal was counted by series()
+  }
+  if (!set->series[slot]) s->reg.countDropped();
+  return set->series[slot];
+}
+
+LabelSet* labelSetOf(Sink* s, const sluice_record& r) {
+  std::string& key = s->key;
+  key.clear();
+  appendKeyPart(&key, r.resolved_model.len ? sv(r.resolved_model) : sv(r.requested_model));
+  appendKeyPart(&key, sv(r.provider));
+  key.append(reinterpret_cast<const char*>(&r.status), sizeof r.status);
+  for (const std::string& name : s->metadata_labels) appendKeyPart(&key, metadataValue(r, name));
+  auto it = s->label_sets.find(key);
+  if (it != s->label_sets.end()) return &it->second;
+  // Label sets past the series cap are never recorded; do not keep
+  // remembering new ones either.
+  if (s->label_sets.size() > s->max_series + 1024) s->label_sets.clear();
+  return &s->label_sets[key];
+}
+
+void account(Sink* s, const sluice_record& r) {
   MetricRegistry& reg = s->reg;
-  std::string status_label;
-  label(&status_label, "status", status);
-  with(&s->labels, status_label + (meta.empty() ? "" : "," + meta));
-  reg.add(s->requests, s->labels, 1);
-  with(&s->labels, meta);
-  if (r.prompt_tokens > 0)
-    reg.add(s->input_tokens, s->labels, static_cast<double>(r.prompt_tokens));
-  if (r.completion_tokens > 0) {
-    reg.add(s->output_tokens, s->labels, static_cast<double>(r.completion_tokens));
+  LabelSet* set = labelSetOf(s, r);
+  if (Series* x = seriesOf(s, set, r, LabelSet::kRequests)) MetricRegistry::add(x, 1);
+  if (r.prompt_tokens > 0) {
+    if (Series* x = seriesOf(s, set, r, LabelSet::kInputTokens)) {
+      MetricRegistry::add(x, static_cast<double>(r.prompt_tokens));
+    }
   }
-  if (r.cost_usd > 0) reg.add(s->cost, s->labels, r.cost_usd);
-  if (r.total_ms >= 0) reg.observe(s->duration, s->base, r.total_ms / 1000.0);
-  if (r.ttft_ms >= 0) reg.observe(s->ttft, s->base, r.ttft_ms / 1000.0);
+  if (r.completion_tokens > 0) {
+    if (Series* x = seriesOf(s, set, r, LabelSet::kOutputTokens)) {
+      MetricRegistry::add(x, static_cast<double>(r.completion_tokens));
+    }
+  }
+  if (r.cost_usd > 0) {
+    if (Series* x = seriesOf(s, set, r, LabelSet::kCost)) MetricRegistry::add(x, r.cost_usd);
+  }
+  if (r.total_ms >= 0) {
+    if (Series* x = seriesOf(s, set, r, LabelSet::kDuration)) {
+      reg.observe(s->duration, x, r.total_ms / 1000.0);
+    }
+  }
+  if (r.ttft_ms >= 0) {
+    if (Series* x = seriesOf(s, set, r, LabelSet::kTtft)) {
+      reg.observe(s->ttft, x, r.ttft_ms / 1000.0);
+    }
+  }
   std::string_view code = sv(r.error_code);
   bool upstream_failed = r.provider.len && (r.status >= 500 || code.rfind("upstream_", 0) == 0);
   if (upstream_failed) {
-    with(&s->labels, status_label);
-    reg.add(s->upstream_errors, s->labels, 1);
+    if (Series* x = seriesOf(s, set, r, LabelSet::kUpstreamErrors)) MetricRegistry::add(x, 1);
   }
   for (size_t i = 0; i < r.event_count; i++) {
     const sluice_record_event& e = r.events[i];
-    std::string l;
+    std::string& l = s->labels;
+    l.clear();
     std::string_view kind = sv(e.kind);
     if (kind == "guardrail") {
       label(&l, "guardrail", sv(e.rule));
@@ -167,7 +252,8 @@ void account(Sink* s, const sluice_record& r) {
   }
   for (size_t i = 0; i < r.finding_count; i++) {
     const sluice_record_finding& f = r.findings[i];
-    std::string l;
+    std::string& l = s->labels;
+    l.clear();
     label(&l, "guardrail", sv(f.guardrail));
     label(&l, "hook", sv(f.hook));
     label(&l, "action", sv(f.action));
@@ -212,6 +298,7 @@ const sluice_sink_vtable kVtable = {
     nullptr /* event */,
     query,
     nullptr /* dropped */,
+    SLUICE_SINK_VIEWS_ONLY,
 };
 
 const sluice_plugin_descriptor kDescriptor = {

@@ -1,8 +1,9 @@
 #include "request_store.h"
 
+#include <set>
 #include <string_view>
 
-#include "../common/json_text.h"
+#include "record_text.h"
 
 namespace sluice::sqlite_sink {
 namespace {
@@ -11,7 +12,6 @@ constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS requests (
   seq INTEGER PRIMARY KEY,
   id TEXT NOT NULL,
-  id_hash INTEGER NOT NULL,
   start_ms INTEGER NOT NULL,
   end_ms INTEGER NOT NULL,
   subject TEXT NOT NULL,
@@ -30,22 +30,48 @@ CREATE TABLE IF NOT EXISTS requests (
   total_ms REAL,
   ttft_ms REAL,
   metadata TEXT NOT NULL,
-  record TEXT NOT NULL
+  detail TEXT,
+  request_body TEXT,
+  response_body TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_start ON requests(start_ms);
--- Request ids are random: an index of their 63-bit hash stays small.
-CREATE INDEX IF NOT EXISTS requests_id ON requests(id_hash);
+)sql";
+
+// Per commit: the keys (idKey) of the rows first_seq..last_seq, 4 bytes
+// each, little-endian.
+constexpr const char* kIdsSchema = R"sql(
+CREATE TABLE IF NOT EXISTS request_ids (
+  last_seq INTEGER PRIMARY KEY,
+  first_seq INTEGER NOT NULL,
+  keys BLOB NOT NULL
+);
 )sql";
 
 constexpr const char* kInsert =
     "INSERT INTO requests (id, start_ms, end_ms, subject, team, requested_model, resolved_model, "
     "provider, status, error_code, stream, prompt_tokens, completion_tokens, cached_tokens, "
-    "tokens_estimated, cost_usd, total_ms, ttft_ms, metadata, record, id_hash) "
+    "tokens_estimated, cost_usd, total_ms, ttft_ms, metadata, detail, request_body, "
+    "response_body) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
-    "?20, ?21)";
+    "?20, ?21, ?22)";
+
+// A file of the first layout also has `id_hash` and `record`, both NOT NULL.
+constexpr const char* kInsertLegacy =
+    "INSERT INTO requests (id, start_ms, end_ms, subject, team, requested_model, resolved_model, "
+    "provider, status, error_code, stream, prompt_tokens, completion_tokens, cached_tokens, "
+    "tokens_estimated, cost_usd, total_ms, ttft_ms, metadata, detail, request_body, "
+    "response_body, id_hash, record) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
+    "?20, ?21, ?22, 0, '')";
+
+constexpr size_t kMaxKeysPerRow = 4096;
 
 void bindText(sqlite3_stmt* st, int i, sluice_str s) {
   sqlite3_bind_text(st, i, s.ptr ? s.ptr : "", static_cast<int>(s.len), SQLITE_STATIC);
+}
+
+void bindText(sqlite3_stmt* st, int i, const std::string& s) {
+  sqlite3_bind_text(st, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
 }
 
 void bindMs(sqlite3_stmt* st, int i, double ms) {
@@ -60,19 +86,63 @@ std::string errorOf(sqlite3* db, const std::string& what) {
   return what + ": " + (db ? sqlite3_errmsg(db) : "out of memory");
 }
 
+// {"key":"value",...}, escaped as JSON.
+void appendMetadata(const sluice_record& r, std::string* out) {
+  static const char kHex[] = "0123456789abcdef";
+  auto str = [out](sluice_str s) {
+    out->push_back('"');
+    for (size_t i = 0; i < s.len; i++) {
+      unsigned char c = static_cast<unsigned char>(s.ptr[i]);
+      if (c == '"' || c == '\\') {
+        out->push_back('\\');
+        out->push_back(static_cast<char>(c));
+      } else if (c < 0x20) {
+        out->append("\\u00");
+        out->push_back(kHex[c >> 4]);
+        out->push_back(kHex[c & 0xf]);
+      } else {
+        out->push_back(static_cast<char>(c));
+      }
+    }
+    out->push_back('"');
+  };
+  out->push_back('{');
+  for (size_t i = 0; i < r.metadata_count; i++) {
+    if (i) out->push_back(',');
+    str(r.metadata[i].name);
+    out->push_back(':');
+    str(r.metadata[i].value);
+  }
+  out->push_back('}');
+}
+
+bool exec(sqlite3* db, const char* sql, std::string* why, const std::string& what) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) == SQLITE_OK) return true;
+  *why = what + ": " + (err ? err : sqlite3_errmsg(db));
+  sqlite3_free(err);
+  return false;
+}
+
 }  // namespace
 
-int64_t idHash(std::string_view id) {
-  uint64_t h = 14695981039346656037ull;  // FNV-1a: stable across builds, unlike std::hash
-  for (unsigned char c : id) h = (h ^ c) * 1099511628211ull;
-  return static_cast<int64_t>(h >> 1);
+uint32_t idKey(std::string_view id) {
+  uint32_t h = 2166136261u;  // FNV-1a: stable across builds, unlike std::hash
+  for (unsigned char c : id) h = (h ^ c) * 16777619u;
+  return h;
 }
 
 RequestStore::~RequestStore() {
-  if (writer_ && in_tx_) sqlite3_exec(writer_, "COMMIT", nullptr, nullptr, nullptr);
+  if (writer_ && in_tx_) {
+    std::string why;
+    writeIds(&why);
+    sqlite3_exec(writer_, "COMMIT", nullptr, nullptr, nullptr);
+  }
   sqlite3_finalize(insert_);
+  sqlite3_finalize(insert_ids_);
   sqlite3_finalize(trim_age_);
   sqlite3_finalize(trim_rows_);
+  sqlite3_finalize(trim_ids_);
   sqlite3_close(writer_);
   sqlite3_close(reader_);
 }
@@ -85,24 +155,33 @@ bool RequestStore::open(const StoreOptions& options, std::string* why) {
     return false;
   }
   sqlite3_busy_timeout(writer_, 2000);
-  char* err = nullptr;
-  // An append-mostly log: large pages and a 16 MB cache mean fewer, larger
-  // WAL writes (page_size only takes effect on a new file).
-  if (sqlite3_exec(writer_,
-                   "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                   "PRAGMA cache_size=-16000;",
-                   nullptr, nullptr, &err) != SQLITE_OK ||
-      sqlite3_exec(writer_, kSchema, nullptr, nullptr, &err) != SQLITE_OK) {
-    *why = options.path + ": " + (err ? err : "schema setup failed");
-    sqlite3_free(err);
+  // An append-only log: large pages and a 16 MB cache mean fewer, larger
+  // WAL writes (page_size only takes effect on a new file). The WAL is
+  // synced at checkpoints only: a power cut may lose the last commits, never
+  // the file.
+  if (!exec(writer_,
+            "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+            "PRAGMA cache_size=-16000;",
+            why, options.path) ||
+      !exec(writer_, kSchema, why, options.path) || !exec(writer_, kIdsSchema, why, options.path) ||
+      !migrate(why)) {
     return false;
   }
-  if (sqlite3_prepare_v2(writer_, kInsert, -1, &insert_, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(writer_, "DELETE FROM requests WHERE start_ms < ?1", -1, &trim_age_,
-                         nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(writer_,
+  if (sqlite3_prepare_v3(writer_, legacy_ ? kInsertLegacy : kInsert, -1,
+                         SQLITE_PREPARE_PERSISTENT, &insert_, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v3(writer_,
+                         "INSERT OR REPLACE INTO request_ids (last_seq, first_seq, keys) "
+                         "VALUES (?1, ?2, ?3)",
+                         -1, SQLITE_PREPARE_PERSISTENT, &insert_ids_, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v3(writer_, "DELETE FROM requests WHERE start_ms < ?1", -1,
+                         SQLITE_PREPARE_PERSISTENT, &trim_age_, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v3(writer_,
                          "DELETE FROM requests WHERE seq <= (SELECT MAX(seq) FROM requests) - ?1",
-                         -1, &trim_rows_, nullptr) != SQLITE_OK) {
+                         -1, SQLITE_PREPARE_PERSISTENT, &trim_rows_, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v3(writer_,
+                         "DELETE FROM request_ids WHERE last_seq < "
+                         "COALESCE((SELECT MIN(seq) FROM requests), 9223372036854775807)",
+                         -1, SQLITE_PREPARE_PERSISTENT, &trim_ids_, nullptr) != SQLITE_OK) {
     *why = errorOf(writer_, options.path);
     return false;
   }
@@ -115,15 +194,109 @@ bool RequestStore::open(const StoreOptions& options, std::string* why) {
   return true;
 }
 
-bool RequestStore::append(const sluice_record& r, std::string* why) {
-  if (!in_tx_) {
-    if (sqlite3_exec(writer_, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK) {
-      *why = errorOf(writer_, "begin");
-      return false;
-    }
-    in_tx_ = true;
+// A file of the first layout kept the whole record JSON in every row and
+// indexed a hash of the id. Its rows stay as they are (their `record` is
+// answered as it is); new rows leave `record` empty and fill `detail`. The
+// ids it holds go into request_ids, and its id index is dropped.
+bool RequestStore::migrate(std::string* why) {
+  std::set<std::string> columns;
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(writer_, "PRAGMA table_info(requests)", -1, &st, nullptr) != SQLITE_OK) {
+    *why = errorOf(writer_, options_.path);
+    return false;
   }
-  std::string metadata = sink_json::metadataObject(r);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    const unsigned char* name = sqlite3_column_text(st, 1);
+    if (name) columns.insert(reinterpret_cast<const char*>(name));
+  }
+  sqlite3_finalize(st);
+  legacy_ = columns.count("record") > 0;
+  if (columns.count("detail")) return true;
+
+  std::string where = options_.path + ": bringing the request log up to date";
+  if (!exec(writer_,
+            "BEGIN IMMEDIATE; ALTER TABLE requests ADD COLUMN detail TEXT; "
+            "ALTER TABLE requests ADD COLUMN request_body TEXT; "
+            "ALTER TABLE requests ADD COLUMN response_body TEXT; "
+            "DROP INDEX IF EXISTS requests_id;",
+            why, where)) {
+    sqlite3_exec(writer_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return false;
+  }
+  sqlite3_prepare_v2(writer_, "SELECT seq, id FROM requests ORDER BY seq", -1, &st, nullptr);
+  sqlite3_prepare_v2(writer_,
+                     "INSERT OR REPLACE INTO request_ids (last_seq, first_seq, keys) "
+                     "VALUES (?1, ?2, ?3)",
+                     -1, &insert_ids_, nullptr);
+  in_tx_ = true;
+  bool ok = st && insert_ids_;
+  while (ok && sqlite3_step(st) == SQLITE_ROW) {
+    int64_t seq = sqlite3_column_int64(st, 0);
+    const char* id = reinterpret_cast<const char*>(sqlite3_column_text(st, 1));
+    std::string_view v(id ? id : "", static_cast<size_t>(sqlite3_column_bytes(st, 1)));
+    if (!keys_.empty() && first_seq_ + static_cast<int64_t>(keys_.size()) != seq) {
+      ok = writeIds(why);
+    }
+    if (keys_.empty()) first_seq_ = seq;
+    keys_.push_back(idKey(v));
+    if (keys_.size() == kMaxKeysPerRow) ok = ok && writeIds(why);
+  }
+  ok = ok && writeIds(why);
+  sqlite3_finalize(st);
+  sqlite3_finalize(insert_ids_);
+  insert_ids_ = nullptr;
+  in_tx_ = false;
+  if (!ok || !exec(writer_, "COMMIT", why, where)) {
+    if (why->empty()) *why = errorOf(writer_, where);
+    sqlite3_exec(writer_, "ROLLBACK", nullptr, nullptr, nullptr);
+    keys_.clear();
+    return false;
+  }
+  return true;
+}
+
+bool RequestStore::begin(std::string* why) {
+  if (sqlite3_exec(writer_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    *why = errorOf(writer_, "begin");
+    return false;
+  }
+  in_tx_ = true;
+  keys_.clear();
+  return true;
+}
+
+// The id keys of this transaction's rows so far, as one request_ids row.
+bool RequestStore::writeIds(std::string* why) {
+  if (keys_.empty()) return true;
+  std::string blob(keys_.size() * 4, '\0');
+  for (size_t i = 0; i < keys_.size(); i++) {
+    uint32_t k = keys_[i];
+    blob[i * 4] = static_cast<char>(k);
+    blob[i * 4 + 1] = static_cast<char>(k >> 8);
+    blob[i * 4 + 2] = static_cast<char>(k >> 16);
+    blob[i * 4 + 3] = static_cast<char>(k >> 24);
+  }
+  sqlite3_bind_int64(insert_ids_, 1, first_seq_ + static_cast<int64_t>(keys_.size()) - 1);
+  sqlite3_bind_int64(insert_ids_, 2, first_seq_);
+  sqlite3_bind_blob(insert_ids_, 3, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+  int rc = sqlite3_step(insert_ids_);
+  sqlite3_reset(insert_ids_);
+  keys_.clear();
+  if (rc != SQLITE_DONE) {
+    *why = errorOf(writer_, "request ids");
+    return false;
+  }
+  return true;
+}
+
+bool RequestStore::append(const sluice_record& r, std::string* why) {
+  if (!in_tx_ && !begin(why)) return false;
+  metadata_.clear();
+  appendMetadata(r, &metadata_);
+  detail_.clear();
+  appendDetail(r, &detail_);
+  bool bodies = r.struct_size >= offsetof(sluice_record, response_body) + sizeof(r.response_body) &&
+                r.bodies_logged;
   sqlite3_stmt* st = insert_;
   bindText(st, 1, r.id);
   sqlite3_bind_int64(st, 2, r.start_ms);
@@ -143,34 +316,54 @@ bool RequestStore::append(const sluice_record& r, std::string* why) {
   sqlite3_bind_double(st, 16, r.cost_usd);
   bindMs(st, 17, r.total_ms);
   bindMs(st, 18, r.ttft_ms);
-  sqlite3_bind_text(st, 19, metadata.data(), static_cast<int>(metadata.size()), SQLITE_STATIC);
-  bindText(st, 20, r.json);
-  sqlite3_bind_int64(st, 21, idHash(sink_json::sv(r.id)));
+  bindText(st, 19, metadata_);
+  bindText(st, 20, detail_);
+  if (bodies) {
+    bindText(st, 21, r.request_body);
+    bindText(st, 22, r.response_body);
+  } else {
+    sqlite3_bind_null(st, 21);
+    sqlite3_bind_null(st, 22);
+  }
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
   if (rc != SQLITE_DONE) {
     *why = errorOf(writer_, "insert");
     return false;
   }
+  int64_t seq = sqlite3_last_insert_rowid(writer_);
+  if (!keys_.empty() && first_seq_ + static_cast<int64_t>(keys_.size()) != seq &&
+      !writeIds(why)) {
+    return false;
+  }
+  if (keys_.empty()) first_seq_ = seq;
+  keys_.push_back(idKey(std::string_view(r.id.ptr ? r.id.ptr : "", r.id.len)));
   return true;
 }
 
 bool RequestStore::commit(int64_t now_ms, std::string* why) {
   if (!in_tx_) return true;
-  bool ok = true;
-  if (options_.retention_days > 0) {
+  bool ok = writeIds(why);
+  int deleted = 0;
+  if (ok && options_.retention_days > 0) {
     sqlite3_bind_int64(trim_age_, 1, now_ms - options_.retention_days * 86400000LL);
     ok = sqlite3_step(trim_age_) == SQLITE_DONE;
     sqlite3_reset(trim_age_);
+    deleted += sqlite3_changes(writer_);
   }
   if (ok && options_.max_rows > 0) {
     sqlite3_bind_int64(trim_rows_, 1, options_.max_rows);
     ok = sqlite3_step(trim_rows_) == SQLITE_DONE;
     sqlite3_reset(trim_rows_);
+    deleted += sqlite3_changes(writer_);
   }
-  if (!ok) *why = errorOf(writer_, "retention");
+  if (ok && deleted > 0) {
+    ok = sqlite3_step(trim_ids_) == SQLITE_DONE;
+    sqlite3_reset(trim_ids_);
+  }
+  if (!ok && why->empty()) *why = errorOf(writer_, "retention");
   in_tx_ = false;
+  keys_.clear();
   if (sqlite3_exec(writer_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
     *why = errorOf(writer_, "commit");
     sqlite3_exec(writer_, "ROLLBACK", nullptr, nullptr, nullptr);

@@ -1,6 +1,13 @@
 // The request log in one SQLite file (WAL): the sink thread appends records,
 // the admin thread reads them through its own read-only connection, so an
 // admin query never waits for a write and never blocks the sink thread.
+//
+// One row per record in `requests`: the columns the admin queries filter,
+// sort and add up, plus `detail` (the rest of the record, see record_text.h)
+// and the logged bodies. Request ids are random, and an index of them would
+// take a write at a random place in a large B-tree for every record; instead
+// each commit adds one row to `request_ids`: the 32-bit hashes of the ids it
+// wrote, in seq order, which /admin/requests/{id} scans newest first.
 #pragma once
 
 #include <sqlite3.h>
@@ -9,14 +16,14 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "sluice/plugin.h"
 
 namespace sluice::sqlite_sink {
 
-// The indexed stand-in for a request id (ids are looked up by it, then
-// compared whole).
-int64_t idHash(std::string_view id);
+// The key request_ids holds for a request id.
+uint32_t idKey(std::string_view id);
 
 struct StoreOptions {
   std::string path;
@@ -27,10 +34,11 @@ struct StoreOptions {
 class RequestStore {
  public:
   ~RequestStore();
-  // Opens (creating the file and table when missing). On failure *why says so.
+  // Opens (creating the file and tables when missing, and bringing a file
+  // an older version wrote up to date). On failure *why says so.
   bool open(const StoreOptions& options, std::string* why);
 
-  // Sink thread. Rows written between flushes form one transaction.
+  // Sink thread. Rows written between commits form one transaction.
   bool append(const sluice_record& r, std::string* why);
   // Commits, then applies retention (age, then row count).
   bool commit(int64_t now_ms, std::string* why);
@@ -38,15 +46,31 @@ class RequestStore {
   // Admin thread: the read connection, under its own lock.
   sqlite3* reader() { return reader_; }
   std::mutex& readerLock() { return reader_mu_; }
+  // The file holds rows of the first layout: the whole record as JSON in
+  // `record` (empty in rows written since).
+  bool hasRecordColumn() const { return legacy_; }
 
  private:
+  bool begin(std::string* why);
+  bool writeIds(std::string* why);
+  bool migrate(std::string* why);
+
   StoreOptions options_;
   sqlite3* writer_ = nullptr;
   sqlite3* reader_ = nullptr;
   sqlite3_stmt* insert_ = nullptr;
+  sqlite3_stmt* insert_ids_ = nullptr;
   sqlite3_stmt* trim_age_ = nullptr;
   sqlite3_stmt* trim_rows_ = nullptr;
+  sqlite3_stmt* trim_ids_ = nullptr;
   bool in_tx_ = false;
+  bool legacy_ = false;
+  // This transaction's rows: the seq of the first, and their id keys.
+  int64_t first_seq_ = 0;
+  std::vector<uint32_t> keys_;
+  // Scratch, reused from row to row.
+  std::string metadata_;
+  std::string detail_;
   std::mutex reader_mu_;
 };
 

@@ -98,7 +98,8 @@ int query(void* instance, const sluice_sink_query* q, sluice_sink_reply reply, v
   QueryAnswer a;
   {
     std::lock_guard<std::mutex> lock(s->store.readerLock());
-    if (!answerQuery(s->store.reader(), *q, static_cast<int64_t>(s->host->now_ms()), &a)) {
+    if (!answerQuery(s->store.reader(), s->store.hasRecordColumn(), *q,
+                     static_cast<int64_t>(s->host->now_ms()), &a)) {
       return SLUICE_ERR_UNSUPPORTED;
     }
   }
@@ -111,8 +112,16 @@ uint64_t dropped(void* instance) {
 }
 
 const sluice_sink_vtable kVtable = {
-    sizeof(sluice_sink_vtable), create, destroy, write, flush, nullptr /* attach */,
-    nullptr /* event */,        query,  dropped,
+    sizeof(sluice_sink_vtable),
+    create,
+    destroy,
+    write,
+    flush,
+    nullptr /* attach */,
+    nullptr /* event */,
+    query,
+    dropped,
+    SLUICE_SINK_VIEWS_ONLY,
 };
 
 const sluice_plugin_descriptor kDescriptor = {

@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <map>
 #include <set>
 #include <string_view>
 #include <vector>
 
+#include "record_text.h"
 #include "request_store.h"
 
 namespace sluice::sqlite_sink {
@@ -282,34 +284,130 @@ QueryAnswer requests(sqlite3* db, const sluice_sink_query& q) {
   return jsonAnswer(root);
 }
 
-QueryAnswer oneRequest(sqlite3* db, const sluice_sink_query& q) {
+QueryAnswer notFound(const std::string& id) {
+  cJSON* root = cJSON_CreateObject();
+  cJSON* e = cJSON_AddObjectToObject(root, "error");
+  cJSON_AddStringToObject(e, "message", ("no request '" + id + "' in the request log").c_str());
+  cJSON_AddStringToObject(e, "type", "invalid_request_error");
+  cJSON_AddStringToObject(e, "code", "request_not_found");
+  cJSON_AddNullToObject(e, "param");
+  QueryAnswer a = jsonAnswer(root);
+  a.status = 404;
+  return a;
+}
+
+sluice_str columnStr(sqlite3_stmt* st, int col) {
+  const unsigned char* t = sqlite3_column_text(st, col);
+  return sluice_str{t ? reinterpret_cast<const char*>(t) : "",
+                    static_cast<size_t>(sqlite3_column_bytes(st, col))};
+}
+
+double columnMs(sqlite3_stmt* st, int col) {
+  return sqlite3_column_type(st, col) == SQLITE_NULL ? -1 : sqlite3_column_double(st, col);
+}
+
+// The record JSON of the row `st` stands on (the columns of kRowColumns).
+void recordOfRow(sqlite3_stmt* st, bool has_record_column, std::string* out) {
+  if (has_record_column) {
+    sluice_str whole = columnStr(st, 22);
+    if (whole.len > 0) {  // a row the first layout wrote
+      out->assign(whole.ptr, whole.len);
+      return;
+    }
+  }
+  sluice_record r{};
+  r.struct_size = sizeof r;
+  r.schema_version = 1;
+  r.id = columnStr(st, 0);
+  r.start_ms = sqlite3_column_int64(st, 1);
+  r.end_ms = sqlite3_column_int64(st, 2);
+  r.subject = columnStr(st, 3);
+  r.team = columnStr(st, 4);
+  r.requested_model = columnStr(st, 5);
+  r.resolved_model = columnStr(st, 6);
+  r.provider = columnStr(st, 7);
+  r.status = sqlite3_column_int(st, 8);
+  r.error_code = columnStr(st, 9);
+  r.stream = sqlite3_column_int(st, 10);
+  r.prompt_tokens = sqlite3_column_int64(st, 11);
+  r.completion_tokens = sqlite3_column_int64(st, 12);
+  r.cached_tokens = sqlite3_column_int64(st, 13);
+  r.tokens_estimated = sqlite3_column_int(st, 14);
+  r.cost_usd = sqlite3_column_double(st, 15);
+  r.total_ms = columnMs(st, 16);
+  r.ttft_ms = columnMs(st, 17);
+  r.auth_ms = r.guard_in_ms = r.route_ms = r.upstream_ms = r.tpot_ms = r.guard_out_ms = -1;
+  std::vector<sluice_header> metadata;
+  cJSON* md = cJSON_ParseWithLength(reinterpret_cast<const char*>(sqlite3_column_text(st, 18)),
+                                    static_cast<size_t>(sqlite3_column_bytes(st, 18)));
+  const cJSON* item = nullptr;
+  cJSON_ArrayForEach(item, md) {
+    if (!cJSON_IsString(item) || !item->string) continue;
+    metadata.push_back({{item->string, strlen(item->string)},
+                        {item->valuestring, strlen(item->valuestring)}});
+  }
+  r.metadata = metadata.data();
+  r.metadata_count = metadata.size();
+  DetailReader detail;
+  sluice_str d = columnStr(st, 19);
+  detail.read(d.ptr, d.len, &r);
+  if (sqlite3_column_type(st, 20) != SQLITE_NULL) {
+    r.bodies_logged = 1;
+    r.request_body = columnStr(st, 20);
+    r.response_body = columnStr(st, 21);
+  }
+  appendRecordJson(r, out);
+  cJSON_Delete(md);
+}
+
+constexpr const char* kRowColumns =
+    "id, start_ms, end_ms, subject, team, requested_model, resolved_model, provider, status, "
+    "error_code, stream, prompt_tokens, completion_tokens, cached_tokens, tokens_estimated, "
+    "cost_usd, total_ms, ttft_ms, metadata, detail, request_body, response_body";
+
+// The newest row with `id`: request_ids is scanned newest first for the
+// id's key, and each row it points at is compared whole.
+QueryAnswer oneRequest(sqlite3* db, bool has_record_column, const sluice_sink_query& q) {
   std::string id;
   for (size_t i = 0; i < q.param_count; i++) {
     if (sv(q.params[i].name) == "id") id.assign(sv(q.params[i].value));
   }
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db,
-                     "SELECT record FROM requests WHERE id_hash = ?1 AND id = ?2 ORDER BY seq DESC "
-                     "LIMIT 1",
-                     -1, &st, nullptr);
-  sqlite3_bind_int64(st, 1, idHash(id));
-  sqlite3_bind_text(st, 2, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
-  QueryAnswer a;
-  if (st && sqlite3_step(st) == SQLITE_ROW) {
-    const unsigned char* t = sqlite3_column_text(st, 0);
-    a.body.assign(t ? reinterpret_cast<const char*>(t) : "{}");
-  } else {
-    cJSON* root = cJSON_CreateObject();
-    cJSON* e = cJSON_AddObjectToObject(root, "error");
-    cJSON_AddStringToObject(e, "message", ("no request '" + id + "' in the request log").c_str());
-    cJSON_AddStringToObject(e, "type", "invalid_request_error");
-    cJSON_AddStringToObject(e, "code", "request_not_found");
-    cJSON_AddNullToObject(e, "param");
-    a = jsonAnswer(root);
-    a.status = 404;
+  uint32_t key = idKey(id);
+  sqlite3_stmt* chunks = nullptr;
+  sqlite3_stmt* row = nullptr;
+  std::string sql = std::string("SELECT ") + kRowColumns +
+                    (has_record_column ? ", record" : "") + " FROM requests WHERE seq = ?1";
+  if (sqlite3_prepare_v2(db, "SELECT first_seq, keys FROM request_ids ORDER BY last_seq DESC", -1,
+                         &chunks, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(db, sql.c_str(), -1, &row, nullptr) != SQLITE_OK) {
+    sqlite3_finalize(chunks);
+    sqlite3_finalize(row);
+    return QueryAnswer{500,
+                       std::string("{\"error\":{\"message\":\"request log query failed\","
+                                   "\"type\":\"server_error\",\"code\":null,\"param\":null}}")};
   }
-  sqlite3_finalize(st);
-  return a;
+  QueryAnswer a;
+  bool found = false;
+  while (!found && sqlite3_step(chunks) == SQLITE_ROW) {
+    int64_t first = sqlite3_column_int64(chunks, 0);
+    auto* keys = static_cast<const unsigned char*>(sqlite3_column_blob(chunks, 1));
+    size_t n = static_cast<size_t>(sqlite3_column_bytes(chunks, 1)) / 4;
+    for (size_t i = n; i-- > 0 && !found;) {
+      const unsigned char* k = keys + i * 4;
+      uint32_t v = static_cast<uint32_t>(k[0]) | static_cast<uint32_t>(k[1]) << 8 |
+                   static_cast<uint32_t>(k[2]) << 16 | static_cast<uint32_t>(k[3]) << 24;
+      if (v != key) continue;
+      sqlite3_bind_int64(row, 1, first + static_cast<int64_t>(i));
+      if (sqlite3_step(row) == SQLITE_ROW && sv(columnStr(row, 0)) == id) {
+        recordOfRow(row, has_record_column, &a.body);
+        found = true;
+      }
+      sqlite3_reset(row);
+    }
+  }
+  sqlite3_finalize(chunks);
+  sqlite3_finalize(row);
+  return found ? a : notFound(id);
 }
 
 // Aggregates for one group (and one bucket).
@@ -456,12 +554,13 @@ QueryAnswer analytics(sqlite3* db, const sluice_sink_query& q, int64_t now_ms) {
 
 }  // namespace
 
-bool answerQuery(sqlite3* db, const sluice_sink_query& q, int64_t now_ms, QueryAnswer* out) {
+bool answerQuery(sqlite3* db, bool has_record_column, const sluice_sink_query& q, int64_t now_ms,
+                 QueryAnswer* out) {
   std::string_view name = sv(q.name);
   if (name == "requests") {
     *out = requests(db, q);
   } else if (name == "request") {
-    *out = oneRequest(db, q);
+    *out = oneRequest(db, has_record_column, q);
   } else if (name == "analytics") {
     *out = analytics(db, q, now_ms);
   } else {

@@ -111,8 +111,16 @@ void flush(void*) {}
 uint64_t dropped(void* instance) { return static_cast<Sink*>(instance)->poster.dropped(); }
 
 const sluice_sink_vtable kVtable = {
-    sizeof(sluice_sink_vtable), create,  destroy, write, flush, attach, event,
-    nullptr /* query */,        dropped,
+    sizeof(sluice_sink_vtable),
+    create,
+    destroy,
+    write,
+    flush,
+    attach,
+    event,
+    nullptr /* query */,
+    dropped,
+    SLUICE_SINK_VIEWS_ONLY,
 };
 
 const sluice_plugin_descriptor kDescriptor = {

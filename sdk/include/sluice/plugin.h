@@ -36,6 +36,10 @@
  *        sink thread's loop, for timers and HTTP), event() (kernel events such
  *        as budget thresholds), query() (answers admin reads: /metrics,
  *        /admin/requests, /admin/analytics) and dropped().
+ *   1.2  Sinks: sluice_record gains `attempts` (each try: target, status,
+ *        error, duration) and the logged bodies, so the views hold the whole
+ *        record; the vtable gains `flags`, where SLUICE_SINK_VIEWS_ONLY says
+ *        the sink reads the views only and needs no JSON built for it.
  */
 #ifndef SLUICE_PLUGIN_H
 #define SLUICE_PLUGIN_H
@@ -49,7 +53,7 @@ extern "C" {
 
 #define SLUICE_PLUGIN_MAGIC 0x534c5543u /* "SLUC" */
 #define SLUICE_ABI_MAJOR 1
-#define SLUICE_ABI_MINOR 1
+#define SLUICE_ABI_MINOR 2
 
 #if defined(__GNUC__)
 #define SLUICE_EXPORT __attribute__((visibility("default")))
@@ -438,9 +442,18 @@ typedef struct sluice_record_event {
   sluice_str action; /* "blocked", "downgraded" */
 } sluice_record_event;
 
+/* 1.2: one try of one routing target. */
+typedef struct sluice_record_attempt {
+  sluice_str target; /* "<provider>/<model>" */
+  int status;        /* HTTP status; 0 when no answer came (connection error, timeout) */
+  sluice_str error;  /* why it failed: "connect_error", "timeout", ...; empty when it did not */
+  double duration_ms;
+} sluice_record_attempt;
+
 /* 1.1: one request record's fields. Strings are empty when unknown; phase
  * times are milliseconds, negative when the phase did not run. The same
- * record as JSON (the versioned schema in the README) is `json`. */
+ * record as JSON (the versioned schema in the README) is `json`; it is empty
+ * when every running sink has SLUICE_SINK_VIEWS_ONLY (1.2). */
 typedef struct sluice_record {
   uint32_t struct_size;
   uint32_t schema_version; /* of the JSON schema; 1 */
@@ -478,6 +491,12 @@ typedef struct sluice_record {
   size_t finding_count;
   const sluice_record_event* events;
   size_t event_count;
+
+  /* -- 1.2 -- */
+  const sluice_record_attempt* attempts; /* attempt_count of them, in order */
+  int bodies_logged;                     /* the record carries the two bodies below */
+  sluice_str request_body;
+  sluice_str response_body;
 } sluice_record;
 
 typedef struct sluice_record_batch {
@@ -529,7 +548,14 @@ typedef struct sluice_sink_vtable {
   /* Admin thread: records this sink accepted but failed to deliver (an
    * unreachable database, a refused insert), since create(). May be NULL. */
   uint64_t (*dropped)(void* instance);
+
+  /* -- 1.2 -- */
+  uint32_t flags; /* SLUICE_SINK_* */
 } sluice_sink_vtable;
+
+/* 1.2: write() reads batch->views only. When every running sink says so, the
+ * kernel builds no JSON: each record's `json` (and batch->records) is empty. */
+#define SLUICE_SINK_VIEWS_ONLY 0x1u
 
 /* ------------------------------------------------------------------------ */
 /* The descriptor. Version fields come first: they protect the rest. */

@@ -2,6 +2,7 @@
 // it answers (through the plugin's vtable, like the kernel).
 #include <cjson/cJSON.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <string>
@@ -160,6 +161,51 @@ TEST_F(SqliteSink, RetentionKeepsTheNewestRowsAndDropsOldOnes) {
   ASSERT_EQ(cJSON_GetArraySize(rows), 2);
   EXPECT_STREQ(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 0), "id")->valuestring, "z");
   EXPECT_STREQ(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 1), "id")->valuestring, "y");
+  EXPECT_EQ(query("request", {{"id", "z"}}).first, 200);
+  EXPECT_EQ(query("request", {{"id", "x"}}).first, 404) << "trimmed rows are gone by id too";
+  EXPECT_EQ(query("request", {{"id", "old"}}).first, 404);
+}
+
+// A file of the first layout (the whole record JSON per row, an index of id
+// hashes) is brought up to date on open: its rows answer as they were and new
+// rows go in beside them.
+TEST_F(SqliteSink, AFileOfTheFirstLayoutKeepsItsRowsAndTakesNewOnes) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  const char* first_layout = R"sql(
+    CREATE TABLE requests (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, id_hash INTEGER NOT NULL,
+      start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, subject TEXT NOT NULL,
+      team TEXT NOT NULL, requested_model TEXT NOT NULL, resolved_model TEXT NOT NULL,
+      provider TEXT NOT NULL, status INTEGER NOT NULL, error_code TEXT NOT NULL,
+      stream INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+      cached_tokens INTEGER NOT NULL, tokens_estimated INTEGER NOT NULL, cost_usd REAL NOT NULL,
+      total_ms REAL, ttft_ms REAL, metadata TEXT NOT NULL, record TEXT NOT NULL);
+    CREATE INDEX requests_start ON requests(start_ms);
+    CREATE INDEX requests_id ON requests(id_hash);
+    INSERT INTO requests VALUES (1, 'before', 42, 1795000000000, 1795000000010, 'user:a', 'red',
+      'm', 'm', 'p', 200, '', 0, 1, 2, 0, 0, 0.5, 10, NULL, '{"env":"prod"}',
+      '{"id":"before","schema_version":1,"kept":"as written"}');
+  )sql";
+  ASSERT_EQ(sqlite3_exec(db, first_layout, nullptr, nullptr, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+
+  open();
+  int64_t now = static_cast<int64_t>(host_.now());
+  RecordBatchBuilder b;
+  b.add(rec("after", now - 1000, "blue", 200));
+  ASSERT_EQ(vt_->write(inst_, b.batch()), SLUICE_OK);
+  vt_->flush(inst_);
+
+  auto [st, old_row] = query("request", {{"id", "before"}});
+  ASSERT_EQ(st, 200);
+  EXPECT_STREQ(cJSON_GetObjectItem(old_row, "kept")->valuestring, "as written");
+  auto [st2, new_row] = query("request", {{"id", "after"}});
+  ASSERT_EQ(st2, 200);
+  EXPECT_STREQ(cJSON_GetObjectItem(new_row, "team")->valuestring, "blue");
+  auto [st3, page] = query("requests", {{"from", "0"}});
+  ASSERT_EQ(st3, 200);
+  EXPECT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(page, "requests")), 2);
 }
 
 TEST_F(SqliteSink, AnUnopenableFileIsACreateError) {
