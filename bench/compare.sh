@@ -7,6 +7,7 @@
 #
 #   WITH=bench/policies.yaml.template LABEL=lua bench/compare.sh
 #   EXPECT='^x-bench-policy: 200$'   a header line the feature's answer must carry
+#   BENCH_TOKEN=...                  sent as a Bearer token with every request (both manifests)
 #   NOTE='...'                       a line describing the feature, printed with the table
 #
 # Both gateways run for the whole script; measurements alternate between
@@ -77,8 +78,10 @@ start_gateway() {
 check_feature() {
   local headers
   [[ -n ${EXPECT:-} ]] || return 0
+  local auth=()
+  [[ -z ${BENCH_TOKEN:-} ]] || auth=(-H "Authorization: Bearer $BENCH_TOKEN")
   headers=$(curl -s -D - -o /dev/null --max-time 10 -H 'Expect:' -H 'Content-Type: application/json' \
-    --data-binary "@$BENCH_BODY" "${URL[$LABEL]}" | tr -d '\r')
+    "${auth[@]}" --data-binary "@$BENCH_BODY" "${URL[$LABEL]}" | tr -d '\r')
   grep -qiE "$EXPECT" <<<"$headers" || die "$LABEL did not run (no header matching $EXPECT): $headers"
 }
 
@@ -100,8 +103,10 @@ callgrind_total() {
     printf 'url = "http://127.0.0.1:%s/v1/chat/completions"\noutput = "/dev/null"\n' "$port" \
       >>"$dir/curlrc"
   done
-  curl -s -H 'Expect:' -H 'Content-Type: application/json' --data-binary "@$BENCH_BODY" \
-    -w '%{http_code}\n' --config "$dir/curlrc" >"$dir/codes" || true
+  local auth=()
+  [[ -z ${BENCH_TOKEN:-} ]] || auth=(-H "Authorization: Bearer $BENCH_TOKEN")
+  curl -s -H 'Expect:' -H 'Content-Type: application/json' "${auth[@]}" \
+    --data-binary "@$BENCH_BODY" -w '%{http_code}\n' --config "$dir/curlrc" >"$dir/codes" || true
   [[ $(grep -c '^200$' "$dir/codes") == "$2" ]] || die "not every request was answered 200 ($1)"
   stop_process "$pid"
   callgrind_annotate "$dir/out.$2" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' |

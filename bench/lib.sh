@@ -192,12 +192,14 @@ start_sluice() {
 }
 
 # preflight URL: prints the HTTP status of one request with the bench body.
+# Sends BENCH_TOKEN as a Bearer token when it is set, as bench/post.lua does.
 preflight() {
+  local auth=()
+  [[ -z ${BENCH_TOKEN:-} ]] || auth=(-H "Authorization: Bearer $BENCH_TOKEN")
   curl -s -o "$BENCH_WORK/preflight.body" -w '%{http_code}' --max-time 10 -H 'Expect:' \
-    -H 'Content-Type: application/json' --data-binary "@$BENCH_ROOT/bench/chat-1k.json" "$1" ||
-    true
+    -H 'Content-Type: application/json' "${auth[@]}" \
+    --data-binary "@$BENCH_ROOT/bench/chat-1k.json" "$1" || true
 }
-
 # wrk_line URL SECONDS: one wrk run (THREADS, CONNECTIONS, bench/post.lua);
 # prints its BENCH summary line.
 wrk_line() {
