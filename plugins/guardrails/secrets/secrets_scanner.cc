@@ -28,6 +28,7 @@ namespace {
 
 constexpr size_t kMaxToken = 256;  // longer base64 runs are data (images, blobs), not keys
 constexpr size_t kMaxHeldToken = 512;
+constexpr std::string_view kSlackHook = "hooks.slack.com/services/";
 
 enum class Chars : uint8_t { kUpperDigit, kAlnum, kAlnumUnderscore, kBase64Url, kSlack };
 
@@ -47,7 +48,7 @@ bool inSet(Chars set, unsigned char c) {
   return false;
 }
 
-bool isWordChar(unsigned char c) { return isAlnum(c) || c == '_' || c == '-'; }
+constexpr bool isWordChar(unsigned char c) { return isAlnum(c) || c == '_' || c == '-'; }
 // Whether a key ending before text[at] runs on into more of a word, or into a placeholder a
 // redaction left where more of it stood.
 bool runsOn(std::string_view text, size_t at, bool (*word)(unsigned char)) {
@@ -55,7 +56,9 @@ bool runsOn(std::string_view text, size_t at, bool (*word)(unsigned char)) {
 }
 // What follows a placeholder ("[JWT_1]abc") is glued to it, not the start of a word.
 bool continuesWord(unsigned char c) { return isWordChar(c) || c == ']'; }
-bool isTokenChar(unsigned char c) { return isWordChar(c) || c == '+' || c == '/'; }
+constexpr bool isTokenChar(unsigned char c) { return isWordChar(c) || c == '+' || c == '/'; }
+constexpr guardrails::ByteSet kWordChars = guardrails::byteSet(isWordChar);
+constexpr guardrails::ByteSet kTokenChars = guardrails::byteSet(isTokenChar);
 bool isBase64Std(unsigned char c) { return isAlnum(c) || c == '+' || c == '/'; }
 
 // A key format: a fixed prefix and a body of `chars`, min..max long.
@@ -383,20 +386,27 @@ bool maybePrefixed(std::string_view word) {
   return false;
 }
 
-size_t SecretsScanner::scanWord(std::string_view text, size_t at, std::vector<Match>* out,
-                                size_t* pending) const {
+bool SecretsScanner::plainWord(std::string_view text, size_t at, size_t word_end) const {
+  const unsigned char c = text[at];
+  size_t token = guardrails::skipBytes(text, word_end, kTokenChars) - at;
+  if (token >= entropy_.min_length) return false;
+  std::string_view rest = text.substr(at);
+  if (maybePrefixed(rest)) return false;
+  if (((c | 0x20) == 'a' || (c | 0x20) == 's') && word_end - at >= 9) return false;  // "awssecret"
+  if (c != 'h' && c != 'e') return true;
+  // A token this short ends where its word does unless it is a webhook or a JWT.
+  return token + 2 <= kMaxToken && !startsWith(rest, kSlackHook) && !startsWith(rest, "eyJ");
+}
+
+size_t SecretsScanner::scanWord(std::string_view text, size_t at, size_t word_end,
+                                std::vector<Match>* out, size_t* pending) const {
   const size_t n = text.size();
   std::string_view rest = text.substr(at);
   const unsigned char c = text[at];
-  size_t word_end = spanOf(text, at, isWordChar);
-  size_t token_end = spanOf(text, word_end, isTokenChar);
-  bool prefixed = maybePrefixed(rest);
-  bool keyword = ((c | 0x20) == 'a' || (c | 0x20) == 's') && word_end - at >= 9;  // "awssecret"
-  // Most words are short and look like no key: nothing more to read.
-  if (!prefixed && !keyword && c != 'h' && c != 'e' && token_end - at < entropy_.min_length) {
-    return word_end > at ? word_end : at + 1;
-  }
+  size_t token_end = guardrails::skipBytes(text, word_end, kTokenChars);
 
+  const bool prefixed = maybePrefixed(rest);
+  const bool keyword = ((c | 0x20) == 'a' || (c | 0x20) == 's') && word_end - at >= 9;
   for (const PrefixRule& r : kRules) {
     if (!prefixed) break;
     if (r.prefix[0] != c || !on(r.type) || !startsWith(rest, r.prefix)) continue;
@@ -414,7 +424,6 @@ size_t SecretsScanner::scanWord(std::string_view text, size_t at, std::vector<Ma
     return end;
   }
 
-  static constexpr std::string_view kSlackHook = "hooks.slack.com/services/";
   if (c == 'h' && on(kSlackWebhook) && startsWith(rest, kSlackHook)) {
     size_t end = spanOf(text, at + kSlackHook.size(),
                         [](unsigned char x) { return isAlnum(x) || x == '/'; });
@@ -504,7 +513,12 @@ size_t SecretsScanner::scan(std::string_view text, std::vector<Match>* out,
       i++;
       continue;
     }
-    size_t end = scanWord(text, i, out, &pending);
+    size_t word_end = guardrails::skipBytes(text, i, kWordChars);
+    if (plainWord(text, i, word_end)) {  // most words: nothing more to read
+      i = word_end;
+      continue;
+    }
+    size_t end = scanWord(text, i, word_end, out, &pending);
     if (guardrails::hasSpace(text.substr(i, end - i))) units->push_back({i, end});  // key = secret
     i = end;
   }
