@@ -188,6 +188,12 @@ constexpr std::array<uint8_t, 256> makeByteClasses() {
 }
 constexpr std::array<uint8_t, 256> kByteClasses = makeByteClasses();
 
+constexpr guardrails::ByteSet kAsciiLetters = guardrails::byteSet(isAlpha);
+// What may continue a word after its ASCII letters: digits, an apostrophe, any non-ASCII
+// character (a folded letter, a zero-width one).
+constexpr guardrails::ByteSet kWordGlue =
+    guardrails::byteSet([](unsigned char c) { return isDigit(c) || c == '\'' || c >= 0x80; });
+
 class Builder {
  public:
   Builder(std::string_view text, Tokens* out) : text_(text), out_(out) {}
@@ -248,6 +254,17 @@ class Builder {
   size_t asciiWord(size_t i) {
     const size_t n = text_.size();
     if (len_ == 0) {
+      // Most words are ASCII letters ending at a separator: read without a copy (see
+      // foldPlainWord).
+      size_t j = guardrails::skipBytes(text_, i, kAsciiLetters);
+      if (j == n || !kWordGlue[static_cast<unsigned char>(text_[j])]) {
+        begin_ = i;
+        len_ = j - i;
+        letters_ = len_;
+        plain_ = true;
+        run_ += j - i;
+        return j;
+      }
       begin_ = i;
       caps_ = true;
       letters_ = 0;
@@ -297,7 +314,7 @@ class Builder {
   }
 
   void other(size_t at, char c, uint8_t k) {
-    finishWord(at);
+    if (len_ > 0) finishWord(at);
     if (c == '"' || c == '`') quoted_ = !quoted_;
     if (c == '\n') newline();
     if (!(k & (kMarkupByte | kSpaceByte))) line_start_ = false;
@@ -356,12 +373,25 @@ class Builder {
     line_start_ = true;
   }
 
+  // A plain word (ASCII letters only) is looked up where it stands; word_ gets only its first
+  // letter (a single-letter word's).
+  uint64_t classifyPlainWord(uint64_t* second) {
+    plain_ = false;
+    const char* w = text_.data() + begin_;
+    word_[0] = static_cast<char>(w[0] | 0x20);
+    caps_ = !guardrails::isLower(w[0]);
+    for (size_t k = 1; k < len_ && caps_; k++) caps_ = !guardrails::isLower(w[k]);
+    return len_ <= kMaxWord ? lookupLetters(w, len_, second) : 0;
+  }
+
   void finishWord(size_t end) {
     if (len_ == 0) return;
     uint64_t second = 0;
     size_t n = len_ < sizeof word_ ? len_ : sizeof word_;
     bool digits = letters_ < len_;  // a word holds letters, digits and apostrophes
-    uint64_t classes = len_ <= kMaxWord ? classify(word_, n, digits, &second) : 0;
+    uint64_t classes = plain_             ? classifyPlainWord(&second)
+                       : len_ <= kMaxWord ? classify(word_, n, digits, &second)
+                                          : 0;
     char after = end < text_.size() ? text_[end] : 0;
     char letter = len_ == 1 && letters_ == 1 ? word_[0] : 0;
     if (classes || second || letter || after == ':' || after == ',') {
@@ -442,6 +472,7 @@ class Builder {
   char word_[kMaxWord + 1];
   size_t len_ = 0;
   size_t begin_ = 0;
+  bool plain_ = false;  // the word is text_[begin_, begin_ + len_), not yet in word_
   bool caps_ = true;
   size_t letters_ = 0;
   bool quoted_ = false;
