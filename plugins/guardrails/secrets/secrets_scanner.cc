@@ -1,6 +1,7 @@
 #include "secrets_scanner.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <string>
 
@@ -71,7 +72,8 @@ struct PrefixRule {
   bool mixed;  // the body has digits, upper- and lower-case letters, as random keys do
 };
 
-// Published formats (longer prefixes before shorter ones that share a start).
+// Published formats (longer prefixes before shorter ones that share a start; rules with the
+// same first character together, see kRulesByFirst).
 constexpr PrefixRule kRules[] = {
     {"AKIA", kAwsAccessKey, 16, 16, Chars::kUpperDigit, false},
     {"ASIA", kAwsAccessKey, 16, 16, Chars::kUpperDigit, false},
@@ -108,6 +110,21 @@ constexpr PrefixRule kRules[] = {
     {"rk_test_", kStripeKey, 10, 255, Chars::kAlnum, false},
     {"whsec_", kStripeKey, 24, 255, Chars::kAlnum, false},
 };
+
+// The rules whose prefix starts with a byte: [begin, end) of kRules.
+struct RuleRange {
+  uint8_t begin = 0;
+  uint8_t end = 0;
+};
+constexpr std::array<RuleRange, 256> kRulesByFirst = [] {
+  std::array<RuleRange, 256> t{};
+  for (size_t i = 0; i < std::size(kRules); i++) {
+    RuleRange& r = t[static_cast<unsigned char>(kRules[i].prefix[0])];
+    if (r.end == 0) r.begin = static_cast<uint8_t>(i);
+    r.end = static_cast<uint8_t>(i + 1);
+  }
+  return t;
+}();
 
 bool mixedCase(std::string_view s) {
   bool digit = false, upper = false, lower = false;
@@ -386,16 +403,33 @@ bool maybePrefixed(std::string_view word) {
   return false;
 }
 
+// Whether `word` starts with one of the prefixes above.
+bool hasPrefix(std::string_view word) {
+  RuleRange range = kRulesByFirst[static_cast<unsigned char>(word[0])];
+  for (size_t i = range.begin; i < range.end; i++) {
+    if (startsWith(word, kRules[i].prefix)) return true;
+  }
+  return false;
+}
+
+// A word that may start a key, a webhook or a JWT, or name an AWS secret key, but whose
+// token (shorter than the entropy rule's) is none of these: it ends where the word does.
+bool shortTokenEndsAtWord(std::string_view text, size_t at, size_t word_end, size_t token,
+                          bool prefixed, bool keyword) {
+  std::string_view rest = text.substr(at);
+  return token + 2 <= kMaxToken && !(prefixed && hasPrefix(rest)) &&
+         !startsWith(rest, kSlackHook) && !startsWith(rest, "eyJ") &&
+         !(keyword && word_end - at <= 32 && awsSecretKeyword(text.substr(at, word_end - at)));
+}
+
 bool SecretsScanner::plainWord(std::string_view text, size_t at, size_t word_end) const {
   const unsigned char c = text[at];
   size_t token = guardrails::skipBytes(text, word_end, kTokenChars) - at;
   if (token >= entropy_.min_length) return false;
-  std::string_view rest = text.substr(at);
-  if (maybePrefixed(rest)) return false;
-  if (((c | 0x20) == 'a' || (c | 0x20) == 's') && word_end - at >= 9) return false;  // "awssecret"
-  if (c != 'h' && c != 'e') return true;
-  // A token this short ends where its word does unless it is a webhook or a JWT.
-  return token + 2 <= kMaxToken && !startsWith(rest, kSlackHook) && !startsWith(rest, "eyJ");
+  const bool prefixed = maybePrefixed(text.substr(at));
+  const bool keyword = ((c | 0x20) == 'a' || (c | 0x20) == 's') && word_end - at >= 9;
+  if (!prefixed && !keyword && c != 'h' && c != 'e') return true;
+  return shortTokenEndsAtWord(text, at, word_end, token, prefixed, keyword);
 }
 
 size_t SecretsScanner::scanWord(std::string_view text, size_t at, size_t word_end,
@@ -407,8 +441,9 @@ size_t SecretsScanner::scanWord(std::string_view text, size_t at, size_t word_en
 
   const bool prefixed = maybePrefixed(rest);
   const bool keyword = ((c | 0x20) == 'a' || (c | 0x20) == 's') && word_end - at >= 9;
-  for (const PrefixRule& r : kRules) {
-    if (!prefixed) break;
+  const RuleRange range = prefixed ? kRulesByFirst[c] : RuleRange{};
+  for (size_t i = range.begin; i < range.end; i++) {
+    const PrefixRule& r = kRules[i];
     if (r.prefix[0] != c || !on(r.type) || !startsWith(rest, r.prefix)) continue;
     size_t body = at + r.prefix.size();
     size_t end = body;
