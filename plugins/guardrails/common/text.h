@@ -2,8 +2,10 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 namespace sluice::guardrails {
@@ -53,6 +55,29 @@ inline size_t skipBytes(std::string_view text, size_t at, const ByteSet& set) {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const size_t n = text.size();
   while (at < n && set[p[at]]) at++;
+  return at;
+}
+
+// The first offset from `at` on whose byte is not an ASCII letter, or text.size(). Eight
+// bytes per step where the machine is little-endian: words are long runs of letters.
+inline size_t skipLetters(std::string_view text, size_t at) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  if constexpr (std::endian::native == std::endian::little) {
+    constexpr uint64_t kOnes = 0x0101010101010101ull;
+    constexpr uint64_t kHigh = 0x80 * kOnes;
+    while (at + 8 <= n) {
+      uint64_t v;
+      memcpy(&v, p + at, 8);
+      // Per byte, no carries: fold case, then test 'a' <= x <= 'z' in the high bit.
+      uint64_t x = (v | 0x20 * kOnes) & 0x7f * kOnes;
+      uint64_t letters = (x + (0x80 - 'a') * kOnes) & ~(x + (0x80 - 'z' - 1) * kOnes) & ~v & kHigh;
+      uint64_t others = ~letters & kHigh;
+      if (others) return at + std::countr_zero(others) / 8;
+      at += 8;
+    }
+  }
+  while (at < n && isAlpha(p[at])) at++;
   return at;
 }
 

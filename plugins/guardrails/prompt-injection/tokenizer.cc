@@ -188,7 +188,6 @@ constexpr std::array<uint8_t, 256> makeByteClasses() {
 }
 constexpr std::array<uint8_t, 256> kByteClasses = makeByteClasses();
 
-constexpr guardrails::ByteSet kAsciiLetters = guardrails::byteSet(isAlpha);
 // What may continue a word after its ASCII letters: digits, an apostrophe, any non-ASCII
 // character (a folded letter, a zero-width one).
 constexpr guardrails::ByteSet kWordGlue =
@@ -256,7 +255,7 @@ class Builder {
     if (len_ == 0) {
       // Most words are ASCII letters ending at a separator: read without a copy (see
       // foldPlainWord).
-      size_t j = guardrails::skipBytes(text_, i, kAsciiLetters);
+      size_t j = guardrails::skipLetters(text_, i);
       if (j == n || !kWordGlue[static_cast<unsigned char>(text_[j])]) {
         begin_ = i;
         len_ = j - i;
