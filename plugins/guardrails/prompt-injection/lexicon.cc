@@ -512,9 +512,9 @@ class Table {
 
   // find() of a word of ASCII letters in any case, folding as it compares.
   uint64_t findLetters(const char* word, size_t size, uint64_t* second) const {
+    // No length filter first: at this load most misses end on an empty slot.
     const unsigned char a = word[0] | 0x20, b = size > 1 ? word[1] | 0x20 : 0;
     *second = 0;
-    if (!mayHold(a, b, size)) return 0;
     uint32_t h = hashWord(size, a, b, word[size - 1] | 0x20);
     for (uint32_t s = h & kMask; slots_[s] >= 0; s = (s + 1) & kMask) {
       const Entry& e = kLexicon[slots_[s]];

@@ -207,6 +207,12 @@ class Builder {
         i = asciiWord(i);
         continue;
       }
+      if (c == ' ') {  // the commonest separator: ends a word, and nothing else
+        noteEncoding(c, kSpaceByte, at);
+        if (len_ > 0) finishWord(at);
+        i++;
+        continue;
+      }
       uint8_t k = kByteClasses[c];
       noteEncoding(c, k, at);
       if ((c == '<' || c == '[') && templateMarker(&i)) {
@@ -254,7 +260,7 @@ class Builder {
     const size_t n = text_.size();
     if (len_ == 0) {
       // Most words are ASCII letters ending at a separator: read without a copy (see
-      // foldPlainWord).
+      // classifyPlainWord).
       size_t j = guardrails::skipLetters(text_, i);
       if (j == n || !kWordGlue[static_cast<unsigned char>(text_[j])]) {
         begin_ = i;
@@ -375,12 +381,17 @@ class Builder {
   // A plain word (ASCII letters only) is looked up where it stands; word_ gets only its first
   // letter (a single-letter word's).
   uint64_t classifyPlainWord(uint64_t* second) {
-    plain_ = false;
     const char* w = text_.data() + begin_;
     word_[0] = static_cast<char>(w[0] | 0x20);
-    caps_ = !guardrails::isLower(w[0]);
-    for (size_t k = 1; k < len_ && caps_; k++) caps_ = !guardrails::isLower(w[k]);
     return len_ <= kMaxWord ? lookupLetters(w, len_, second) : 0;
+  }
+
+  // Whether a plain word is written in capitals: only asked of words that become tokens.
+  void plainWordCaps() {
+    plain_ = false;
+    const char* w = text_.data() + begin_;
+    caps_ = true;
+    for (size_t k = 0; k < len_ && caps_; k++) caps_ = !guardrails::isLower(w[k]);
   }
 
   void finishWord(size_t end) {
@@ -394,6 +405,7 @@ class Builder {
     char after = end < text_.size() ? text_[end] : 0;
     char letter = len_ == 1 && letters_ == 1 ? word_[0] : 0;
     if (classes || second || letter || after == ':' || after == ',') {
+      if (plain_) plainWordCaps();
       uint16_t flags = (line_start_ ? kLineStart : 0) | (quoted_ ? kQuoted : 0) |
                        (caps_ && letters_ >= 2 ? kAllCaps : 0) | (after == ':' ? kColonAfter : 0) |
                        (after == ':' || after == ',' ? kPunctAfter : 0);
@@ -411,6 +423,7 @@ class Builder {
     line_start_ = false;
     last_line_blank_ = false;
     len_ = 0;
+    plain_ = false;
   }
 
   void push(uint64_t classes, uint32_t end, uint16_t flags, char after, char letter) {
