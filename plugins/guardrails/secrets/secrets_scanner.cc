@@ -56,10 +56,14 @@ bool runsOn(std::string_view text, size_t at, bool (*word)(unsigned char)) {
   return at < text.size() && (word(text[at]) || guardrails::placeholderAt(text, at) > 0);
 }
 // What follows a placeholder ("[JWT_1]abc") is glued to it, not the start of a word.
-bool continuesWord(unsigned char c) { return isWordChar(c) || c == ']'; }
+constexpr bool continuesWord(unsigned char c) { return isWordChar(c) || c == ']'; }
 constexpr bool isTokenChar(unsigned char c) { return isWordChar(c) || c == '+' || c == '/'; }
 constexpr guardrails::ByteSet kWordChars = guardrails::byteSet(isWordChar);
 constexpr guardrails::ByteSet kTokenChars = guardrails::byteSet(isTokenChar);
+// Where scanning may do something: a word, a placeholder, "-----BEGIN", "://".
+constexpr guardrails::ByteSet kActiveBytes = guardrails::byteSet(
+    [](unsigned char c) { return isAlnum(c) || c == '[' || c == '-' || c == ':'; });
+constexpr guardrails::ByteSet kWordGlue = guardrails::byteSet(continuesWord);
 bool isBase64Std(unsigned char c) { return isAlnum(c) || c == '+' || c == '/'; }
 
 // A key format: a fixed prefix and a body of `chars`, min..max long.
@@ -412,24 +416,31 @@ bool hasPrefix(std::string_view word) {
   return false;
 }
 
-// A word that may start a key, a webhook or a JWT, or name an AWS secret key, but whose
-// token (shorter than the entropy rule's) is none of these: it ends where the word does.
-bool shortTokenEndsAtWord(std::string_view text, size_t at, size_t word_end, size_t token,
-                          bool prefixed, bool keyword) {
+// First bytes of what a word may be besides a random token: a key prefix, an AWS secret-key
+// name, a Slack webhook, a JWT.
+constexpr guardrails::ByteSet kKeyFirstBytes = guardrails::byteSet([](unsigned char c) {
+  return c == 'A' || c == 'g' || c == 'x' || c == 's' || c == 'r' || c == 'w' || c == 'a' ||
+         c == 'S' || c == 'h' || c == 'e';
+});
+
+// A word starting like a key, a webhook, a JWT or an AWS secret-key name, whose token is
+// shorter than the entropy rule's: whether it ends where the word does, being none of these.
+bool shortKeyCandidateIsPlain(std::string_view text, size_t at, size_t word_end, size_t token) {
+  const unsigned char c = text[at];
   std::string_view rest = text.substr(at);
+  const bool prefixed = maybePrefixed(rest);
+  const bool keyword = ((c | 0x20) == 'a' || (c | 0x20) == 's') && word_end - at >= 9;
+  if (!prefixed && !keyword && c != 'h' && c != 'e') return true;
   return token + 2 <= kMaxToken && !(prefixed && hasPrefix(rest)) &&
          !startsWith(rest, kSlackHook) && !startsWith(rest, "eyJ") &&
          !(keyword && word_end - at <= 32 && awsSecretKeyword(text.substr(at, word_end - at)));
 }
 
 bool SecretsScanner::plainWord(std::string_view text, size_t at, size_t word_end) const {
-  const unsigned char c = text[at];
   size_t token = guardrails::skipBytes(text, word_end, kTokenChars) - at;
   if (token >= entropy_.min_length) return false;
-  const bool prefixed = maybePrefixed(text.substr(at));
-  const bool keyword = ((c | 0x20) == 'a' || (c | 0x20) == 's') && word_end - at >= 9;
-  if (!prefixed && !keyword && c != 'h' && c != 'e') return true;
-  return shortTokenEndsAtWord(text, at, word_end, token, prefixed, keyword);
+  const unsigned char c = text[at];
+  return !kKeyFirstBytes[c] || shortKeyCandidateIsPlain(text, at, word_end, token);
 }
 
 size_t SecretsScanner::scanWord(std::string_view text, size_t at, size_t word_end,
@@ -524,6 +535,10 @@ size_t SecretsScanner::scan(std::string_view text, std::vector<Match>* out,
   size_t i = 0;
   while (i < n) {
     unsigned char c = text[i];
+    if (!kActiveBytes[c]) {  // spaces and most punctuation start nothing
+      i++;
+      continue;
+    }
     if (c == '[') {
       size_t placeholder = guardrails::placeholderAt(text, i);
       i += placeholder ? placeholder : 1;
@@ -544,7 +559,7 @@ size_t SecretsScanner::scan(std::string_view text, std::vector<Match>* out,
       i++;
       continue;
     }
-    if (!isAlnum(c) || (i > 0 && continuesWord(text[i - 1]))) {
+    if (!isAlnum(c) || (i > 0 && kWordGlue[static_cast<unsigned char>(text[i - 1])])) {
       i++;
       continue;
     }
