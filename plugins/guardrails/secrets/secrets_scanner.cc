@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "codec.h"
@@ -200,6 +201,8 @@ bool awsSecretKeyword(std::string_view word) {
   size_t n = 0;
   for (unsigned char c : word) {
     if (isAlpha(c) && n < sizeof letters) letters[n++] = guardrails::toLower(c);
+    // Each name starts "aws" or "sec": most words are out after three letters.
+    if (n == 3 && memcmp(letters, "aws", 3) != 0 && memcmp(letters, "sec", 3) != 0) return false;
   }
   std::string_view w(letters, n);
   return w == "awssecretaccesskey" || w == "secretaccesskey" || w == "awssecretkey" ||
