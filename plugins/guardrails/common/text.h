@@ -20,7 +20,8 @@ constexpr bool isLower(unsigned char c) { return inRange(c, 'a', 26); }
 constexpr bool isAlpha(unsigned char c) { return inRange(c | 0x20, 'a', 26); }
 constexpr bool isAlnum(unsigned char c) { return isDigit(c) || isAlpha(c); }
 constexpr bool isHexDigit(unsigned char c) { return isDigit(c) || inRange(c | 0x20, 'a', 6); }
-constexpr bool isSpace(unsigned char c) { return c == ' ' || inRange(c, '\t', 5); }  // \t \n \v \f \r
+// ' ', \t \n \v \f \r
+constexpr bool isSpace(unsigned char c) { return c == ' ' || inRange(c, '\t', 5); }
 constexpr char toLower(unsigned char c) { return static_cast<char>(isUpper(c) ? c | 0x20 : c); }
 inline int hexValue(unsigned char c) {
   if (isDigit(c)) return c - '0';

@@ -552,7 +552,9 @@ class Table {
     auto letter = [](char c) { return c >= 'a' && c <= 'z' ? static_cast<size_t>(c - 'a') : 26; };
     return letter(a) * 27 + (size > 1 ? letter(b) : 26);
   }
-  static size_t bucket(std::string_view w) { return bucket(w[0], w.size() > 1 ? w[1] : 0, w.size()); }
+  static size_t bucket(std::string_view w) {
+    return bucket(w[0], w.size() > 1 ? w[1] : 0, w.size());
+  }
 
   static constexpr uint32_t kMask = 2047;
   std::array<uint32_t, 27 * 27> lengths_{};  // bit n: a lexicon word of length n in the bucket
