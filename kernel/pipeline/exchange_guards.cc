@@ -58,6 +58,11 @@ void Exchange::guardRequestHook(size_t next, uint64_t start_ns) {
                    spec_.gateway->config().logging.max_body_bytes);
     }
   }
+  // The request's tree and texts are done with: freed now, not with the exchange, so the
+  // upstream call and the answer reuse that memory.
+  guard_json_.clear();
+  guard_items_ = {};
+  guard_texts_ = {};
   guard_done_ns_ = util::monotonicNs();
   guard_in_ns_ = guard_done_ns_ - start_ns;
   send();

@@ -136,11 +136,15 @@ void RequestGuards::step() {
     if (r.outcome.blocked) return finish();
   }
 
+  size_t joined_size = 0;
+  for (const auto& s : *r.segments) joined_size += s.size() + 2;
+  r.joined.reserve(joined_size);  // one allocation for the whole text
   for (const auto& s : *r.segments) {
     if (!r.joined.empty()) r.joined.append("\n\n");
     r.joined.append(s);
   }
   std::vector<Check*> started;
+  started.reserve(guards.size() - r.next_guard);
   for (size_t i = r.next_guard; i < guards.size(); i++) {
     auto check = std::make_unique<Check>();
     check->owner = this;

@@ -57,6 +57,7 @@ std::vector<cJSON*> GuardedJson::requestItems(GuardHook hook) const {
   std::vector<cJSON*> out;
   cJSON* messages = member(root_.get(), "messages");
   if (cJSON_IsArray(messages)) {
+    out.reserve(static_cast<size_t>(cJSON_GetArraySize(messages)));  // one text per message, mostly
     for (cJSON* m = messages->child; m; m = m->next) {
       if (hook == GuardHook::LlmInput || (hook == GuardHook::McpPostTool && isRole(m, "tool"))) {
         addContent(member(m, "content"), &out);

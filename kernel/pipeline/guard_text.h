@@ -30,6 +30,8 @@ class GuardedJson {
   std::vector<cJSON*> requestItems(GuardHook hook) const;
   std::vector<cJSON*> responseItems(GuardHook hook) const;
   std::string print() const;
+  // Frees the tree (its items with it).
+  void clear() { root_.reset(); }
 
   // Their texts, and writing edited texts back; true when one changed.
   static std::vector<std::string> texts(const std::vector<cJSON*>& items);

@@ -1,27 +1,85 @@
 // Byte classes for the scanners: ASCII only, locale-free and branch-light.
 #pragma once
 
+#include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 namespace sluice::guardrails {
 
 // Each class test is one subtraction and one unsigned comparison.
-inline bool inRange(unsigned char c, unsigned char first, unsigned count) {
+constexpr bool inRange(unsigned char c, unsigned char first, unsigned count) {
   return static_cast<unsigned>(c - first) < count;
 }
-inline bool isDigit(unsigned char c) { return inRange(c, '0', 10); }
-inline bool isUpper(unsigned char c) { return inRange(c, 'A', 26); }
-inline bool isLower(unsigned char c) { return inRange(c, 'a', 26); }
-inline bool isAlpha(unsigned char c) { return inRange(c | 0x20, 'a', 26); }
-inline bool isAlnum(unsigned char c) { return isDigit(c) || isAlpha(c); }
-inline bool isHexDigit(unsigned char c) { return isDigit(c) || inRange(c | 0x20, 'a', 6); }
-inline bool isSpace(unsigned char c) { return c == ' ' || inRange(c, '\t', 5); }  // \t \n \v \f \r
-inline char toLower(unsigned char c) { return static_cast<char>(isUpper(c) ? c | 0x20 : c); }
+constexpr bool isDigit(unsigned char c) { return inRange(c, '0', 10); }
+constexpr bool isUpper(unsigned char c) { return inRange(c, 'A', 26); }
+constexpr bool isLower(unsigned char c) { return inRange(c, 'a', 26); }
+constexpr bool isAlpha(unsigned char c) { return inRange(c | 0x20, 'a', 26); }
+constexpr bool isAlnum(unsigned char c) { return isDigit(c) || isAlpha(c); }
+constexpr bool isHexDigit(unsigned char c) { return isDigit(c) || inRange(c | 0x20, 'a', 6); }
+// ' ', \t \n \v \f \r
+constexpr bool isSpace(unsigned char c) { return c == ' ' || inRange(c, '\t', 5); }
+constexpr char toLower(unsigned char c) { return static_cast<char>(isUpper(c) ? c | 0x20 : c); }
 inline int hexValue(unsigned char c) {
   if (isDigit(c)) return c - '0';
   return inRange(c | 0x20, 'a', 6) ? (c | 0x20) - 'a' + 10 : -1;
+}
+
+// A set of bytes as a 256-entry table, so a membership test is one load.
+using ByteSet = std::array<bool, 256>;
+
+template <typename Pred>
+constexpr ByteSet byteSet(Pred pred) {
+  ByteSet set{};
+  for (unsigned c = 0; c < 256; c++) set[c] = pred(static_cast<unsigned char>(c));
+  return set;
+}
+
+// The first offset from `at` on whose byte is in `set`, or text.size().
+inline size_t findByte(std::string_view text, size_t at, const ByteSet& set) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  // Eight bytes per test: most texts are long stretches of bytes outside the set.
+  while (at + 8 <= n && !(set[p[at]] | set[p[at + 1]] | set[p[at + 2]] | set[p[at + 3]] |
+                          set[p[at + 4]] | set[p[at + 5]] | set[p[at + 6]] | set[p[at + 7]])) {
+    at += 8;
+  }
+  while (at < n && !set[p[at]]) at++;
+  return at;
+}
+
+// The first offset from `at` on whose byte is not in `set`, or text.size().
+inline size_t skipBytes(std::string_view text, size_t at, const ByteSet& set) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  while (at < n && set[p[at]]) at++;
+  return at;
+}
+
+// The first offset from `at` on whose byte is not an ASCII letter, or text.size(). Eight
+// bytes per step where the machine is little-endian: words are long runs of letters.
+inline size_t skipLetters(std::string_view text, size_t at) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  if constexpr (std::endian::native == std::endian::little) {
+    constexpr uint64_t kOnes = 0x0101010101010101ull;
+    constexpr uint64_t kHigh = 0x80 * kOnes;
+    while (at + 8 <= n) {
+      uint64_t v;
+      memcpy(&v, p + at, 8);
+      // Per byte, no carries: fold case, then test 'a' <= x <= 'z' in the high bit.
+      uint64_t x = (v | 0x20 * kOnes) & 0x7f * kOnes;
+      uint64_t letters = (x + (0x80 - 'a') * kOnes) & ~(x + (0x80 - 'z' - 1) * kOnes) & ~v & kHigh;
+      uint64_t others = ~letters & kHigh;
+      if (others) return at + std::countr_zero(others) / 8;
+      at += 8;
+    }
+  }
+  while (at < n && isAlpha(p[at])) at++;
+  return at;
 }
 
 inline bool startsWith(std::string_view s, std::string_view prefix) {

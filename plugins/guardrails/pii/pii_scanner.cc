@@ -30,6 +30,14 @@ bool isLocalChar(unsigned char c) {
 }
 bool isDomainChar(unsigned char c) { return isAlnum(c) || c == '-' || c == '.'; }
 
+// Bytes near which something may start: an address's '@', an IPv6 colon, a number's digit,
+// '+' or '('. An IPv6 address has its colon within its first five bytes and an IBAN its check
+// digits at the third and fourth, so nothing starts more than kTriggerReach bytes before one.
+constexpr guardrails::ByteSet kTriggers = guardrails::byteSet([](unsigned char c) {
+  return isDigit(c) || c == '@' || c == ':' || c == '+' || c == '(';
+});
+constexpr size_t kTriggerReach = 4;
+
 // Whether text[at] continues the word before it: a letter, a digit, '_', or a placeholder
 // ("…::[IP_ADDRESS_1]") that a redaction put there.
 bool gluedAt(std::string_view text, size_t at) {
@@ -225,7 +233,10 @@ size_t PiiScanner::scan(std::string_view text, std::vector<Match>* out,
   const uint32_t numbers =
       enabled_ & ((1u << kPhone) | (1u << kCreditCard) | (1u << kUsSsn) | (1u << kIpAddress));
   size_t i = 0;
+  size_t trigger = guardrails::findByte(text, 0, kTriggers);
   while (i < n) {
+    if (trigger < i) trigger = guardrails::findByte(text, i, kTriggers);
+    if (trigger > i + kTriggerReach) i = trigger - kTriggerReach;  // nothing starts before
     unsigned char c = text[i];
     if (c == '@') {
       if (on(kEmail)) scanEmail(text, i, out, &pending);

@@ -474,10 +474,15 @@ constexpr Entry kLexicon[] = {
     {"ruoy", kReversed, 0},
 };
 
+// Mixes the length and the first, second and last letters: enough to spread the lexicon, and
+// cheap to take from a word still in the text (folding as it goes).
+uint32_t hashWord(size_t size, unsigned char first, unsigned char second, unsigned char last) {
+  uint32_t h = static_cast<uint32_t>(size) << 24 | first << 16 | second << 8 | last;
+  return (h * 2654435761u) >> 16;
+}
+
 uint32_t hashWord(std::string_view w) {
-  uint32_t h = 2166136261u;
-  for (unsigned char c : w) h = (h ^ c) * 16777619u;
-  return h;
+  return hashWord(w.size(), w[0], w.size() > 1 ? w[1] : 0, w.back());
 }
 
 // Open addressing over the table above, built once; most words miss after one probe.
@@ -498,12 +503,35 @@ class Table {
     }
   }
   uint64_t find(std::string_view w, uint64_t* second) const {
-    // Most words fail this first: no lexicon word starts with their two letters at their length.
-    if (w.size() > 31 || !(lengths_[bucket(w)] & (1u << w.size()))) {
+    if (!mayHold(w[0], w.size() > 1 ? w[1] : 0, w.size())) {
       *second = 0;
       return 0;
     }
-    for (uint32_t s = hashWord(w) & kMask; slots_[s] >= 0; s = (s + 1) & kMask) {
+    return probe(w, hashWord(w), second);
+  }
+
+  // find() of a word of ASCII letters in any case, folding as it compares.
+  uint64_t findLetters(const char* word, size_t size, uint64_t* second) const {
+    // No length filter first: at this load most misses end on an empty slot.
+    const unsigned char a = word[0] | 0x20, b = size > 1 ? word[1] | 0x20 : 0;
+    *second = 0;
+    uint32_t h = hashWord(size, a, b, word[size - 1] | 0x20);
+    for (uint32_t s = h & kMask; slots_[s] >= 0; s = (s + 1) & kMask) {
+      const Entry& e = kLexicon[slots_[s]];
+      if (e.word.size() != size) continue;
+      size_t k = 0;
+      while (k < size && e.word[k] == (word[k] | 0x20)) k++;
+      if (k == size) {
+        *second = e.second;
+        return merged_[slots_[s]];
+      }
+    }
+    return 0;
+  }
+
+ private:
+  uint64_t probe(std::string_view w, uint32_t hash, uint64_t* second) const {
+    for (uint32_t s = hash & kMask; slots_[s] >= 0; s = (s + 1) & kMask) {
       const Entry& e = kLexicon[slots_[s]];
       if (e.word.size() == w.size() && memcmp(e.word.data(), w.data(), w.size()) == 0) {
         *second = e.second;
@@ -514,11 +542,18 @@ class Table {
     return 0;
   }
 
- private:
+  // Most words fail this first: no lexicon word starts with their two letters at their length.
+  bool mayHold(char a, char b, size_t size) const {
+    return size <= 31 && (lengths_[bucket(a, b, size)] & (1u << size));
+  }
+
   // The first two letters ('a'..'z', anything else as one more) pick a bucket of lengths.
-  static size_t bucket(std::string_view w) {
+  static size_t bucket(char a, char b, size_t size) {
     auto letter = [](char c) { return c >= 'a' && c <= 'z' ? static_cast<size_t>(c - 'a') : 26; };
-    return letter(w[0]) * 27 + (w.size() > 1 ? letter(w[1]) : 26);
+    return letter(a) * 27 + (size > 1 ? letter(b) : 26);
+  }
+  static size_t bucket(std::string_view w) {
+    return bucket(w[0], w.size() > 1 ? w[1] : 0, w.size());
   }
 
   static constexpr uint32_t kMask = 2047;
@@ -530,6 +565,10 @@ class Table {
 const Table kTable;  // built when the plugin loads
 
 }  // namespace
+
+uint64_t lookupLetters(const char* word, size_t size, uint64_t* second) {
+  return kTable.findLetters(word, size, second);
+}
 
 uint64_t lookupWord(std::string_view word, uint64_t* second) {
   return kTable.find(word, second);

@@ -2,6 +2,7 @@
 // case, accents and look-alike letters folded) carries a set of word classes.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -72,6 +73,9 @@ enum WordClass : uint64_t {
   kWord = 1ull << 60,       // every word, known or not
   kTo = 1ull << 61,
 };
+
+// lookupWord() of a word of ASCII letters in any case, read where it stands (no folded copy).
+uint64_t lookupLetters(const char* word, size_t size, uint64_t* second);
 
 // The classes of `word` (lower-case ASCII), 0 when it is not in the lexicon. `second` gets
 // the classes of the second word of a contraction ("you're" = you + are), else 0.

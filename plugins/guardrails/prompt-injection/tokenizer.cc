@@ -188,6 +188,11 @@ constexpr std::array<uint8_t, 256> makeByteClasses() {
 }
 constexpr std::array<uint8_t, 256> kByteClasses = makeByteClasses();
 
+// What may continue a word after its ASCII letters: digits, an apostrophe, any non-ASCII
+// character (a folded letter, a zero-width one).
+constexpr guardrails::ByteSet kWordGlue =
+    guardrails::byteSet([](unsigned char c) { return isDigit(c) || c == '\'' || c >= 0x80; });
+
 class Builder {
  public:
   Builder(std::string_view text, Tokens* out) : text_(text), out_(out) {}
@@ -200,6 +205,12 @@ class Builder {
       unsigned char c = text_[i];
       if (guardrails::isAlnum(c)) {  // most bytes: a run of ASCII letters and digits
         i = asciiWord(i);
+        continue;
+      }
+      if (c == ' ') {  // the commonest separator: ends a word, and nothing else
+        noteEncoding(c, kSpaceByte, at);
+        if (len_ > 0) finishWord(at);
+        i++;
         continue;
       }
       uint8_t k = kByteClasses[c];
@@ -248,6 +259,17 @@ class Builder {
   size_t asciiWord(size_t i) {
     const size_t n = text_.size();
     if (len_ == 0) {
+      // Most words are ASCII letters ending at a separator: read without a copy (see
+      // classifyPlainWord).
+      size_t j = guardrails::skipLetters(text_, i);
+      if (j == n || !kWordGlue[static_cast<unsigned char>(text_[j])]) {
+        begin_ = i;
+        len_ = j - i;
+        letters_ = len_;
+        plain_ = true;
+        run_ += j - i;
+        return j;
+      }
       begin_ = i;
       caps_ = true;
       letters_ = 0;
@@ -297,7 +319,7 @@ class Builder {
   }
 
   void other(size_t at, char c, uint8_t k) {
-    finishWord(at);
+    if (len_ > 0) finishWord(at);
     if (c == '"' || c == '`') quoted_ = !quoted_;
     if (c == '\n') newline();
     if (!(k & (kMarkupByte | kSpaceByte))) line_start_ = false;
@@ -356,15 +378,34 @@ class Builder {
     line_start_ = true;
   }
 
+  // A plain word (ASCII letters only) is looked up where it stands; word_ gets only its first
+  // letter (a single-letter word's).
+  uint64_t classifyPlainWord(uint64_t* second) {
+    const char* w = text_.data() + begin_;
+    word_[0] = static_cast<char>(w[0] | 0x20);
+    return len_ <= kMaxWord ? lookupLetters(w, len_, second) : 0;
+  }
+
+  // Whether a plain word is written in capitals: only asked of words that become tokens.
+  void plainWordCaps() {
+    plain_ = false;
+    const char* w = text_.data() + begin_;
+    caps_ = true;
+    for (size_t k = 0; k < len_ && caps_; k++) caps_ = !guardrails::isLower(w[k]);
+  }
+
   void finishWord(size_t end) {
     if (len_ == 0) return;
     uint64_t second = 0;
     size_t n = len_ < sizeof word_ ? len_ : sizeof word_;
     bool digits = letters_ < len_;  // a word holds letters, digits and apostrophes
-    uint64_t classes = len_ <= kMaxWord ? classify(word_, n, digits, &second) : 0;
+    uint64_t classes = plain_             ? classifyPlainWord(&second)
+                       : len_ <= kMaxWord ? classify(word_, n, digits, &second)
+                                          : 0;
     char after = end < text_.size() ? text_[end] : 0;
     char letter = len_ == 1 && letters_ == 1 ? word_[0] : 0;
     if (classes || second || letter || after == ':' || after == ',') {
+      if (plain_) plainWordCaps();
       uint16_t flags = (line_start_ ? kLineStart : 0) | (quoted_ ? kQuoted : 0) |
                        (caps_ && letters_ >= 2 ? kAllCaps : 0) | (after == ':' ? kColonAfter : 0) |
                        (after == ':' || after == ',' ? kPunctAfter : 0);
@@ -382,6 +423,7 @@ class Builder {
     line_start_ = false;
     last_line_blank_ = false;
     len_ = 0;
+    plain_ = false;
   }
 
   void push(uint64_t classes, uint32_t end, uint16_t flags, char after, char letter) {
@@ -442,6 +484,7 @@ class Builder {
   char word_[kMaxWord + 1];
   size_t len_ = 0;
   size_t begin_ = 0;
+  bool plain_ = false;  // the word is text_[begin_, begin_ + len_), not yet in word_
   bool caps_ = true;
   size_t letters_ = 0;
   bool quoted_ = false;

@@ -1,7 +1,9 @@
 #include "secrets_scanner.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "codec.h"
@@ -28,6 +30,7 @@ namespace {
 
 constexpr size_t kMaxToken = 256;  // longer base64 runs are data (images, blobs), not keys
 constexpr size_t kMaxHeldToken = 512;
+constexpr std::string_view kSlackHook = "hooks.slack.com/services/";
 
 enum class Chars : uint8_t { kUpperDigit, kAlnum, kAlnumUnderscore, kBase64Url, kSlack };
 
@@ -47,15 +50,21 @@ bool inSet(Chars set, unsigned char c) {
   return false;
 }
 
-bool isWordChar(unsigned char c) { return isAlnum(c) || c == '_' || c == '-'; }
+constexpr bool isWordChar(unsigned char c) { return isAlnum(c) || c == '_' || c == '-'; }
 // Whether a key ending before text[at] runs on into more of a word, or into a placeholder a
 // redaction left where more of it stood.
 bool runsOn(std::string_view text, size_t at, bool (*word)(unsigned char)) {
   return at < text.size() && (word(text[at]) || guardrails::placeholderAt(text, at) > 0);
 }
 // What follows a placeholder ("[JWT_1]abc") is glued to it, not the start of a word.
-bool continuesWord(unsigned char c) { return isWordChar(c) || c == ']'; }
-bool isTokenChar(unsigned char c) { return isWordChar(c) || c == '+' || c == '/'; }
+constexpr bool continuesWord(unsigned char c) { return isWordChar(c) || c == ']'; }
+constexpr bool isTokenChar(unsigned char c) { return isWordChar(c) || c == '+' || c == '/'; }
+constexpr guardrails::ByteSet kWordChars = guardrails::byteSet(isWordChar);
+constexpr guardrails::ByteSet kTokenChars = guardrails::byteSet(isTokenChar);
+// Where scanning may do something: a word, a placeholder, "-----BEGIN", "://".
+constexpr guardrails::ByteSet kActiveBytes = guardrails::byteSet(
+    [](unsigned char c) { return isAlnum(c) || c == '[' || c == '-' || c == ':'; });
+constexpr guardrails::ByteSet kWordGlue = guardrails::byteSet(continuesWord);
 bool isBase64Std(unsigned char c) { return isAlnum(c) || c == '+' || c == '/'; }
 
 // A key format: a fixed prefix and a body of `chars`, min..max long.
@@ -68,7 +77,8 @@ struct PrefixRule {
   bool mixed;  // the body has digits, upper- and lower-case letters, as random keys do
 };
 
-// Published formats (longer prefixes before shorter ones that share a start).
+// Published formats (longer prefixes before shorter ones that share a start; rules with the
+// same first character together, see kRulesByFirst).
 constexpr PrefixRule kRules[] = {
     {"AKIA", kAwsAccessKey, 16, 16, Chars::kUpperDigit, false},
     {"ASIA", kAwsAccessKey, 16, 16, Chars::kUpperDigit, false},
@@ -105,6 +115,21 @@ constexpr PrefixRule kRules[] = {
     {"rk_test_", kStripeKey, 10, 255, Chars::kAlnum, false},
     {"whsec_", kStripeKey, 24, 255, Chars::kAlnum, false},
 };
+
+// The rules whose prefix starts with a byte: [begin, end) of kRules.
+struct RuleRange {
+  uint8_t begin = 0;
+  uint8_t end = 0;
+};
+constexpr std::array<RuleRange, 256> kRulesByFirst = [] {
+  std::array<RuleRange, 256> t{};
+  for (size_t i = 0; i < std::size(kRules); i++) {
+    RuleRange& r = t[static_cast<unsigned char>(kRules[i].prefix[0])];
+    if (r.end == 0) r.begin = static_cast<uint8_t>(i);
+    r.end = static_cast<uint8_t>(i + 1);
+  }
+  return t;
+}();
 
 bool mixedCase(std::string_view s) {
   bool digit = false, upper = false, lower = false;
@@ -176,6 +201,8 @@ bool awsSecretKeyword(std::string_view word) {
   size_t n = 0;
   for (unsigned char c : word) {
     if (isAlpha(c) && n < sizeof letters) letters[n++] = guardrails::toLower(c);
+    // Each name starts "aws" or "sec": most words are out after three letters.
+    if (n == 3 && memcmp(letters, "aws", 3) != 0 && memcmp(letters, "sec", 3) != 0) return false;
   }
   std::string_view w(letters, n);
   return w == "awssecretaccesskey" || w == "secretaccesskey" || w == "awssecretkey" ||
@@ -383,22 +410,54 @@ bool maybePrefixed(std::string_view word) {
   return false;
 }
 
-size_t SecretsScanner::scanWord(std::string_view text, size_t at, std::vector<Match>* out,
-                                size_t* pending) const {
+// Whether `word` starts with one of the prefixes above.
+bool hasPrefix(std::string_view word) {
+  RuleRange range = kRulesByFirst[static_cast<unsigned char>(word[0])];
+  for (size_t i = range.begin; i < range.end; i++) {
+    if (startsWith(word, kRules[i].prefix)) return true;
+  }
+  return false;
+}
+
+// First bytes of what a word may be besides a random token: a key prefix, an AWS secret-key
+// name, a Slack webhook, a JWT.
+constexpr guardrails::ByteSet kKeyFirstBytes = guardrails::byteSet([](unsigned char c) {
+  return c == 'A' || c == 'g' || c == 'x' || c == 's' || c == 'r' || c == 'w' || c == 'a' ||
+         c == 'S' || c == 'h' || c == 'e';
+});
+
+// A word starting like a key, a webhook, a JWT or an AWS secret-key name, whose token is
+// shorter than the entropy rule's: whether it ends where the word does, being none of these.
+bool shortKeyCandidateIsPlain(std::string_view text, size_t at, size_t word_end, size_t token) {
+  const unsigned char c = text[at];
+  std::string_view rest = text.substr(at);
+  const bool prefixed = maybePrefixed(rest);
+  const bool keyword = ((c | 0x20) == 'a' || (c | 0x20) == 's') && word_end - at >= 9;
+  if (!prefixed && !keyword && c != 'h' && c != 'e') return true;
+  return token + 2 <= kMaxToken && !(prefixed && hasPrefix(rest)) &&
+         !startsWith(rest, kSlackHook) && !startsWith(rest, "eyJ") &&
+         !(keyword && word_end - at <= 32 && awsSecretKeyword(text.substr(at, word_end - at)));
+}
+
+bool SecretsScanner::plainWord(std::string_view text, size_t at, size_t word_end) const {
+  size_t token = guardrails::skipBytes(text, word_end, kTokenChars) - at;
+  if (token >= entropy_.min_length) return false;
+  const unsigned char c = text[at];
+  return !kKeyFirstBytes[c] || shortKeyCandidateIsPlain(text, at, word_end, token);
+}
+
+size_t SecretsScanner::scanWord(std::string_view text, size_t at, size_t word_end,
+                                std::vector<Match>* out, size_t* pending) const {
   const size_t n = text.size();
   std::string_view rest = text.substr(at);
   const unsigned char c = text[at];
-  size_t word_end = spanOf(text, at, isWordChar);
-  size_t token_end = spanOf(text, word_end, isTokenChar);
-  bool prefixed = maybePrefixed(rest);
-  bool keyword = ((c | 0x20) == 'a' || (c | 0x20) == 's') && word_end - at >= 9;  // "awssecret"
-  // Most words are short and look like no key: nothing more to read.
-  if (!prefixed && !keyword && c != 'h' && c != 'e' && token_end - at < entropy_.min_length) {
-    return word_end > at ? word_end : at + 1;
-  }
+  size_t token_end = guardrails::skipBytes(text, word_end, kTokenChars);
 
-  for (const PrefixRule& r : kRules) {
-    if (!prefixed) break;
+  const bool prefixed = maybePrefixed(rest);
+  const bool keyword = ((c | 0x20) == 'a' || (c | 0x20) == 's') && word_end - at >= 9;
+  const RuleRange range = prefixed ? kRulesByFirst[c] : RuleRange{};
+  for (size_t i = range.begin; i < range.end; i++) {
+    const PrefixRule& r = kRules[i];
     if (r.prefix[0] != c || !on(r.type) || !startsWith(rest, r.prefix)) continue;
     size_t body = at + r.prefix.size();
     size_t end = body;
@@ -414,7 +473,6 @@ size_t SecretsScanner::scanWord(std::string_view text, size_t at, std::vector<Ma
     return end;
   }
 
-  static constexpr std::string_view kSlackHook = "hooks.slack.com/services/";
   if (c == 'h' && on(kSlackWebhook) && startsWith(rest, kSlackHook)) {
     size_t end = spanOf(text, at + kSlackHook.size(),
                         [](unsigned char x) { return isAlnum(x) || x == '/'; });
@@ -480,6 +538,10 @@ size_t SecretsScanner::scan(std::string_view text, std::vector<Match>* out,
   size_t i = 0;
   while (i < n) {
     unsigned char c = text[i];
+    if (!kActiveBytes[c]) {  // spaces and most punctuation start nothing
+      i++;
+      continue;
+    }
     if (c == '[') {
       size_t placeholder = guardrails::placeholderAt(text, i);
       i += placeholder ? placeholder : 1;
@@ -500,11 +562,16 @@ size_t SecretsScanner::scan(std::string_view text, std::vector<Match>* out,
       i++;
       continue;
     }
-    if (!isAlnum(c) || (i > 0 && continuesWord(text[i - 1]))) {
+    if (!isAlnum(c) || (i > 0 && kWordGlue[static_cast<unsigned char>(text[i - 1])])) {
       i++;
       continue;
     }
-    size_t end = scanWord(text, i, out, &pending);
+    size_t word_end = guardrails::skipBytes(text, i, kWordChars);
+    if (plainWord(text, i, word_end)) {  // most words: nothing more to read
+      i = word_end;
+      continue;
+    }
+    size_t end = scanWord(text, i, word_end, out, &pending);
     if (guardrails::hasSpace(text.substr(i, end - i))) units->push_back({i, end});  // key = secret
     i = end;
   }

@@ -49,8 +49,10 @@ class SecretsScanner : public guardrails::Scanner {
 
  private:
   bool on(Type t) const { return (enabled_ >> t) & 1u; }
-  size_t scanWord(std::string_view text, size_t at, std::vector<guardrails::Match>* out,
-                  size_t* pending) const;
+  // A word whose key checks all fail at a glance: short, and no prefix or keyword.
+  bool plainWord(std::string_view text, size_t at, size_t word_end) const;
+  size_t scanWord(std::string_view text, size_t at, size_t word_end,
+                  std::vector<guardrails::Match>* out, size_t* pending) const;
   size_t scanPem(std::string_view text, size_t at, std::vector<guardrails::Match>* out,
                  size_t* pending) const;
   void scanUrlCredentials(std::string_view text, size_t colon,
