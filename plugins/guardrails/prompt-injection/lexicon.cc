@@ -4,6 +4,9 @@
 #include <cstring>
 
 namespace sluice::injection {
+
+uint64_t lexicon_detail::word_hashes[1024];  // filled with the table below
+
 namespace {
 
 struct Entry {
@@ -474,12 +477,7 @@ constexpr Entry kLexicon[] = {
     {"ruoy", kReversed, 0},
 };
 
-// Mixes the length and the first, second and last letters: enough to spread the lexicon, and
-// cheap to take from a word still in the text (folding as it goes).
-uint32_t hashWord(size_t size, unsigned char first, unsigned char second, unsigned char last) {
-  uint32_t h = static_cast<uint32_t>(size) << 24 | first << 16 | second << 8 | last;
-  return (h * 2654435761u) >> 16;
-}
+using lexicon_detail::hashWord;
 
 uint32_t hashWord(std::string_view w) {
   return hashWord(w.size(), w[0], w.size() > 1 ? w[1] : 0, w.back());
@@ -498,6 +496,8 @@ class Table {
         continue;
       }
       slots_[s] = static_cast<int16_t>(i);
+      uint32_t h = hashWord(kLexicon[i].word);
+      lexicon_detail::word_hashes[h >> 6] |= 1ull << (h & 63);
       merged_[i] = kLexicon[i].classes;
       lengths_[bucket(kLexicon[i].word)] |= 1u << kLexicon[i].word.size();
     }
@@ -511,11 +511,8 @@ class Table {
   }
 
   // find() of a word of ASCII letters in any case, folding as it compares.
-  uint64_t findLetters(const char* word, size_t size, uint64_t* second) const {
-    // No length filter first: at this load most misses end on an empty slot.
-    const unsigned char a = word[0] | 0x20, b = size > 1 ? word[1] | 0x20 : 0;
+  uint64_t findLetters(const char* word, size_t size, uint32_t h, uint64_t* second) const {
     *second = 0;
-    uint32_t h = hashWord(size, a, b, word[size - 1] | 0x20);
     for (uint32_t s = h & kMask; slots_[s] >= 0; s = (s + 1) & kMask) {
       const Entry& e = kLexicon[slots_[s]];
       if (e.word.size() != size) continue;
@@ -566,8 +563,8 @@ const Table kTable;  // built when the plugin loads
 
 }  // namespace
 
-uint64_t lookupLetters(const char* word, size_t size, uint64_t* second) {
-  return kTable.findLetters(word, size, second);
+uint64_t lookupLetters(const char* word, size_t size, uint32_t hash, uint64_t* second) {
+  return kTable.findLetters(word, size, hash, second);
 }
 
 uint64_t lookupWord(std::string_view word, uint64_t* second) {
