@@ -102,8 +102,9 @@ inline bool mayBeLetters(uint32_t hash) {
 }
 
 // lookupWord() of a word of ASCII letters in any case (`hash` from hashLetters()), read where
-// it stands (no folded copy).
-uint64_t lookupLetters(const char* word, size_t size, uint32_t hash, uint64_t* second);
+// it stands (no folded copy); `readable` bytes from `word` on may be read (at least `size`).
+uint64_t lookupLetters(const char* word, size_t size, uint32_t hash, size_t readable,
+                       uint64_t* second);
 
 // The classes of `word` (lower-case ASCII), 0 when it is not in the lexicon. `second` gets
 // the classes of the second word of a contraction ("you're" = you + are), else 0.

@@ -340,10 +340,13 @@ class Builder {
       pairs_ = 0;
       return;
     }
-    out_->escapes = out_->escapes || (k & kEscapeByte);
+    if (k & kEscapeByte) out_->escapes = true;
     if (run_ > out_->longest_run) out_->longest_run = run_;
-    pairs_ = run_ == 2 && (c == ' ' || c == '\n') && hexPairAt(at - 2) ? pairs_ + 1 : 0;
-    if (pairs_ > out_->hex_pairs) out_->hex_pairs = pairs_;
+    if (run_ == 2 && (c == ' ' || c == '\n') && hexPairAt(at - 2)) {
+      if (++pairs_ > out_->hex_pairs) out_->hex_pairs = pairs_;
+    } else {
+      pairs_ = 0;
+    }
     run_ = 0;
   }
 
@@ -389,7 +392,7 @@ class Builder {
     word_[0] = static_cast<char>(w[0] | 0x20);
     if (len_ > kMaxWord) return 0;
     if (!hashed_) hash_ = hashLetters(w, len_);
-    return lookupLetters(w, len_, hash_, second);
+    return lookupLetters(w, len_, hash_, text_.size() - begin_, second);
   }
 
   // Whether a plain word is written in capitals: only asked of words that become tokens.
