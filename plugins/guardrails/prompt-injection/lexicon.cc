@@ -1,9 +1,14 @@
 #include "lexicon.h"
 
+#include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 
 namespace sluice::injection {
+
+uint64_t lexicon_detail::word_hashes[1024];  // filled with the table below
+
 namespace {
 
 struct Entry {
@@ -474,12 +479,7 @@ constexpr Entry kLexicon[] = {
     {"ruoy", kReversed, 0},
 };
 
-// Mixes the length and the first, second and last letters: enough to spread the lexicon, and
-// cheap to take from a word still in the text (folding as it goes).
-uint32_t hashWord(size_t size, unsigned char first, unsigned char second, unsigned char last) {
-  uint32_t h = static_cast<uint32_t>(size) << 24 | first << 16 | second << 8 | last;
-  return (h * 2654435761u) >> 16;
-}
+using lexicon_detail::hashWord;
 
 uint32_t hashWord(std::string_view w) {
   return hashWord(w.size(), w[0], w.size() > 1 ? w[1] : 0, w.back());
@@ -498,7 +498,11 @@ class Table {
         continue;
       }
       slots_[s] = static_cast<int16_t>(i);
+      uint32_t h = hashWord(kLexicon[i].word);
+      lexicon_detail::word_hashes[h >> 6] |= 1ull << (h & 63);
       merged_[i] = kLexicon[i].classes;
+      const std::string_view w = kLexicon[i].word;
+      memcpy(&prefix_[i], w.data(), std::min<size_t>(w.size(), 8));
       lengths_[bucket(kLexicon[i].word)] |= 1u << kLexicon[i].word.size();
     }
   }
@@ -511,11 +515,23 @@ class Table {
   }
 
   // find() of a word of ASCII letters in any case, folding as it compares.
-  uint64_t findLetters(const char* word, size_t size, uint64_t* second) const {
-    // No length filter first: at this load most misses end on an empty slot.
-    const unsigned char a = word[0] | 0x20, b = size > 1 ? word[1] | 0x20 : 0;
+  uint64_t findLetters(const char* word, size_t size, uint32_t h, size_t readable,
+                       uint64_t* second) const {
     *second = 0;
-    uint32_t h = hashWord(size, a, b, word[size - 1] | 0x20);
+    if (std::endian::native == std::endian::little && size <= 8 && readable >= 8) {
+      // A short word: folded and compared as one 8-byte number.
+      uint64_t v;
+      memcpy(&v, word, 8);
+      v = (v | 0x2020202020202020ull) & lowBytes(size);
+      for (uint32_t s = h & kMask; slots_[s] >= 0; s = (s + 1) & kMask) {
+        const int i = slots_[s];
+        if (prefix_[i] == v && kLexicon[i].word.size() == size) {
+          *second = kLexicon[i].second;
+          return merged_[i];
+        }
+      }
+      return 0;
+    }
     for (uint32_t s = h & kMask; slots_[s] >= 0; s = (s + 1) & kMask) {
       const Entry& e = kLexicon[slots_[s]];
       if (e.word.size() != size) continue;
@@ -542,6 +558,9 @@ class Table {
     return 0;
   }
 
+  // The low `size` bytes (1..8) of a little-endian number.
+  static uint64_t lowBytes(size_t size) { return ~0ull >> (64 - 8 * size); }
+
   // Most words fail this first: no lexicon word starts with their two letters at their length.
   bool mayHold(char a, char b, size_t size) const {
     return size <= 31 && (lengths_[bucket(a, b, size)] & (1u << size));
@@ -560,14 +579,16 @@ class Table {
   std::array<uint32_t, 27 * 27> lengths_{};  // bit n: a lexicon word of length n in the bucket
   std::array<int16_t, kMask + 1> slots_;
   std::array<uint64_t, std::size(kLexicon)> merged_{};
+  std::array<uint64_t, std::size(kLexicon)> prefix_{};  // the first 8 bytes, zero-padded
 };
 
 const Table kTable;  // built when the plugin loads
 
 }  // namespace
 
-uint64_t lookupLetters(const char* word, size_t size, uint64_t* second) {
-  return kTable.findLetters(word, size, second);
+uint64_t lookupLetters(const char* word, size_t size, uint32_t hash, size_t readable,
+                       uint64_t* second) {
+  return kTable.findLetters(word, size, hash, readable, second);
 }
 
 uint64_t lookupWord(std::string_view word, uint64_t* second) {

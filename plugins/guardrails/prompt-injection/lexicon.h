@@ -74,8 +74,37 @@ enum WordClass : uint64_t {
   kTo = 1ull << 61,
 };
 
-// lookupWord() of a word of ASCII letters in any case, read where it stands (no folded copy).
-uint64_t lookupLetters(const char* word, size_t size, uint64_t* second);
+namespace lexicon_detail {
+
+// Mixes the length and the first, second and last letters: enough to spread the lexicon, and
+// cheap to take from a word still in the text (folding as it goes). 16 bits.
+inline uint32_t hashWord(size_t size, unsigned char first, unsigned char second,
+                         unsigned char last) {
+  uint32_t h = static_cast<uint32_t>(size) << 24 | first << 16 | second << 8 | last;
+  return (h * 2654435761u) >> 16;
+}
+
+// Bit h is set when some lexicon word hashes to h.
+extern uint64_t word_hashes[1024];
+
+}  // namespace lexicon_detail
+
+// The hash of a word of ASCII letters in any case, for mayBeLetters() and lookupLetters().
+inline uint32_t hashLetters(const char* word, size_t size) {
+  const unsigned char b = size > 1 ? word[1] | 0x20 : 0;
+  return lexicon_detail::hashWord(size, word[0] | 0x20, b, word[size - 1] | 0x20);
+}
+
+// Whether a word of ASCII letters with this hash may be in the lexicon: false for most words,
+// for the price of one bit test; lookupLetters() settles the rest.
+inline bool mayBeLetters(uint32_t hash) {
+  return lexicon_detail::word_hashes[hash >> 6] >> (hash & 63) & 1;
+}
+
+// lookupWord() of a word of ASCII letters in any case (`hash` from hashLetters()), read where
+// it stands (no folded copy); `readable` bytes from `word` on may be read (at least `size`).
+uint64_t lookupLetters(const char* word, size_t size, uint32_t hash, size_t readable,
+                       uint64_t* second);
 
 // The classes of `word` (lower-case ASCII), 0 when it is not in the lexicon. `second` gets
 // the classes of the second word of a contraction ("you're" = you + are), else 0.

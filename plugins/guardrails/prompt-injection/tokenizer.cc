@@ -211,6 +211,10 @@ class Builder {
         noteEncoding(c, kSpaceByte, at);
         if (len_ > 0) finishWord(at);
         i++;
+        if (i < n && text_[i] == ' ') {  // indentation: more spaces only end the hex pairs
+          do i++; while (i < n && text_[i] == ' ');
+          pairs_ = 0;
+        }
         continue;
       }
       uint8_t k = kByteClasses[c];
@@ -336,10 +340,13 @@ class Builder {
       pairs_ = 0;
       return;
     }
-    out_->escapes = out_->escapes || (k & kEscapeByte);
+    if (k & kEscapeByte) out_->escapes = true;
     if (run_ > out_->longest_run) out_->longest_run = run_;
-    pairs_ = run_ == 2 && (c == ' ' || c == '\n') && hexPairAt(at - 2) ? pairs_ + 1 : 0;
-    if (pairs_ > out_->hex_pairs) out_->hex_pairs = pairs_;
+    if (run_ == 2 && (c == ' ' || c == '\n') && hexPairAt(at - 2)) {
+      if (++pairs_ > out_->hex_pairs) out_->hex_pairs = pairs_;
+    } else {
+      pairs_ = 0;
+    }
     run_ = 0;
   }
 
@@ -383,7 +390,9 @@ class Builder {
   uint64_t classifyPlainWord(uint64_t* second) {
     const char* w = text_.data() + begin_;
     word_[0] = static_cast<char>(w[0] | 0x20);
-    return len_ <= kMaxWord ? lookupLetters(w, len_, second) : 0;
+    if (len_ > kMaxWord) return 0;
+    if (!hashed_) hash_ = hashLetters(w, len_);
+    return lookupLetters(w, len_, hash_, text_.size() - begin_, second);
   }
 
   // Whether a plain word is written in capitals: only asked of words that become tokens.
@@ -396,6 +405,33 @@ class Builder {
 
   void finishWord(size_t end) {
     if (len_ == 0) return;
+    hashed_ = false;
+    if (plain_ && countPlainWord(end)) return;
+    finishToken(end);
+  }
+
+  // Most words are plain, not in the lexicon and followed by neither ':' nor ',': they are
+  // only counted, without a lookup.
+  bool countPlainWord(size_t end) {
+    if (len_ == 1) return false;
+    if (len_ <= kMaxWord) {
+      hash_ = hashLetters(text_.data() + begin_, len_);
+      hashed_ = true;
+      if (mayBeLetters(hash_)) return false;
+    }
+    char after = end < text_.size() ? text_[end] : 0;
+    if (after == ':' || after == ',') return false;
+    singles_ = 0;
+    out_->words++;
+    line_start_ = false;
+    last_line_blank_ = false;
+    len_ = 0;
+    plain_ = false;
+    return true;
+  }
+
+  // Out of line, so the count-only path above stays small enough to inline where words end.
+  [[gnu::noinline]] void finishToken(size_t end) {
     uint64_t second = 0;
     size_t n = len_ < sizeof word_ ? len_ : sizeof word_;
     bool digits = letters_ < len_;  // a word holds letters, digits and apostrophes
@@ -485,6 +521,8 @@ class Builder {
   size_t len_ = 0;
   size_t begin_ = 0;
   bool plain_ = false;  // the word is text_[begin_, begin_ + len_), not yet in word_
+  bool hashed_ = false;  // hash_ is the plain word's hashLetters()
+  uint32_t hash_ = 0;
   bool caps_ = true;
   size_t letters_ = 0;
   bool quoted_ = false;
