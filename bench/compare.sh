@@ -12,7 +12,10 @@
 #
 # Both gateways run for the whole script; measurements alternate between
 # them ROUNDS times and the table shows medians, and each round's RPS as a
-# share of the bare gateway's in the same round.
+# share of the bare gateway's in the same round. It also shows the gateway's
+# own CPU time per request (user + system, all threads, from /proc/PID/stat
+# over each measured run): wrk and the mock share the other core, so when
+# that core is full RPS hides the gateway's cost; CPU per request does not.
 #
 #   DURATION=30s ROUNDS=5 ...        longer and more rounds (default 10 s, 3)
 #   ... --callgrind                  instructions per request instead
@@ -54,7 +57,7 @@ build_mock
 build_sluice || die "sluice unavailable: $SLUICE_WHY"
 export BENCH_BODY=$BENCH_ROOT/bench/chat-1k.json
 
-declare -A URL GW_PID RPS_RUNS P50_RUNS P99_RUNS NON2XX
+declare -A URL GW_PID RPS_RUNS P50_RUNS P99_RUNS CPU_RUNS NON2XX
 
 # start_gateway NAME TEMPLATE: sets URL[NAME] and GW_PID[NAME].
 # shellcheck disable=SC2317 # called through with_retries
@@ -144,9 +147,12 @@ for ((round = 1; round <= ROUNDS; round++)); do
   for config in "${CONFIGS[@]}"; do
     echo "bench: round $round of $ROUNDS: $config" >&2
     wrk_line "${URL[$config]}" "$WARMUP" >/dev/null
+    before=$(cpu_ticks "${GW_PID[$config]}")
     line=$(wrk_line "${URL[$config]}" "$DURATION")
+    after=$(cpu_ticks "${GW_PID[$config]}")
     [[ -n $line ]] || die "$config: wrk printed no summary"
     RPS_RUNS[$config]+=" $(field "$line" rps)"
+    CPU_RUNS[$config]+=" $(per_request_us $((after - before)) "$(field "$line" requests)")"
     P50_RUNS[$config]+=" $(field "$line" p50_us)"
     P99_RUNS[$config]+=" $(field "$line" p99_us)"
     NON2XX[$config]=$((${NON2XX[$config]:-0} + $(field "$line" non2xx)))
@@ -161,10 +167,14 @@ echo "cores: sluice on core $GATEWAY_CORE (1 worker), mock upstream on core $MOC
   "wrk on core $WRK_CORE; medians of $ROUNDS rounds"
 [[ -z ${NOTE:-} ]] || echo "$LABEL: $NOTE"
 echo
-printf '%-8s %10s %9s %9s %8s %8s\n' config RPS "p50 ms" "p99 ms" non-2xx "vs bare"
+printf '%-8s %10s %9s %9s %8s %8s %11s %12s\n' config RPS "p50 ms" "p99 ms" non-2xx "vs bare" \
+  "CPU us/req" "CPU vs bare"
 for config in "${CONFIGS[@]}"; do
   relative=$(printf '%.1f%%' "$(median "$(round_ratios "${RPS_RUNS[$config]}" "${RPS_RUNS[bare]}")")")
-  printf '%-8s %10.0f %9s %9s %8s %8s\n' "$config" "$(median "${RPS_RUNS[$config]}")" \
+  cpu=$(median "${CPU_RUNS[$config]}")
+  cpu_relative=$(awk -v a="$cpu" -v b="$(median "${CPU_RUNS[bare]}")" \
+    'BEGIN { if (b > 0) printf "%+.1f%%", 100 * (a - b) / b; else print "-" }')
+  printf '%-8s %10.0f %9s %9s %8s %8s %11s %12s\n' "$config" "$(median "${RPS_RUNS[$config]}")" \
     "$(ms "$(median "${P50_RUNS[$config]}")")" "$(ms "$(median "${P99_RUNS[$config]}")")" \
-    "${NON2XX[$config]}" "$relative"
+    "${NON2XX[$config]}" "$relative" "$cpu" "$cpu_relative"
 done
