@@ -13,7 +13,10 @@ namespace sluice::governance::redis_scripts {
 // n, then per check weight_ppm, limit, amount, enforce (1/0), ttl_s.
 // Returns, per reservation, {refused, before_1, ..., before_n}; refused is the
 // 1-based index of the first enforced check over its limit, 0 when admitted
-// (then every key got its amount, and its expiry when ttl_s > 0).
+// (then every key got its amount). A key's expiry (ttl_s > 0) is set when the
+// increment made it, i.e. its value is now the amount: every counter key is
+// made by these scripts, so one EXPIRE per key and window is enough, and a
+// key at 0 that gets it again keeps the same window end.
 inline constexpr const char* kReserve = R"lua(
 local function weighted(value, ppm)
   if ppm == 0 then return 0 end
@@ -43,8 +46,10 @@ for g = 1, tonumber(ARGV[1]) do
   if result[1] == 0 then
     for i = 1, n do
       local b = a + (i - 1) * 5
-      redis.call('INCRBY', KEYS[k + 2 * i - 1], ARGV[b + 3])
-      if tonumber(ARGV[b + 5]) > 0 then redis.call('EXPIRE', KEYS[k + 2 * i - 1], ARGV[b + 5]) end
+      local v = redis.call('INCRBY', KEYS[k + 2 * i - 1], ARGV[b + 3])
+      if v == tonumber(ARGV[b + 3]) and tonumber(ARGV[b + 5]) > 0 then
+        redis.call('EXPIRE', KEYS[k + 2 * i - 1], ARGV[b + 5])
+      end
     end
   end
   out[g] = result
@@ -54,12 +59,15 @@ end
 return out
 )lua";
 
-// KEYS: the counters. ARGV: per key, delta and ttl_s. Returns the new values.
+// KEYS: the counters. ARGV: per key, delta and ttl_s (set when the increment
+// made the key, as above). Returns the new values.
 inline constexpr const char* kAdjust = R"lua(
 local values = {}
 for i = 1, #KEYS do
   values[i] = redis.call('INCRBY', KEYS[i], ARGV[2 * i - 1])
-  if tonumber(ARGV[2 * i]) > 0 then redis.call('EXPIRE', KEYS[i], ARGV[2 * i]) end
+  if values[i] == tonumber(ARGV[2 * i - 1]) and tonumber(ARGV[2 * i]) > 0 then
+    redis.call('EXPIRE', KEYS[i], ARGV[2 * i])
+  end
 end
 return values
 )lua";

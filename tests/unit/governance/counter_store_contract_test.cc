@@ -244,6 +244,18 @@ TEST_P(CounterStoreContract, CountersExpireAfterTheirTtl) {
   EXPECT_EQ(r.before, std::vector<int64_t>{0}) << "a fresh window";
 }
 
+// Expiry is set when a key is made; touching it again must not lose it.
+TEST_P(CounterStoreContract, ACounterTouchedAgainStillExpires) {
+  CounterCheck c = check("touched", 10, 3);
+  c.ttl_s = 1;
+  EXPECT_EQ(reserve({c}).status, Status::Admitted);
+  ReserveResult again = reserve({c});
+  EXPECT_EQ(again.status, Status::Admitted);
+  EXPECT_EQ(again.before, std::vector<int64_t>{3});
+  EXPECT_EQ(adjust({{"touched", -3, 1}}), std::vector<int64_t>{3});
+  EXPECT_TRUE(expiresWithin("touched", 3000));
+}
+
 TEST_P(CounterStoreContract, AdjustAndClaimSetExpiry) {
   EXPECT_EQ(adjust({{"spent", 7, 1}}), std::vector<int64_t>{7});
   EXPECT_TRUE(claimOnce("once", 1));
