@@ -30,16 +30,21 @@ inline void appendString(std::string* out, std::string_view v) {
   out->push_back('"');
 }
 
-// {"key":"value",...} of the record's metadata.
-inline std::string metadataObject(const sluice_record& r) {
-  std::string out = "{";
+// Appends {"key":"value",...} of the record's metadata.
+inline void appendMetadataObject(const sluice_record& r, std::string* out) {
+  out->push_back('{');
   for (size_t i = 0; i < r.metadata_count; i++) {
-    if (i) out.push_back(',');
-    appendString(&out, sv(r.metadata[i].name));
-    out.push_back(':');
-    appendString(&out, sv(r.metadata[i].value));
+    if (i) out->push_back(',');
+    appendString(out, sv(r.metadata[i].name));
+    out->push_back(':');
+    appendString(out, sv(r.metadata[i].value));
   }
-  out.push_back('}');
+  out->push_back('}');
+}
+
+inline std::string metadataObject(const sluice_record& r) {
+  std::string out;
+  appendMetadataObject(r, &out);
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include <set>
 #include <string_view>
 
+#include "../common/json_text.h"
 #include "record_text.h"
 
 namespace sluice::sqlite_sink {
@@ -84,36 +85,6 @@ void bindMs(sqlite3_stmt* st, int i, double ms) {
 
 std::string errorOf(sqlite3* db, const std::string& what) {
   return what + ": " + (db ? sqlite3_errmsg(db) : "out of memory");
-}
-
-// {"key":"value",...}, escaped as JSON.
-void appendMetadata(const sluice_record& r, std::string* out) {
-  static const char kHex[] = "0123456789abcdef";
-  auto str = [out](sluice_str s) {
-    out->push_back('"');
-    for (size_t i = 0; i < s.len; i++) {
-      unsigned char c = static_cast<unsigned char>(s.ptr[i]);
-      if (c == '"' || c == '\\') {
-        out->push_back('\\');
-        out->push_back(static_cast<char>(c));
-      } else if (c < 0x20) {
-        out->append("\\u00");
-        out->push_back(kHex[c >> 4]);
-        out->push_back(kHex[c & 0xf]);
-      } else {
-        out->push_back(static_cast<char>(c));
-      }
-    }
-    out->push_back('"');
-  };
-  out->push_back('{');
-  for (size_t i = 0; i < r.metadata_count; i++) {
-    if (i) out->push_back(',');
-    str(r.metadata[i].name);
-    out->push_back(':');
-    str(r.metadata[i].value);
-  }
-  out->push_back('}');
 }
 
 bool exec(sqlite3* db, const char* sql, std::string* why, const std::string& what) {
@@ -292,7 +263,7 @@ bool RequestStore::writeIds(std::string* why) {
 bool RequestStore::append(const sluice_record& r, std::string* why) {
   if (!in_tx_ && !begin(why)) return false;
   metadata_.clear();
-  appendMetadata(r, &metadata_);
+  sink_json::appendMetadataObject(r, &metadata_);
   detail_.clear();
   appendDetail(r, &detail_);
   bool bodies = r.struct_size >= offsetof(sluice_record, response_body) + sizeof(r.response_body) &&
