@@ -196,3 +196,45 @@ TEST_F(HubTest, NoSinksMeansNoRecordsWorthBuilding) {
 
 }  // namespace
 }  // namespace sluice::telemetry
+
+namespace sluice::telemetry {
+namespace {
+
+// Each tap sink logs one line per record: the length of the JSON it got.
+std::vector<size_t> jsonLengths(const std::string& path) {
+  std::vector<size_t> out;
+  std::ifstream in(path);
+  for (size_t n; in >> n;) out.push_back(n);
+  return out;
+}
+
+// The kernel builds the record JSON only while a running sink reads it.
+TEST_F(HubTest, RecordJsonIsBuiltOnlyWhenASinkReadsIt) {
+  plugins::Registry registry({SLUICE_BINARY_DIR "/plugins", SLUICE_BINARY_DIR "/fixtures/taps"});
+  std::string views = dir_ + "/views.txt", json = dir_ + "/json.txt";
+  auto tap = [](const std::string& path) { return "{\"path\":\"" + path + "\"}"; };
+  manifest::LoggingConfig logging;
+  Hub hub(1, logging);
+  std::vector<std::string> errors;
+  ASSERT_TRUE(hub.configure(config({{"views-tap", tap(views)}}), &registry, &errors));
+  std::string err;
+  ASSERT_TRUE(hub.start({}, &err)) << err;
+  for (int i = 0; i < 3; i++) hub.outbox(0)->submit(record(i));
+  EXPECT_TRUE(eventually([&] { return jsonLengths(views).size() == 3; }));
+  EXPECT_EQ(jsonLengths(views), (std::vector<size_t>{0, 0, 0})) << "views only: no JSON";
+
+  ASSERT_TRUE(hub.configure(config({{"views-tap", tap(views)}, {"json-tap", tap(json)}}), &registry,
+                            &errors));
+  EXPECT_TRUE(eventually([&] {
+    hub.outbox(0)->submit(record(9));
+    return !jsonLengths(json).empty();
+  }));
+  hub.stop();
+  for (size_t n : jsonLengths(json)) EXPECT_GT(n, 0u) << "a sink that reads JSON gets it";
+  std::vector<size_t> seen = jsonLengths(views);
+  ASSERT_GT(seen.size(), 3u);
+  EXPECT_GT(seen.back(), 0u) << "built once per batch, every sink sees it";
+}
+
+}  // namespace
+}  // namespace sluice::telemetry
