@@ -90,10 +90,14 @@ thread_local std::vector<Span> t_units;
 // holding it, and before any unit the scan read across whitespace (a phone number with
 // spaces, a key block), so the next window reads that word in the same context as the whole
 // text. Never more than kMaxContext bytes further back, never inside a UTF-8 character.
+// A text ending in whitespace keeps that one byte: the next window then knows whether its
+// first word starts a line (a line of an encoded block) or follows a space.
 size_t holdStart(std::string_view text, size_t pending, const std::vector<Span>& units,
                  const std::vector<Match>& matches) {
   constexpr size_t kMaxContext = 256;
-  if (pending >= text.size()) return text.size();
+  if (pending >= text.size()) {
+    return !text.empty() && isSpace(text.back()) ? text.size() - 1 : text.size();
+  }
   size_t at = pending;
   for (bool moved = true; moved;) {
     while (at > 0 && pending - at < kMaxContext && !isSpace(text[at - 1])) at--;

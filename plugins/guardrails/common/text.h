@@ -42,11 +42,14 @@ constexpr ByteSet byteSet(Pred pred) {
 inline size_t findByte(std::string_view text, size_t at, const ByteSet& set) {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const size_t n = text.size();
-  // Eight bytes per test: most texts are long stretches of bytes outside the set.
-  while (at + 8 <= n && !(set[p[at]] | set[p[at + 1]] | set[p[at + 2]] | set[p[at + 3]] |
-                          set[p[at + 4]] | set[p[at + 5]] | set[p[at + 6]] | set[p[at + 7]])) {
-    at += 8;
-  }
+  // Eight bytes per test, without a branch per byte: most texts are long stretches of bytes
+  // outside the set.
+  auto anyOf8 = [&](size_t i) {
+    unsigned hit = 0;
+    for (size_t k = 0; k < 8; k++) hit |= static_cast<unsigned>(set[p[i + k]]);
+    return hit != 0;
+  };
+  while (at + 8 <= n && !anyOf8(at)) at += 8;
   while (at < n && !set[p[at]]) at++;
   return at;
 }

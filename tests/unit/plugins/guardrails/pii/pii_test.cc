@@ -143,7 +143,7 @@ TEST(PiiPlugin, HoldBytesCoverWhatMayStillGrow) {
     const char* text;
     size_t hold;
   } cases[] = {
-      {"Hello there.\n", 0},
+      {"Hello there.\n", 1},  // the newline tells the next window a line starts
       {"Hello there", 6},       // "there" may start an address; the space says where it starts
       {"write to bob@exa", 8},  // an address without its domain yet
       {"call +44 20 79", 10},   // digits that may become a phone number

@@ -129,7 +129,8 @@ TEST(SecretsPlugin, HoldBytesCoverUnfinishedSecrets) {
     const char* text;
     size_t hold;
   } cases[] = {
-      {"All good.\n", 0},
+      {"All good.", 6},    // the last word and the space before it: more may be glued on
+      {"All good.\n", 1},  // the newline tells the next window its first word starts a line
       {"key sk-ant-api03-Ab", 16},       // a key still growing, and the space before it
       {"-----BEGIN RSA PRIV", 19},       // a private-key header
       {"aws_secret_access_key = ", 24},  // the secret may follow
@@ -139,6 +140,27 @@ TEST(SecretsPlugin, HoldBytesCoverUnfinishedSecrets) {
     EXPECT_EQ(a.verdict, SLUICE_VERDICT_PASS) << c.text;
     EXPECT_EQ(a.hold, c.hold) << c.text;
     guard.endRequest();
+  }
+}
+
+// A whole line of 64 base64 characters is a line of an encoded block, the same token after a
+// space is a secret: a stream cut right after the space or the newline must tell them apart.
+TEST(SecretsPlugin, AStreamCutBeforeATokenKeepsWhatPrecedesIt) {
+  GuardHarness guard(kRedact);
+  std::string token = "fyne-----BEGIND6PgjfjZknq0YbbnJlUPkR8D71He7kIlAb0cHiWsoqOoc+n/7N";
+  ASSERT_EQ(token.size(), 64u);
+  std::string after_space = "the key is " + token + "\nok";
+  std::string whole = guard.check(after_space).content;
+  guard.endRequest();
+  EXPECT_EQ(whole, "the key is [HIGH_ENTROPY_STRING_1]\nok");
+  std::string line = "a block:\n" + token + "\nok";
+  EXPECT_EQ(guard.check(line).verdict, SLUICE_VERDICT_PASS);
+  guard.endRequest();
+  for (size_t at = 0; at <= after_space.size(); at++) {
+    EXPECT_EQ(guard.streamSplit(after_space, at).released, whole) << "split at " << at;
+  }
+  for (size_t at = 0; at <= line.size(); at++) {
+    EXPECT_EQ(guard.streamSplit(line, at).released, line) << "split at " << at;
   }
 }
 
