@@ -110,13 +110,16 @@ Exchange::Exchange(sluice_worker* worker, http::Request& req, http::Response& re
   emitter_ = {this, emitChunk, emitUsage};
   local_ = {this, localStart, localWrite, localFinish};
   if (spec_.record) {
-    recordRequest(req_, &record_);
+    if (worker_->telemetry && (reused_record_ = worker_->telemetry->reuse())) {
+      record_ = reused_record_.get();
+    }
+    recordRequest(req_, record_);
     if (spec_.log_bodies) {
-      record_.bodies_logged = true;
-      appendCapped(&record_.request_body, req_.body, spec_.gateway->config().logging.max_body_bytes);
+      record_->bodies_logged = true;
+      appendCapped(&record_->request_body, req_.body, spec_.gateway->config().logging.max_body_bytes);
     }
   } else if (req_.header("traceparent")) {
-    recordTrace(req_, &record_);  // honoured and passed on even with no sink to report to
+    recordTrace(req_, record_);  // honoured and passed on even with no sink to report to
   }
 }
 
@@ -165,7 +168,7 @@ void Exchange::settle() {
 // Phase 12: the record gets what only the end knows, and leaves for the
 // sink thread (which turns it into JSON there, off the request path).
 void Exchange::finishRecord() {
-  RequestRecord& r = record_;
+  RequestRecord& r = *record_;
   uint64_t now = util::monotonicNs();
   recordTimes(start_ns_, now, &r);
   r.id = std::move(spec_.request_id);
@@ -223,8 +226,13 @@ void Exchange::submitRecord() {
   bool log_hook = spec_.policies && spec_.policies->runs(lua::Hook::Log);
   if (!sinks && !log_hook) return;
   finishRecord();
-  if (log_hook) logPolicies(&record_);
-  if (sinks) worker_->telemetry->submit(std::move(record_));
+  if (log_hook) logPolicies(record_);
+  if (!sinks) return;
+  if (reused_record_) {
+    worker_->telemetry->submit(std::move(reused_record_));
+  } else {
+    worker_->telemetry->submit(std::move(own_record_));
+  }
 }
 
 void Exchange::run() {
@@ -297,7 +305,7 @@ void Exchange::admitted(const governance::ReserveResult& r) {
       guardInput();
       return;
     case governance::Decision::Kind::Downgrade:
-      if (spec_.record) record_.events.push_back({d.downgrade->id, "budget", "downgraded"});
+      if (spec_.record) record_->events.push_back({d.downgrade->id, "budget", "downgraded"});
       if (downgrade(d.downgrade)) return;
       d.status = 429;
       d.code = "budget_exceeded";
@@ -307,7 +315,7 @@ void Exchange::admitted(const governance::ReserveResult& r) {
     case governance::Decision::Kind::Refuse:
       if (spec_.record && r.refused >= 0 && static_cast<size_t>(r.refused) < plan_.checks.size()) {
         const governance::CheckInfo& info = plan_.info(r.refused);
-        record_.events.push_back(info.rate ? RuleEvent{info.rate->id, "rate_limit", "blocked"}
+        record_->events.push_back(info.rate ? RuleEvent{info.rate->id, "rate_limit", "blocked"}
                                            : RuleEvent{info.budget->id, "budget", "blocked"});
       }
       break;
@@ -489,8 +497,8 @@ void Exchange::startAttempt() {
   }
   lua::applyUpstreamHeaders(spec_.policy_headers, &cr.headers);
   if (target_) target_->overrideHeaders(&cr.headers);
-  if (!record_.trace_id.empty()) {
-    cr.headers.emplace_back("traceparent", telemetry::traceparent(record_.trace_id, record_.span_id));
+  if (!record_->trace_id.empty()) {
+    cr.headers.emplace_back("traceparent", telemetry::traceparent(record_->trace_id, record_->span_id));
   }
   // The body goes out unchanged unless the provider built its own.
   if (ureq_.body.len) {
@@ -552,7 +560,7 @@ double Exchange::tpotMs(double latency_ms) const {
 
 void Exchange::finishAttempt(bool failure, bool answered, int status, std::string_view error) {
   uint64_t now_ns = util::monotonicNs();
-  double duration_ms = static_cast<double>(now_ns - attempt_start_ns_) / 1e6;
+  double duration_ms = elapsedMs(attempt_start_ns_, now_ns);
   failover_.record(spec_.model->id, status, error, duration_ms);
   if (!attempt_live_) return;
   attempt_live_ = false;
@@ -760,7 +768,7 @@ void Exchange::beginStream() {
   if (!responsePolicies(200, &h)) return;
   answered_status_ = 200;
   res_.begin(200, h);
-  record_.status = 200;
+  record_->status = 200;
   if (spec_.guards &&
       (spec_.guards->runs(GuardHook::LlmOutput) || spec_.guards->runs(GuardHook::McpPreTool))) {
     guardStream();
@@ -794,8 +802,8 @@ void Exchange::body(const char* data, size_t len) {
     return handleEvent(event, d, &out);
   });
   out_ = nullptr;
-  if (record_.bodies_logged) {
-    appendCapped(&record_.response_body, out, spec_.gateway->config().logging.max_body_bytes);
+  if (record_->bodies_logged) {
+    appendCapped(&record_->response_body, out, spec_.gateway->config().logging.max_body_bytes);
   }
   if (!out.empty()) res_.write(out);
   if (client_done_) return;  // the write found the client gone
@@ -962,7 +970,7 @@ void Exchange::respondNow(std::string_view body) {
   if (!responsePolicies(status_, &h)) return;
   answered_status_ = status_;
   res_.respond(status_, h, body);
-  record_.status = status_;
+  record_->status = status_;
   if (spec_.record) noteResponse(status_, body);
   client_done_ = true;
   maybeDelete();
@@ -990,10 +998,10 @@ void Exchange::fail(const ApiError& e, const governance::HeaderList* extra) {
   answered_status_ = e.status;
   std::string body = errorBody(e);
   res_.respond(e.status, h, body);
-  record_.status = e.status;
-  record_.error_code = e.code;
-  if (record_.bodies_logged) {
-    appendCapped(&record_.response_body, body, spec_.gateway->config().logging.max_body_bytes);
+  record_->status = e.status;
+  record_->error_code = e.code;
+  if (record_->bodies_logged) {
+    appendCapped(&record_->response_body, body, spec_.gateway->config().logging.max_body_bytes);
   }
   client_done_ = true;
   maybeDelete();
@@ -1016,9 +1024,9 @@ void Exchange::streamFailed(const ApiError& e) {
   }
   std::string ev = "data: ";
   ev.append(errorBody(e)).append("\n\n");
-  record_.error_code = e.code;
-  if (record_.bodies_logged) {
-    appendCapped(&record_.response_body, ev, spec_.gateway->config().logging.max_body_bytes);
+  record_->error_code = e.code;
+  if (record_->bodies_logged) {
+    appendCapped(&record_->response_body, ev, spec_.gateway->config().logging.max_body_bytes);
   }
   res_.write(ev);
   res_.end();
@@ -1030,7 +1038,7 @@ void Exchange::clientGone() {
   if (client_done_) return;
   Hold hold(this);
   client_done_ = true;
-  record_.error_code = "client_disconnected";
+  record_->error_code = "client_disconnected";
   if (spec_.guards) spec_.guards->cancel();  // no guardrail answer comes back to us
   bool live = attempt_live_ || upstream_ || local_active_;
   stopUpstream();
@@ -1047,9 +1055,9 @@ void Exchange::clientGone() {
 // The status and, for an error answer, its code: an OpenAI-shaped body's
 // error.code (else error.type), read only when there is a record to fill.
 void Exchange::noteResponse(int status, std::string_view body) {
-  record_.status = status;
-  if (record_.bodies_logged) {
-    appendCapped(&record_.response_body, body, spec_.gateway->config().logging.max_body_bytes);
+  record_->status = status;
+  if (record_->bodies_logged) {
+    appendCapped(&record_->response_body, body, spec_.gateway->config().logging.max_body_bytes);
   }
   if (status < 400) return;
   cJSON* root = cJSON_ParseWithLength(body.data(), body.size());
@@ -1059,7 +1067,7 @@ void Exchange::noteResponse(int status, std::string_view body) {
     code = cJSON_GetObjectItemCaseSensitive(err, "code");
     if (!cJSON_IsString(code)) code = cJSON_GetObjectItemCaseSensitive(err, "type");
   }
-  record_.error_code = cJSON_IsString(code) ? code->valuestring : "upstream_status";
+  record_->error_code = cJSON_IsString(code) ? code->valuestring : "upstream_status";
   cJSON_Delete(root);
 }
 

@@ -249,7 +249,11 @@ class Exchange : public http::ClientHandler {
   bool response_policies_ran_ = false;  // on_response runs once, whichever answer
   // What happened, for the sinks; other phases add attempts, findings and
   // their rule ids as they run. Its trace ids also go upstream (traceparent).
-  RequestRecord record_;
+  // With sinks, a record the sink thread handed back (its memory reused);
+  // else own_record_.
+  RequestRecord own_record_;
+  std::unique_ptr<RequestRecord> reused_record_;
+  RequestRecord* record_ = &own_record_;
   bool client_done_ = false;
   bool upstream_done_ = false;
 };

@@ -52,9 +52,9 @@ void Exchange::guardRequestHook(size_t next, uint64_t start_ns) {
   }
   if (guard_changed_) {
     guarded_body_ = guard_json_.print();
-    if (record_.bodies_logged) {  // the record keeps what was sent, not what was redacted
-      record_.request_body.clear();
-      appendCapped(&record_.request_body, guarded_body_,
+    if (record_->bodies_logged) {  // the record keeps what was sent, not what was redacted
+      record_->request_body.clear();
+      appendCapped(&record_->request_body, guarded_body_,
                    spec_.gateway->config().logging.max_body_bytes);
     }
   }
@@ -141,8 +141,8 @@ void Exchange::sendEvent(std::string_view data) {
   if (out_) {
     out_->append(event);  // body() logs the batch
   } else {
-    if (record_.bodies_logged) {
-      appendCapped(&record_.response_body, event, spec_.gateway->config().logging.max_body_bytes);
+    if (record_->bodies_logged) {
+      appendCapped(&record_->response_body, event, spec_.gateway->config().logging.max_body_bytes);
     }
     res_.write(event);
   }

@@ -18,6 +18,7 @@ struct AttemptRecord {
   int status = 0;      // HTTP status, 0 when no answer came (connection error, timeout)
   std::string error;   // why it failed: "connect_error", "timeout", "ttft_timeout", ...
   double duration_ms = 0;
+  bool operator==(const AttemptRecord&) const = default;
 };
 
 // What a guardrail found (types and counts, never the values).
@@ -27,6 +28,7 @@ struct FindingRecord {
   std::string type;       // "EMAIL", "AWS_ACCESS_KEY", ...
   uint32_t count = 0;
   std::string action;     // "redact", "block", "audit"
+  bool operator==(const FindingRecord&) const = default;
 };
 
 // A rule that changed the request's fate: refused it or sent it elsewhere.
@@ -34,6 +36,7 @@ struct RuleEvent {
   std::string rule;    // the rule's id (a guardrail's name)
   std::string kind;    // rate_limit | budget | guardrail
   std::string action;  // blocked | downgraded
+  bool operator==(const RuleEvent&) const = default;
 };
 
 // Phase durations in milliseconds; a negative value: the phase did not run.
@@ -46,6 +49,7 @@ struct PhaseTimes {
   double tpot = -1;      // mean time per output token after the first
   double guard_out = -1;
   double total = -1;
+  bool operator==(const PhaseTimes&) const = default;
 };
 
 struct RequestRecord {
@@ -92,6 +96,12 @@ struct RequestRecord {
   bool bodies_logged = false;
   std::string request_body;
   std::string response_body;
+
+  // Back to a fresh record, keeping the strings' and lists' memory: a
+  // delivered record carries the next request's with no allocation. A field
+  // added above is cleared there too (record_test compares with a new one).
+  void clear();
+  bool operator==(const RequestRecord&) const = default;
 };
 
 }  // namespace sluice::pipeline

@@ -5,6 +5,27 @@
 
 namespace sluice::pipeline {
 
+void RequestRecord::clear() {
+  for (std::string* s : {&id, &method, &path, &client_ip, &trace_id, &span_id, &parent_span_id,
+                         &subject, &team, &requested_model, &resolved_model, &provider,
+                         &provider_type, &error_code, &request_body, &response_body}) {
+    s->clear();
+  }
+  start_ms = end_ms = 0;
+  metadata.clear();
+  applied_rules.clear();
+  attempts.clear();
+  events.clear();
+  status = 0;
+  stream = false;
+  prompt_tokens = completion_tokens = cached_tokens = 0;
+  tokens_estimated = false;
+  cost_usd = 0;
+  phases = PhaseTimes();
+  findings.clear();
+  bodies_logged = false;
+}
+
 void recordRequest(const http::Request& req, RequestRecord* r) {
   r->method = req.method;
   r->path.assign(req.path());
@@ -15,9 +36,9 @@ void recordRequest(const http::Request& req, RequestRecord* r) {
 void recordTrace(const http::Request& req, RequestRecord* r) {
   const std::string* tp = req.header("traceparent");
   if (!tp || !telemetry::parseTraceparent(*tp, &r->trace_id, &r->parent_span_id)) {
-    r->trace_id = telemetry::newTraceId();
+    telemetry::newTraceId(&r->trace_id);
   }
-  r->span_id = telemetry::newSpanId();
+  telemetry::newSpanId(&r->span_id);
 }
 
 void recordCaller(const governance::Principal& caller, RequestRecord* r) {

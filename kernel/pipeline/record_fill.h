@@ -25,8 +25,10 @@ void recordTimes(uint64_t start_ns, uint64_t end_ns, RequestRecord* r);
 // UTF-8 character boundary.
 void appendCapped(std::string* body, std::string_view data, uint64_t cap);
 
+// Milliseconds, to the microsecond: the nearest double to a 3-decimal value,
+// which every sink's text writes short and reads back exactly.
 inline double elapsedMs(uint64_t from_ns, uint64_t to_ns) {
-  return static_cast<double>(to_ns - from_ns) / 1e6;
+  return static_cast<double>((to_ns - from_ns + 500) / 1000) / 1000.0;
 }
 
 }  // namespace sluice::pipeline

@@ -57,16 +57,20 @@ struct Hub::Sink {
 // ------------------------------------------------------------------ Outbox
 
 void Outbox::submit(pipeline::RequestRecord&& record) {
+  std::unique_ptr<pipeline::RequestRecord> shell = reuse();
+  if (!shell) shell = std::make_unique<pipeline::RequestRecord>();
+  std::swap(*shell, record);  // the spent record's strings go back to the caller, freed there
+  submit(std::move(shell));
+}
+
+void Outbox::submit(std::unique_ptr<pipeline::RequestRecord> record) {
   // Single writer: a plain load and store, no read-modify-write.
   submitted_.store(submitted_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  std::unique_ptr<pipeline::RequestRecord> shell(returned_.pop());
-  if (!shell) shell = std::make_unique<pipeline::RequestRecord>();
-  std::swap(*shell, record);  // the spent record's strings go back to the caller, freed here
-  if (!ring_.push(shell.get())) {
+  if (!ring_.push(record.get())) {
     dropped_.store(dropped_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     return;  // freed here, on the worker
   }
-  shell.release();
+  record.release();
   // A full batch wakes the sink thread; smaller ones wait for its timer.
   uint32_t batch = hub_->batch_records_.load(std::memory_order_relaxed);
   if (ring_.size() % batch == 0) hub_->wake();
@@ -291,8 +295,10 @@ void Hub::deliver(std::vector<std::unique_ptr<pipeline::RequestRecord>>* records
           .fetch_add(batch_.size(), std::memory_order_relaxed);
     }
   }
-  // Back to the worker that made each one (freed here only if its ring is full).
+  // Back to the worker that made each one, cleared here, off the request path
+  // (freed here only if its ring is full).
   for (size_t i = 0; i < records->size(); i++) {
+    (*records)[i]->clear();
     if (taken_from_[i]->returned_.push((*records)[i].get())) (*records)[i].release();
   }
   records->clear();

@@ -42,6 +42,13 @@ class Outbox {
  public:
   // Some sink is configured: records are worth building.
   bool active() const { return active_->load(std::memory_order_relaxed); }
+  // A cleared record to fill, one the sink thread is done with, or null when
+  // none has come back yet.
+  std::unique_ptr<pipeline::RequestRecord> reuse() {
+    return std::unique_ptr<pipeline::RequestRecord>(returned_.pop());
+  }
+  // Hands a filled record to the sink thread.
+  void submit(std::unique_ptr<pipeline::RequestRecord> record);
   // Takes the record's contents (what is left in `record` is a spent one,
   // to be destroyed by the caller).
   void submit(pipeline::RequestRecord&& record);

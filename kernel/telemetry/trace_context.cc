@@ -31,9 +31,13 @@ uint64_t nextRandom() {
   return state * 0x2545F4914F6CDD1Dull;
 }
 
-void appendHex(std::string* out, uint64_t v) {
-  static const char kDigits[] = "0123456789abcdef";
-  for (int shift = 60; shift >= 0; shift -= 4) out->push_back(kDigits[(v >> shift) & 0xf]);
+// Sixteen lower-case hex digits of v at out[0..16), a byte at a time.
+void writeHex(char* out, uint64_t v) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  for (int i = 7; i >= 0; i--, v >>= 8) {
+    out[2 * i] = kDigits[(v >> 4) & 0xf];
+    out[2 * i + 1] = kDigits[v & 0xf];
+  }
 }
 
 }  // namespace
@@ -55,25 +59,24 @@ bool parseTraceparent(std::string_view h, std::string* trace_id, std::string* pa
   return true;
 }
 
-std::string newTraceId() {
-  std::string id;
-  id.reserve(32);
-  appendHex(&id, nextRandom());
-  appendHex(&id, nextRandom());
-  return id;
+void newTraceId(std::string* out) {
+  char id[32];
+  writeHex(id, nextRandom());
+  writeHex(id + 16, nextRandom());
+  out->assign(id, sizeof id);
 }
 
-std::string newSpanId() {
-  std::string id;
-  id.reserve(16);
+void newSpanId(std::string* out) {
+  char id[16];
   uint64_t v = nextRandom();
-  appendHex(&id, v ? v : 1);
-  return id;
+  writeHex(id, v ? v : 1);
+  out->assign(id, sizeof id);
 }
 
 std::string traceparent(std::string_view trace_id, std::string_view span_id) {
-  std::string h = "00-";
-  h.append(trace_id).append("-").append(span_id).append("-01");
+  std::string h;
+  h.reserve(trace_id.size() + span_id.size() + 7);
+  h.append("00-").append(trace_id).append("-").append(span_id).append("-01");
   return h;
 }
 

@@ -11,9 +11,10 @@ namespace sluice::telemetry {
 // header is ignored) when malformed, or when an id is all zeros.
 bool parseTraceparent(std::string_view header, std::string* trace_id, std::string* parent_span_id);
 
-// Fresh random ids (lower-case hex), from a per-thread generator.
-std::string newTraceId();  // 32 hex digits
-std::string newSpanId();   // 16 hex digits
+// Fresh random ids (lower-case hex) into *out, from a per-thread generator;
+// a reused string keeps its memory.
+void newTraceId(std::string* out);  // 32 hex digits
+void newSpanId(std::string* out);   // 16 hex digits
 
 // The traceparent header for a call made as span `span_id` of `trace_id`.
 std::string traceparent(std::string_view trace_id, std::string_view span_id);

@@ -173,16 +173,25 @@ TEST_F(HubTest, DeliveredRecordsComeBackToTheirWorkerForReuse) {
   ASSERT_TRUE(hub.configure(config({{"access-log", accessLog("a.log")}}), &registry_, &errors));
   std::string err;
   ASSERT_TRUE(hub.start({}, &err));
+  EXPECT_EQ(hub.outbox(0)->reuse(), nullptr) << "nothing delivered yet";
   pipeline::RequestRecord first = record(1);
+  first.path = "/v1/chat/completions?a-path-longer-than-a-short-string";
   hub.outbox(0)->submit(std::move(first));
   EXPECT_TRUE(first.id.empty()) << "nothing to reuse yet: the caller keeps an empty shell";
   ASSERT_TRUE(eventually([&] { return lineCount(dir_ + "/a.log") == 1; }));
-  // The delivered record is now the shell the next submission swaps with.
-  pipeline::RequestRecord second = record(2);
-  hub.outbox(0)->submit(std::move(second));
-  EXPECT_EQ(second.id, "req_1");
+  // The delivered record comes back cleared, with its memory.
+  std::unique_ptr<pipeline::RequestRecord> shell;
+  ASSERT_TRUE(eventually([&] { return (shell = hub.outbox(0)->reuse()) != nullptr; }));
+  EXPECT_EQ(*shell, pipeline::RequestRecord());
+  EXPECT_GE(shell->path.capacity(), 54u);  // the path above
+  *shell = record(2);
+  hub.outbox(0)->submit(std::move(shell));
   ASSERT_TRUE(eventually([&] { return lineCount(dir_ + "/a.log") == 2; }));
   EXPECT_NE(readFile(dir_ + "/a.log").find("trace_id=t2"), std::string::npos);
+  // A submission by value swaps with a returned shell when there is one.
+  pipeline::RequestRecord third = record(3);
+  hub.outbox(0)->submit(std::move(third));
+  ASSERT_TRUE(eventually([&] { return lineCount(dir_ + "/a.log") == 3; }));
   hub.stop();
 }
 

@@ -35,6 +35,27 @@ pipeline::RequestRecord sample() {
   return r;
 }
 
+TEST(RequestRecord, ClearMakesItNewAgain) {
+  pipeline::RequestRecord r = sample();
+  r.client_ip = "127.0.0.1";
+  r.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+  r.span_id = "00f067aa0ba902b7";
+  r.parent_span_id = "00f067aa0ba902b8";
+  r.team = "payments";
+  r.resolved_model = "openai/gpt-4o-mini";
+  r.provider = "openai";
+  r.provider_type = "openai";
+  r.stream = true;
+  r.completion_tokens = 3;
+  r.cached_tokens = 2;
+  r.phases = {1, 2, 3, 4, 5, 6, 7, 8};
+  r.bodies_logged = true;
+  r.request_body = "{}";
+  r.response_body = "{}";
+  r.clear();
+  EXPECT_EQ(r, pipeline::RequestRecord());
+}
+
 TEST(RecordJson, SchemaOneWithNullsForUnknownsAndOnlyPhasesThatRan) {
   std::string json;
   appendRecordJson(sample(), &json);

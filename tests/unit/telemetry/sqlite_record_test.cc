@@ -69,6 +69,17 @@ pipeline::RequestRecord fewFields() {
   return r;
 }
 
+// Times the kernel writes (whole microseconds, some of them printed in
+// exponent form when shortest) and times it does not (a mean per token).
+pipeline::RequestRecord oddTimes() {
+  pipeline::RequestRecord r = fewFields();
+  r.id = "req_times";
+  r.attempts = {{"openai/gpt-4o", 200, "", 1000000}, {"openai/gpt-4o", 0, "timeout", 0.001},
+                {"openai/gpt-4o", 200, "", 2.0000001}};
+  r.phases = {0.001, 12.005, 1234.567, 1e6, 0.1, 3.3333333333333335, 0, 90000000.25};
+  return r;
+}
+
 class SqliteRecords : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
@@ -116,6 +127,7 @@ TEST_P(SqliteRecords, TheAdminReadIsTheKernelsJsonByteForByte) {
   std::vector<std::unique_ptr<pipeline::RequestRecord>> records;
   records.push_back(std::make_unique<pipeline::RequestRecord>(everyField()));
   records.push_back(std::make_unique<pipeline::RequestRecord>(fewFields()));
+  records.push_back(std::make_unique<pipeline::RequestRecord>(oddTimes()));
   RecordBatch batch;
   batch.build(records, /*json=*/GetParam());
   ASSERT_EQ(vt_->write(sink_, &batch.batch()), SLUICE_OK);
