@@ -1,5 +1,7 @@
 #include "record_text.h"
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -10,13 +12,34 @@ namespace {
 
 std::string_view sv(sluice_str s) { return std::string_view(s.ptr ? s.ptr : "", s.len); }
 
+// Bytes a JSON string literal cannot hold as they are.
+constexpr std::array<bool, 256> kEscaped = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 0x20; c++) t[c] = true;
+  t['"'] = t['\\'] = true;
+  return t;
+}();
+
+// The first byte of s from `at` on that needs escaping, or s.size(); eight
+// bytes per test, as most strings (ids, names, paths) have none.
+size_t nextEscaped(std::string_view s, size_t at) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  while (at + 8 <= s.size()) {
+    unsigned hit = 0;
+    for (size_t k = 0; k < 8; k++) hit |= static_cast<unsigned>(kEscaped[p[at + k]]);
+    if (hit) break;
+    at += 8;
+  }
+  while (at < s.size() && !kEscaped[p[at]]) at++;
+  return at;
+}
+
 // A JSON string literal, escaped as the kernel's record JSON escapes it.
 void appendString(std::string* out, std::string_view s) {
   out->push_back('"');
   size_t run = 0;
-  for (size_t i = 0; i < s.size(); i++) {
+  for (size_t i = nextEscaped(s, 0); i < s.size(); i = nextEscaped(s, i + 1)) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
     out->append(s.data() + run, i - run);
     run = i + 1;
     switch (c) {
@@ -59,11 +82,17 @@ class Writer {
   enum Text { kRecordJson, kDetail };
   Writer(std::string* out, Text text) : out_(out), detail_(text == kDetail) {}
 
-  void key(const char* k) {
-    if (need_comma_) out_->push_back(',');
-    out_->push_back('"');
-    out_->append(k);
-    out_->append("\":");
+  void key(std::string_view k) {  // ,"k": in one append
+    char buf[48];
+    size_t n = 0;
+    if (need_comma_) buf[n++] = ',';
+    buf[n++] = '"';
+    size_t len = std::min(k.size(), sizeof buf - 4);  // keys are short literals
+    memcpy(buf + n, k.data(), len);
+    n += len;
+    buf[n++] = '"';
+    buf[n++] = ':';
+    out_->append(buf, n);
     need_comma_ = true;
   }
   void open(char c) {
@@ -79,7 +108,7 @@ class Writer {
     need_comma_ = true;
   }
   // Empty strings are null: "not known" rather than "known to be empty".
-  void str(const char* k, sluice_str v) {
+  void str(std::string_view k, sluice_str v) {
     key(k);
     if (v.len == 0) {
       out_->append("null");
@@ -88,12 +117,12 @@ class Writer {
     }
   }
   // Only when known: what `detail` leaves out reads back as empty.
-  void strIfSet(const char* k, sluice_str v) {
+  void strIfSet(std::string_view k, sluice_str v) {
     if (v.len == 0) return;
     key(k);
     appendString(out_, sv(v));
   }
-  void integer(const char* k, int64_t v) {
+  void integer(std::string_view k, int64_t v) {
     key(k);
     char buf[24];
     auto r = std::to_chars(buf, buf + sizeof buf, v);
@@ -101,24 +130,24 @@ class Writer {
   }
   // Text that reads back as the same double: in `detail`, times as written by
   // writeMicros; in record JSON, the shortest, as the kernel writes it.
-  void real(const char* k, double v) {
+  void real(std::string_view k, double v) {
     key(k);
     char buf[32];
     char* end = detail_ ? writeMicros(buf, v) : nullptr;
     if (!end) end = std::to_chars(buf, buf + sizeof buf, v).ptr;
     out_->append(buf, end);
   }
-  void ms(const char* k, double v) {  // phase times to the microsecond
+  void ms(std::string_view k, double v) {  // phase times to the microsecond
     if (v < 0) return;
     key(k);
     char buf[32];
     auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, 3);
     out_->append(buf, r.ptr);
   }
-  void realIfRan(const char* k, double v) {
+  void realIfRan(std::string_view k, double v) {
     if (v >= 0) real(k, v);
   }
-  void boolean(const char* k, bool v) {
+  void boolean(std::string_view k, bool v) {
     key(k);
     out_->append(v ? "true" : "false");
   }
