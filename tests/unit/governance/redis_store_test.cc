@@ -342,6 +342,44 @@ TEST_F(RedisStoreTest, SettlementsNobodyWaitsOnAreSentTogether) {
   closeAll(*store);
 }
 
+TEST_F(RedisStoreTest, SettlementsAndReservationsOfOneTurnShareOneRun) {
+  RedisServer server;
+  startServer(server);
+  auto store = makeStore(server.url());
+  ASSERT_TRUE(loop_.runUntil([&] { return store->connected(); }));
+  // A budget: `held` counts reservations, `spent` what settled, both toward the limit.
+  EXPECT_EQ(reserve(*store, {check("turn:held", 100, 60, 60)}).status, Status::Admitted);
+  EXPECT_EQ(server.command({"CONFIG", "RESETSTAT"}), "OK");
+  // Within one turn: the 60 settles as 30 spent, then three reservations of
+  // 30 against held + spent (60 left): two fit, the third does not.
+  std::string_view held = "turn:held", spent = "turn:spent";
+  store->adjust({{held, -60, 60}, {spent, 30, 60}}, nullptr);
+  std::vector<std::optional<ReserveResult>> got(3);
+  for (size_t i = 0; i < got.size(); i++) {
+    CounterCheck c = check(held, 100, 30, 60);
+    c.other_key = spent;
+    c.other_weight_ppm = 1000000;
+    store->reserve({c, check("turn:requests", 10, 1, 60)},
+                   [&got, i](const ReserveResult& r) { got[i] = r; });
+  }
+  ASSERT_TRUE(loop_.runUntil([&] { return got.back().has_value(); }));
+  EXPECT_EQ(got[0]->status, Status::Admitted);
+  EXPECT_EQ(got[0]->before, (std::vector<int64_t>{30, 0}));
+  EXPECT_EQ(got[1]->status, Status::Admitted);
+  EXPECT_EQ(got[1]->before, (std::vector<int64_t>{60, 1}));
+  EXPECT_EQ(got[2]->status, Status::Refused);
+  EXPECT_EQ(got[2]->refused, 0);
+  EXPECT_EQ(server.command({"MGET", "turn:held", "turn:spent", "turn:requests"}), "60,30,2");
+  EXPECT_NE(server.command({"TTL", "turn:spent"}), "-1") << "a key the run made expires";
+  EXPECT_NE(server.command({"TTL", "turn:requests"}), "-1");
+  std::string stats = server.command({"INFO", "commandstats"});
+  EXPECT_NE(stats.find("cmdstat_evalsha:calls=1,"), std::string::npos) << stats;
+  // Each key is written at most twice in the run (its first use, then what
+  // the later ones add up to): held, requests twice, spent once.
+  EXPECT_NE(stats.find("cmdstat_incrby:calls=5,"), std::string::npos) << stats;
+  closeAll(*store);
+}
+
 TEST_F(RedisStoreTest, AuthenticatesAndSelectsTheDatabase) {
   RedisServer server("s3cret");
   startServer(server);
