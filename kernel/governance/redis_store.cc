@@ -662,6 +662,7 @@ void RedisStore::onReply(const CallPtr& call, redisReply* reply) {
     return;
   }
   call->answered = true;
+  batchAnswered(*call);
   while (!deadlines_.empty() && deadlines_.front()->answered) deadlines_.pop_front();
   if (!answer(*call, *reply)) {
     std::string reason = "unexpected reply from " + where_;
@@ -774,6 +775,7 @@ void RedisStore::lateReply(const Call& call, const redisReply& r) {
 void RedisStore::fail(const CallPtr& call, const std::string& reason) {
   if (call->answered) return;
   call->answered = true;
+  batchAnswered(*call);
   if (call->for_caller) reportUnavailable(reason);
   answerUnavailable(*call, reason);
 }
@@ -835,6 +837,7 @@ void RedisStore::flushBatch(bool write_now) {
   CallPtr call = newCall(CallKind::Reserve, std::move(run.args), redis_scripts::kBatch);
   call->group_sizes = std::move(run.group_sizes);
   call->reserve_dones = std::move(run.dones);
+  batch_in_flight_ = call.get();  // before send(): a failed send answers it at once
   // Written at once only on a connection that is up: hiredis takes a write
   // on one still connecting for the end of the connect.
   write_now = write_now && ac_ && connected_ && (ac_->c.flags & REDIS_CONNECTED);
@@ -852,8 +855,20 @@ void RedisStore::armFlush() {
     self->flush_armed_ = false;
     // A caller answered during the flush (a failed send) may add to the batch
     // again: send that too, the loop may be about to block.
-    for (int i = 0; i < 4 && !self->batch_.empty(); i++) self->flushBatch(true);
+    for (int i = 0; i < 4 && !self->batch_.empty() && !self->batch_in_flight_; i++) {
+      self->flushBatch(true);
+    }
   });
+}
+
+// One batch in flight at a time: what comes meanwhile waits for its answer
+// (or its timeout) and then goes in one run. Under load a run then carries
+// a whole round trip's requests, not one loop turn's; when Redis is idle
+// nothing waits.
+void RedisStore::batchAnswered(const Call& call) {
+  if (&call != batch_in_flight_) return;
+  batch_in_flight_ = nullptr;
+  if (!batch_.empty()) armFlush();
 }
 
 // Settlements nobody waits on are added up per key and go with the loop

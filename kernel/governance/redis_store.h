@@ -6,7 +6,9 @@
 // `timeout_ms`) a call is answered Unavailable (adjust/read: an empty vector,
 // claimOnce: false), exactly once, and the connection is re-established with
 // backoff. Calls made while a connection is being set up wait for it, within
-// their timeout. A connection with no reply for max(4 x timeout_ms, 1 s) is
+// their timeout. Reservations and settlements go in batches, one in flight at
+// a time: one made while a batch is out waits for that batch's answer (or
+// timeout) before its own timeout starts. A connection with no reply for max(4 x timeout_ms, 1 s) is
 // dropped and re-established. A reservation whose reply arrives after its
 // timeout is undone if it had been admitted, so nothing leaks.
 //
@@ -106,6 +108,7 @@ class RedisStore : public CounterStore {
   // Sends the batch; `write_now` writes it to the socket at once (only
   // outside hiredis's callbacks).
   void flushBatch(bool write_now);
+  void batchAnswered(const Call& call);
   CallPtr newCall(CallKind kind, RespArgs args, const char* script = nullptr);
   void send(const CallPtr& call);
   void onReply(const CallPtr& call, redisReply* reply);
@@ -142,6 +145,7 @@ class RedisStore : public CounterStore {
   RedisBatch batch_;
   uv_prepare_t* flush_prepare_ = nullptr;
   bool flush_armed_ = false;
+  const Call* batch_in_flight_ = nullptr;  // the batch sent and not answered yet
   uv_getaddrinfo_t* resolving_ = nullptr;
   uint64_t timer_due_ms_ = 0;
 

@@ -380,6 +380,31 @@ TEST_F(RedisStoreTest, SettlementsAndReservationsOfOneTurnShareOneRun) {
   closeAll(*store);
 }
 
+TEST_F(RedisStoreTest, WhileABatchIsOutLaterTurnsWaitAndGoTogether) {
+  RedisServer server;
+  startServer(server);
+  auto store = makeStore(server.url());
+  ASSERT_TRUE(loop_.runUntil([&] { return store->connected(); }));
+  EXPECT_EQ(server.command({"CONFIG", "RESETSTAT"}), "OK");
+  EXPECT_EQ(server.command({"CLIENT", "PAUSE", "300", "ALL"}), "OK");
+  // The first turn's batch goes out and waits on the paused server; three
+  // later turns' reservations wait for its answer, then go in one run.
+  std::vector<std::optional<ReserveResult>> got(4);
+  for (size_t i = 0; i < got.size(); i++) {
+    store->reserve({check("flight", 3, 1, 60)}, [&got, i](const ReserveResult& r) { got[i] = r; });
+    wait(20);
+  }
+  ASSERT_TRUE(loop_.runUntil([&] { return got.back().has_value(); }, 5000));
+  for (size_t i = 0; i < got.size(); i++) {
+    EXPECT_EQ(got[i]->status, i < 3 ? Status::Admitted : Status::Refused) << i;
+  }
+  EXPECT_EQ(got[2]->before, std::vector<int64_t>{2});
+  EXPECT_EQ(server.command({"GET", "flight"}), "3");
+  std::string stats = server.command({"INFO", "commandstats"});
+  EXPECT_NE(stats.find("cmdstat_evalsha:calls=2,"), std::string::npos) << stats;
+  closeAll(*store);
+}
+
 TEST_F(RedisStoreTest, AuthenticatesAndSelectsTheDatabase) {
   RedisServer server("s3cret");
   startServer(server);
