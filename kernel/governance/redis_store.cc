@@ -213,13 +213,29 @@ bool integerArray(const redisReply& r, size_t n, std::vector<int64_t>* out) {
   return true;
 }
 
-bool parseReserveReply(const redisReply& r, size_t checks, ReserveResult* out) {
-  if (!integerArray(r, checks + 1, &out->before)) return false;
-  int64_t refused = out->before[0];
-  if (refused < 0 || refused > static_cast<int64_t>(checks)) return false;
-  out->status = refused == 0 ? ReserveResult::Status::Admitted : ReserveResult::Status::Refused;
-  out->refused = static_cast<int>(refused) - 1;
-  out->before.erase(out->before.begin());
+// A batch run's answer: one flat array of integers, per reservation its
+// refused index (1-based, 0: admitted), then its checks' values before it.
+bool parseBatchReply(const redisReply& r, const std::vector<size_t>& group_sizes,
+                     std::vector<ReserveResult>* out) {
+  size_t total = 0;
+  for (size_t n : group_sizes) total += n + 1;
+  if (r.type != REDIS_REPLY_ARRAY || r.elements != total) return false;
+  for (size_t i = 0; i < total; i++) {
+    if (r.element[i]->type != REDIS_REPLY_INTEGER) return false;
+  }
+  out->assign(group_sizes.size(), ReserveResult{});
+  size_t at = 0;
+  for (size_t g = 0; g < group_sizes.size(); g++) {
+    size_t n = group_sizes[g];
+    ReserveResult& result = (*out)[g];
+    int64_t refused = r.element[at]->integer;
+    if (refused < 0 || refused > static_cast<int64_t>(n)) return false;
+    result.status = refused == 0 ? ReserveResult::Status::Admitted : ReserveResult::Status::Refused;
+    result.refused = static_cast<int>(refused) - 1;
+    result.before.reserve(n);
+    for (size_t i = 1; i <= n; i++) result.before.push_back(r.element[at + i]->integer);
+    at += n + 1;
+  }
   return true;
 }
 
@@ -678,11 +694,8 @@ bool RedisStore::answer(Call& call, const redisReply& r) {
       return true;
     case CallKind::Reserve: {
       // Every reservation's answer is read before any caller hears of one.
-      std::vector<ReserveResult> results(call.group_sizes.size());
-      if (r.type != REDIS_REPLY_ARRAY || r.elements != results.size()) return false;
-      for (size_t g = 0; g < results.size(); g++) {
-        if (!parseReserveReply(*r.element[g], call.group_sizes[g], &results[g])) return false;
-      }
+      std::vector<ReserveResult> results;
+      if (!parseBatchReply(r, call.group_sizes, &results)) return false;
       for (size_t g = 0; g < results.size(); g++) {
         if (call.reserve_dones[g]) call.reserve_dones[g](results[g]);
       }
@@ -737,7 +750,8 @@ void RedisStore::answerUnavailable(Call& call, const std::string& reason) {
 // did for nobody.
 void RedisStore::lateReply(const Call& call, const redisReply& r) {
   if (call.kind == CallKind::Reserve) {
-    if (r.type != REDIS_REPLY_ARRAY || r.elements != call.group_sizes.size()) return;
+    std::vector<ReserveResult> results;
+    if (!parseBatchReply(r, call.group_sizes, &results)) return;
     // args (RedisBatch): the key count and keys, the settlements (3 numbers
     // each; they stand), the check shapes (6 numbers each: key, other, ppm,
     // limit, enforce, ttl), then per reservation n and n (shape, amount).
@@ -750,9 +764,7 @@ void RedisStore::lateReply(const Call& call, const redisReply& r) {
     std::vector<CounterDelta> undo;
     for (size_t g = 0; g < call.group_sizes.size(); g++) {
       size_t n = call.group_sizes[g];
-      ReserveResult result;
-      bool admitted = parseReserveReply(*r.element[g], n, &result) &&
-                      result.status == ReserveResult::Status::Admitted;
+      bool admitted = results[g].status == ReserveResult::Status::Admitted;
       for (size_t i = 0; admitted && i < n; i++) {
         auto shape = static_cast<size_t>(number(at + 1 + 2 * i));
         int64_t amount = number(at + 2 + 2 * i);
