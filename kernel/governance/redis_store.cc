@@ -795,6 +795,13 @@ void RedisStore::fail(const CallPtr& call, const std::string& reason) {
 void RedisStore::onTimer() {
   uint64_t now = nowMs();
   timer_due_ms_ = 0;
+  // Timers run before the loop polls: after the loop was held up (a busy
+  // core), replies may be waiting in the socket. Read them first, so only a
+  // reply that has not come is late (a late reservation is undone, and one
+  // whose connection is dropped is lost).
+  if (ac_ && (ac_->c.flags & REDIS_CONNECTED) && !sent_at_.empty()) {
+    redisAsyncHandleRead(ac_);  // may lose the connection: ac_ is then null
+  }
   if (ac_ && !sent_at_.empty() && now - sent_at_.front() >= stall_ms_) {
     dropConnection("no reply from " + where_ + " for " + std::to_string(stall_ms_) + " ms");
   }

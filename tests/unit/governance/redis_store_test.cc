@@ -558,6 +558,26 @@ TEST_F(RedisStoreTest, ReservationAdmittedAfterItsTimeoutIsUndone) {
   closeAll(*store);
 }
 
+TEST_F(RedisStoreTest, AReplyWaitingWhenTheLoopWasHeldUpIsNotLate) {
+  RedisServer server;
+  startServer(server);
+  auto store = makeStore(server.url(), /*timeout_ms=*/150);
+  ASSERT_TRUE(loop_.runUntil([&] { return store->connected(); }));
+  ASSERT_EQ(reserve(*store, {check("warm", 10, 1, 60)}).status, Status::Admitted);  // script loaded
+  // The reply comes 100 ms after the call, within its 150 ms, but the loop
+  // only turns again after 400 ms, when the call's timer is due.
+  EXPECT_EQ(server.command({"CLIENT", "PAUSE", "100", "ALL"}), "OK");
+  std::optional<ReserveResult> got;
+  store->reserve({check("held-up", 10, 1, 60)}, [&](const ReserveResult& r) { got = r; });
+  uv_run(loop_.get(), UV_RUN_NOWAIT);  // sends it
+  ASSERT_FALSE(got.has_value());
+  usleep(400 * 1000);
+  ASSERT_TRUE(loop_.runUntil([&] { return got.has_value(); }));
+  EXPECT_EQ(got->status, Status::Admitted);
+  EXPECT_EQ(server.command({"GET", "held-up"}), "1");
+  closeAll(*store);
+}
+
 TEST_F(RedisStoreTest, CloseAnswersPendingCallsAndLeavesNoHandles) {
   SilentListener silent;
   auto store = makeStore(silent.url(), /*timeout_ms=*/5000);
