@@ -1,6 +1,7 @@
-// The Redis counter store: exact limits across replicas. Each reservation is
-// one server-side Lua script, so reads, decision and writes are atomic in
-// Redis. One async hiredis connection per loop; nothing ever blocks the loop.
+// The Redis counter store: exact limits across replicas. Reservations are
+// decided by a server-side Lua script, so reads, decision and writes are
+// atomic in Redis. One async hiredis connection per loop; nothing ever
+// blocks the loop.
 //
 // When Redis cannot answer (no connection, an error reply, or no reply within
 // `timeout_ms`) a call is answered Unavailable (adjust/read: an empty vector,
@@ -8,8 +9,8 @@
 // backoff. Calls made while a connection is being set up wait for it, within
 // their timeout. Reservations and settlements go in batches, one in flight at
 // a time: one made while a batch is out waits for that batch's answer (or
-// timeout) before its own timeout starts. A connection with no reply for max(4 x timeout_ms, 1 s) is
-// dropped and re-established. A reservation whose reply arrives after its
+// timeout) before its own timeout starts. A connection with no reply for
+// max(4 x timeout_ms, 1 s) is dropped and re-established. A reservation whose reply arrives after its
 // timeout is undone if it had been admitted, so nothing leaks.
 //
 // Lifecycle: the store belongs to one loop thread. close() cancels everything
