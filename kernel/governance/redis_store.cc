@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
-#include <charconv>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -61,8 +60,8 @@ std::string sha1Hex(const char* text) {
   return hex;
 }
 
-const std::string& reserveSha() {
-  static const std::string sha = sha1Hex(redis_scripts::kReserve);
+const std::string& batchSha() {
+  static const std::string sha = sha1Hex(redis_scripts::kBatch);
   return sha;
 }
 
@@ -72,7 +71,7 @@ const std::string& adjustSha() {
 }
 
 const std::string& scriptSha(const char* script) {
-  return script == redis_scripts::kReserve ? reserveSha() : adjustSha();
+  return script == redis_scripts::kBatch ? batchSha() : adjustSha();
 }
 
 bool parseInt(const std::string& text, int64_t* out) {
@@ -113,11 +112,30 @@ bool isNumericHost(const std::string& host) {
 // which it stops watching: the connection would hang forever. This adapter
 // hands errors to hiredis, whose read or write then finds the error and
 // disconnects.
+//
+// Every uv_poll_start costs two epoll_ctl calls (libuv drops the fd and adds
+// it again), and hiredis asks to watch reading again after every read: the
+// adapter only tells libuv about real changes, and holds them back while the
+// store writes a command itself (write interest added and dropped again).
 struct LoopEvents {
   redisAsyncContext* context;
   uv_poll_t handle;
-  int events;
+  int events;        // what hiredis wants watched
+  int watching = 0;  // what libuv watches
+  bool held = false;
 };
+
+void onPoll(uv_poll_t* handle, int status, int events);
+
+void syncPoll(LoopEvents* p) {
+  if (p->events == p->watching) return;
+  p->watching = p->events;
+  if (p->events) {
+    uv_poll_start(&p->handle, p->events, onPoll);
+  } else {
+    uv_poll_stop(&p->handle);
+  }
+}
 
 void onPoll(uv_poll_t* handle, int status, int events) {
   auto* p = static_cast<LoopEvents*>(handle->data);
@@ -125,17 +143,30 @@ void onPoll(uv_poll_t* handle, int status, int events) {
   if (p->context && (ready & UV_READABLE)) redisAsyncHandleRead(p->context);
   if (p->context && (ready & UV_WRITABLE)) redisAsyncHandleWrite(p->context);
   // Still connected after an error: keep watching, libuv stopped.
-  if (status < 0 && p->context && p->events) uv_poll_start(&p->handle, p->events, onPoll);
+  if (status < 0 && p->context) {
+    p->watching = 0;
+    syncPoll(p);
+  }
 }
 
 void updatePoll(LoopEvents* p, int add, int remove) {
   p->events = (p->events | add) & ~remove;
-  if (p->events) {
-    uv_poll_start(&p->handle, p->events, onPoll);
-  } else {
-    uv_poll_stop(&p->handle);
-  }
+  if (!p->held) syncPoll(p);
 }
+
+// Writes what the context holds for the socket now rather than when the loop
+// next finds it writable: one write, no change to what the loop watches.
+// Only outside hiredis's own callbacks; the context may be freed (and the
+// store told) when the write fails.
+void writeNow(redisAsyncContext* ac) {
+  auto* p = static_cast<LoopEvents*>(ac->ev.data);
+  p->held = true;
+  redisAsyncHandleWrite(ac);
+  p->held = false;  // p outlives the context: it is freed when its handle has closed
+  if (p->context) syncPoll(p);
+}
+
+void holdPoll(redisAsyncContext* ac) { static_cast<LoopEvents*>(ac->ev.data)->held = true; }
 
 bool attachToLoop(redisAsyncContext* ac, uv_loop_t* loop) {
   auto* p = new LoopEvents{ac, {}, 0};
@@ -182,13 +213,29 @@ bool integerArray(const redisReply& r, size_t n, std::vector<int64_t>* out) {
   return true;
 }
 
-bool parseReserveReply(const redisReply& r, size_t checks, ReserveResult* out) {
-  if (!integerArray(r, checks + 1, &out->before)) return false;
-  int64_t refused = out->before[0];
-  if (refused < 0 || refused > static_cast<int64_t>(checks)) return false;
-  out->status = refused == 0 ? ReserveResult::Status::Admitted : ReserveResult::Status::Refused;
-  out->refused = static_cast<int>(refused) - 1;
-  out->before.erase(out->before.begin());
+// A batch run's answer: one flat array of integers, per reservation its
+// refused index (1-based, 0: admitted), then its checks' values before it.
+bool parseBatchReply(const redisReply& r, const std::vector<size_t>& group_sizes,
+                     std::vector<ReserveResult>* out) {
+  size_t total = 0;
+  for (size_t n : group_sizes) total += n + 1;
+  if (r.type != REDIS_REPLY_ARRAY || r.elements != total) return false;
+  for (size_t i = 0; i < total; i++) {
+    if (r.element[i]->type != REDIS_REPLY_INTEGER) return false;
+  }
+  out->assign(group_sizes.size(), ReserveResult{});
+  size_t at = 0;
+  for (size_t g = 0; g < group_sizes.size(); g++) {
+    size_t n = group_sizes[g];
+    ReserveResult& result = (*out)[g];
+    int64_t refused = r.element[at]->integer;
+    if (refused < 0 || refused > static_cast<int64_t>(n)) return false;
+    result.status = refused == 0 ? ReserveResult::Status::Admitted : ReserveResult::Status::Refused;
+    result.refused = static_cast<int>(refused) - 1;
+    result.before.reserve(n);
+    for (size_t i = 1; i <= n; i++) result.before.push_back(r.element[at + i]->integer);
+    at += n + 1;
+  }
   return true;
 }
 
@@ -329,7 +376,7 @@ struct RedisStore::Call {
   size_t n = 0;            // checks, deltas or keys: the size of the reply
   bool last_handshake = false;
   std::string claim_key;  // Claim: freed again if the claim succeeds too late
-  // Reserve: one entry per reservation gathered into the call.
+  // Reserve (a batch run): one entry per reservation gathered into the call.
   std::vector<size_t> group_sizes;
   std::vector<ReserveDone> reserve_dones;
   ValuesDone values_done;
@@ -344,9 +391,9 @@ RedisStore::RedisStore(uv_loop_t* loop, RedisOptions options)
   g_open_stores.fetch_add(1);
   timer_ = new uv_timer_t;
   retry_timer_ = new uv_timer_t;
-  flush_idle_ = new uv_idle_t;
-  uv_idle_init(loop_, flush_idle_);
-  flush_idle_->data = this;
+  flush_prepare_ = new uv_prepare_t;
+  uv_prepare_init(loop_, flush_prepare_);
+  flush_prepare_->data = this;
   uv_timer_init(loop_, timer_);
   uv_timer_init(loop_, retry_timer_);
   timer_->data = this;
@@ -378,9 +425,8 @@ void RedisStore::close() {
     uv_cancel(reinterpret_cast<uv_req_t*>(resolving_));
     resolving_ = nullptr;
   }
-  flushReserves();  // gathered calls go out (and are answered) before the connection goes
-  flushAdds();
-  closeAndDelete(flush_idle_);
+  flushBatch(false);  // gathered calls go out (and are answered) before the connection goes
+  closeAndDelete(flush_prepare_);
   closeAndDelete(timer_);
   closeAndDelete(retry_timer_);
   if (ac_) dropConnection(reason_);  // answers every pending call Unavailable
@@ -549,63 +595,6 @@ void RedisStore::scheduleReconnect() {
   backoff_ms_ = std::min(backoff_ms_ * 2, options_.backoff_max_ms);
 }
 
-// ---- RESP ----
-
-namespace {
-
-// "<prefix><n>\r\n" into buf; returns its length.
-size_t respHeader(char prefix, size_t n, char (&buf)[24]) {
-  buf[0] = prefix;
-  char* end = std::to_chars(buf + 1, buf + sizeof buf - 2, n).ptr;
-  *end++ = '\r';
-  *end++ = '\n';
-  return static_cast<size_t>(end - buf);
-}
-
-}  // namespace
-
-RespArgs& RespArgs::add(std::string_view arg) {
-  char len[24];
-  text.append(len, respHeader('$', arg.size(), len)).append(arg).append("\r\n");
-  count++;
-  return *this;
-}
-
-RespArgs& RespArgs::add(int64_t value) {
-  char digits[24];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
-  return add(std::string_view(digits, static_cast<size_t>(end - digits)));
-}
-
-std::vector<std::string_view> RespArgs::views() const {
-  std::vector<std::string_view> out;
-  out.reserve(count);
-  size_t at = 0;
-  while (at < text.size() && text[at] == '$') {
-    size_t eol = text.find("\r\n", at);
-    if (eol == std::string::npos) break;
-    size_t len = std::strtoull(text.c_str() + at + 1, nullptr, 10);
-    if (eol + 2 + len > text.size()) break;
-    out.emplace_back(text.data() + eol + 2, len);
-    at = eol + 2 + len + 2;
-  }
-  return out;
-}
-
-std::string respCommand(std::initializer_list<std::string_view> head, const RespArgs& tail) {
-  char buf[24];
-  size_t n = respHeader('*', head.size() + tail.count, buf);
-  size_t bytes = n + tail.text.size();
-  for (std::string_view h : head) bytes += h.size() + 16;
-  std::string out;
-  out.reserve(bytes);
-  out.append(buf, n);
-  for (std::string_view h : head) {
-    out.append(buf, respHeader('$', h.size(), buf)).append(h).append("\r\n");
-  }
-  return out.append(tail.text);
-}
-
 // ---- calls ----
 
 RedisStore::CallPtr RedisStore::newCall(CallKind kind, RespArgs args, const char* script) {
@@ -689,6 +678,7 @@ void RedisStore::onReply(const CallPtr& call, redisReply* reply) {
     return;
   }
   call->answered = true;
+  batchAnswered(*call);
   while (!deadlines_.empty() && deadlines_.front()->answered) deadlines_.pop_front();
   if (!answer(*call, *reply)) {
     std::string reason = "unexpected reply from " + where_;
@@ -704,11 +694,8 @@ bool RedisStore::answer(Call& call, const redisReply& r) {
       return true;
     case CallKind::Reserve: {
       // Every reservation's answer is read before any caller hears of one.
-      std::vector<ReserveResult> results(call.group_sizes.size());
-      if (r.type != REDIS_REPLY_ARRAY || r.elements != results.size()) return false;
-      for (size_t g = 0; g < results.size(); g++) {
-        if (!parseReserveReply(*r.element[g], call.group_sizes[g], &results[g])) return false;
-      }
+      std::vector<ReserveResult> results;
+      if (!parseBatchReply(r, call.group_sizes, &results)) return false;
       for (size_t g = 0; g < results.size(); g++) {
         if (call.reserve_dones[g]) call.reserve_dones[g](results[g]);
       }
@@ -763,27 +750,31 @@ void RedisStore::answerUnavailable(Call& call, const std::string& reason) {
 // did for nobody.
 void RedisStore::lateReply(const Call& call, const redisReply& r) {
   if (call.kind == CallKind::Reserve) {
-    if (r.type != REDIS_REPLY_ARRAY || r.elements != call.group_sizes.size()) return;
-    // args: the key count, every reservation's 2n keys, the reservation
-    // count, then per reservation n and 5 numbers per check (ppm, limit,
-    // amount, enforce, ttl).
+    std::vector<ReserveResult> results;
+    if (!parseBatchReply(r, call.group_sizes, &results)) return;
+    // args (RedisBatch): the key count and keys, the settlements (3 numbers
+    // each; they stand), the check shapes (6 numbers each: key, other, ppm,
+    // limit, enforce, ttl), then per reservation n and n (shape, amount).
     std::vector<std::string_view> a = call.args.views();
-    size_t total_keys = 0;
-    for (size_t n : call.group_sizes) total_keys += 2 * n;
+    auto number = [&a](size_t i) { return i < a.size() ? std::stoll(std::string(a[i])) : 0; };
+    size_t keys = static_cast<size_t>(number(0));
+    size_t shapes_at = keys + 2 + 3 * static_cast<size_t>(number(keys + 1));
+    size_t shapes = static_cast<size_t>(number(shapes_at));
+    size_t at = shapes_at + 1 + 6 * shapes;
     std::vector<CounterDelta> undo;
-    size_t key = 1, arg = 2 + total_keys;
     for (size_t g = 0; g < call.group_sizes.size(); g++) {
       size_t n = call.group_sizes[g];
-      ReserveResult result;
-      bool admitted = parseReserveReply(*r.element[g], n, &result) &&
-                      result.status == ReserveResult::Status::Admitted;
-      for (size_t i = 0; admitted && i < n && arg + 1 + 5 * i + 4 < a.size(); i++) {
-        int64_t amount = std::stoll(std::string(a[arg + 1 + 5 * i + 2]));
-        auto ttl = static_cast<uint32_t>(std::stoul(std::string(a[arg + 1 + 5 * i + 4])));
-        if (amount != 0) undo.push_back({a[key + 2 * i], -amount, ttl});
+      bool admitted = results[g].status == ReserveResult::Status::Admitted;
+      for (size_t i = 0; admitted && i < n; i++) {
+        auto shape = static_cast<size_t>(number(at + 1 + 2 * i));
+        int64_t amount = number(at + 2 + 2 * i);
+        if (shape < 1 || shape > shapes) continue;
+        size_t base = shapes_at + 1 + 6 * (shape - 1);
+        auto key = static_cast<size_t>(number(base));
+        auto ttl = static_cast<uint32_t>(number(base + 5));
+        if (amount != 0 && key >= 1 && key <= keys) undo.push_back({a[key], -amount, ttl});
       }
-      key += 2 * n;
-      arg += 1 + 5 * n;
+      at += 1 + 2 * n;
     }
     if (!undo.empty()) adjust(undo, nullptr);
   } else if (call.kind == CallKind::Claim && claimed(r)) {
@@ -796,6 +787,7 @@ void RedisStore::lateReply(const Call& call, const redisReply& r) {
 void RedisStore::fail(const CallPtr& call, const std::string& reason) {
   if (call->answered) return;
   call->answered = true;
+  batchAnswered(*call);
   if (call->for_caller) reportUnavailable(reason);
   answerUnavailable(*call, reason);
 }
@@ -803,6 +795,13 @@ void RedisStore::fail(const CallPtr& call, const std::string& reason) {
 void RedisStore::onTimer() {
   uint64_t now = nowMs();
   timer_due_ms_ = 0;
+  // Timers run before the loop polls: after the loop was held up (a busy
+  // core), replies may be waiting in the socket. Read them first, so only a
+  // reply that has not come is late (a late reservation is undone, and one
+  // whose connection is dropped is lost).
+  if (ac_ && (ac_->c.flags & REDIS_CONNECTED) && !sent_at_.empty()) {
+    redisAsyncHandleRead(ac_);  // may lose the connection: ac_ is then null
+  }
   if (ac_ && !sent_at_.empty() && now - sent_at_.front() >= stall_ms_) {
     dropConnection("no reply from " + where_ + " for " + std::to_string(stall_ms_) + " ms");
   }
@@ -836,78 +835,63 @@ void RedisStore::armTimer() {
 
 // ---- the CounterStore operations ----
 
-// Reservations made in one turn of the loop go to Redis together, in one
-// script run that decides each on its own, in order: under load one command
-// carries many requests' admissions. The first one is sent after the loop's
-// current batch of events, not later.
+// Reservations and settlements made in one turn of the loop go to Redis
+// together, in one script run that applies the settlements, then decides
+// each reservation on its own, in order: under load one command carries many
+// requests' admissions and settlements. It is sent after the loop's current
+// batch of events, before the loop next waits for any.
 void RedisStore::reserve(const std::vector<CounterCheck>& checks, ReserveDone done) {
   if (checks.empty()) {
     if (done) done(ReserveResult{});
     return;
   }
-  PendingReserve p;
-  size_t key_bytes = 0;
-  for (const CounterCheck& c : checks) key_bytes += c.key.size() + c.other_key.size() + c.key.size();
-  p.keys.text.reserve(key_bytes + checks.size() * 16);
-  p.numbers.text.reserve(checks.size() * 80);
-  for (const CounterCheck& c : checks) {
-    p.keys.add(c.key).add(c.other_key.empty() ? c.key : c.other_key);
-    uint32_t ppm = c.other_key.empty() ? 0 : c.other_weight_ppm;
-    p.numbers.add(int64_t{ppm}).add(c.limit).add(c.amount).add(int64_t{c.enforce ? 1 : 0});
-    p.numbers.add(int64_t{c.ttl_s});
-  }
-  p.checks = checks.size();
-  p.done = std::move(done);
-  pending_reserves_.push_back(std::move(p));
-  if (closed_ || !ac_) return flushReserves();  // no connection: answered now, as unavailable
+  batch_.reserve(checks, std::move(done));
+  if (closed_ || !ac_) return flushBatch(false);  // no connection: answered now, as unavailable
   armFlush();
 }
 
-void RedisStore::flushReserves() {
-  if (pending_reserves_.empty()) return;
-  RespArgs args;
-  size_t keys = 0, bytes = 32;
-  for (const PendingReserve& p : pending_reserves_) {
-    keys += 2 * p.checks;
-    bytes += p.keys.text.size() + p.numbers.text.size() + 16;
-  }
-  args.text.reserve(bytes);
-  args.add(static_cast<int64_t>(keys));
-  for (const PendingReserve& p : pending_reserves_) {
-    args.text.append(p.keys.text);
-    args.count += p.keys.count;
-  }
-  args.add(static_cast<int64_t>(pending_reserves_.size()));
-  CallPtr call = newCall(CallKind::Reserve, RespArgs(), redis_scripts::kReserve);
-  call->group_sizes.reserve(pending_reserves_.size());
-  call->reserve_dones.reserve(pending_reserves_.size());
-  for (PendingReserve& p : pending_reserves_) {
-    args.add(static_cast<int64_t>(p.checks));
-    args.text.append(p.numbers.text);
-    args.count += p.numbers.count;
-    call->group_sizes.push_back(p.checks);
-    call->reserve_dones.push_back(std::move(p.done));
-  }
-  pending_reserves_.clear();
-  call->args = std::move(args);
+void RedisStore::flushBatch(bool write_now) {
+  if (batch_.empty()) return;
+  RedisBatch::Run run = batch_.take();
+  CallPtr call = newCall(CallKind::Reserve, std::move(run.args), redis_scripts::kBatch);
+  call->group_sizes = std::move(run.group_sizes);
+  call->reserve_dones = std::move(run.dones);
+  batch_in_flight_ = call.get();  // before send(): a failed send answers it at once
+  // Written at once only on a connection that is up: hiredis takes a write
+  // on one still connecting for the end of the connect.
+  write_now = write_now && ac_ && connected_ && (ac_->c.flags & REDIS_CONNECTED);
+  if (write_now) holdPoll(ac_);
   send(call);
+  if (write_now && ac_) writeNow(ac_);
 }
 
 void RedisStore::armFlush() {
   if (flush_armed_) return;
   flush_armed_ = true;
-  uv_idle_start(flush_idle_, [](uv_idle_t* i) {
-    auto* self = static_cast<RedisStore*>(i->data);
-    uv_idle_stop(i);
+  uv_prepare_start(flush_prepare_, [](uv_prepare_t* h) {
+    auto* self = static_cast<RedisStore*>(h->data);
+    uv_prepare_stop(h);
     self->flush_armed_ = false;
-    self->flushReserves();
-    self->flushAdds();
+    // A caller answered during the flush (a failed send) may add to the batch
+    // again: send that too, the loop may be about to block.
+    for (int i = 0; i < 4 && !self->batch_.empty() && !self->batch_in_flight_; i++) {
+      self->flushBatch(true);
+    }
   });
 }
 
-// Settlements nobody waits on are added up per key and sent together once
-// the loop has handled its current batch of events: under load one command
-// settles many requests. A reservation is never delayed by this.
+// One batch in flight at a time: what comes meanwhile waits for its answer
+// (or its timeout) and then goes in one run. Under load a run then carries
+// a whole round trip's requests, not one loop turn's; when Redis is idle
+// nothing waits.
+void RedisStore::batchAnswered(const Call& call) {
+  if (&call != batch_in_flight_) return;
+  batch_in_flight_ = nullptr;
+  if (!batch_.empty()) armFlush();
+}
+
+// Settlements nobody waits on are added up per key and go with the loop
+// turn's batch: under load one command settles many requests.
 void RedisStore::adjust(const std::vector<CounterDelta>& deltas, ValuesDone done) {
   if (deltas.empty()) {
     if (done) done({});
@@ -917,23 +901,8 @@ void RedisStore::adjust(const std::vector<CounterDelta>& deltas, ValuesDone done
     sendAdjust(deltas, std::move(done));
     return;
   }
-  for (const CounterDelta& d : deltas) {
-    PendingAdd& p = pending_adds_[std::string(d.key)];
-    p.delta += d.delta;
-    p.ttl_s = std::max(p.ttl_s, d.ttl_s);
-  }
+  for (const CounterDelta& d : deltas) batch_.settle(d);
   armFlush();
-}
-
-void RedisStore::flushAdds() {
-  if (pending_adds_.empty()) return;
-  std::vector<CounterDelta> deltas;
-  deltas.reserve(pending_adds_.size());
-  for (const auto& [key, add] : pending_adds_) {
-    if (add.delta != 0) deltas.push_back({key, add.delta, add.ttl_s});
-  }
-  if (!deltas.empty()) sendAdjust(deltas, nullptr);
-  pending_adds_.clear();
 }
 
 void RedisStore::sendAdjust(const std::vector<CounterDelta>& deltas, ValuesDone done) {

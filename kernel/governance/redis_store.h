@@ -1,13 +1,16 @@
-// The Redis counter store: exact limits across replicas. Each reservation is
-// one server-side Lua script, so reads, decision and writes are atomic in
-// Redis. One async hiredis connection per loop; nothing ever blocks the loop.
+// The Redis counter store: exact limits across replicas. Reservations are
+// decided by a server-side Lua script, so reads, decision and writes are
+// atomic in Redis. One async hiredis connection per loop; nothing ever
+// blocks the loop.
 //
 // When Redis cannot answer (no connection, an error reply, or no reply within
 // `timeout_ms`) a call is answered Unavailable (adjust/read: an empty vector,
 // claimOnce: false), exactly once, and the connection is re-established with
 // backoff. Calls made while a connection is being set up wait for it, within
-// their timeout. A connection with no reply for max(4 x timeout_ms, 1 s) is
-// dropped and re-established. A reservation whose reply arrives after its
+// their timeout. Reservations and settlements go in batches, one in flight at
+// a time: one made while a batch is out waits for that batch's answer (or
+// timeout) before its own timeout starts. A connection with no reply for
+// max(4 x timeout_ms, 1 s) is dropped and re-established. A reservation whose reply arrives after its
 // timeout is undone if it had been admitted, so nothing leaks.
 //
 // Lifecycle: the store belongs to one loop thread. close() cancels everything
@@ -21,14 +24,14 @@
 
 #include <cstdint>
 #include <deque>
-#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "governance/counter_store.h"
+#include "governance/redis_batch.h"
+#include "governance/redis_resp.h"
 
 struct redisAsyncContext;
 struct redisReply;
@@ -59,21 +62,6 @@ struct RedisOptions {
 uint64_t stateUnavailableTotal();
 // True when every open Redis store of the process is connected.
 bool allRedisStoresConnected();
-
-// Command arguments in RESP, as the server reads them ("$3\r\nGET\r\n"...),
-// written straight into one buffer: hiredis's printf-style formatter costs
-// more than the rest of a reservation.
-struct RespArgs {
-  std::string text;
-  size_t count = 0;
-  RespArgs& add(std::string_view arg);
-  RespArgs& add(int64_t value);
-  // The arguments back, as views into `text`.
-  std::vector<std::string_view> views() const;
-};
-
-// A whole command: "*<n>\r\n", then the `head` words, then `tail`'s arguments.
-std::string respCommand(std::initializer_list<std::string_view> head, const RespArgs& tail);
 
 class RedisStore : public CounterStore {
  public:
@@ -118,8 +106,10 @@ class RedisStore : public CounterStore {
   // Calls.
   void sendAdjust(const std::vector<CounterDelta>& deltas, ValuesDone done);
   void armFlush();
-  void flushReserves();
-  void flushAdds();
+  // Sends the batch; `write_now` writes it to the socket at once (only
+  // outside hiredis's callbacks).
+  void flushBatch(bool write_now);
+  void batchAnswered(const Call& call);
   CallPtr newCall(CallKind kind, RespArgs args, const char* script = nullptr);
   void send(const CallPtr& call);
   void onReply(const CallPtr& call, redisReply* reply);
@@ -150,22 +140,13 @@ class RedisStore : public CounterStore {
   uv_timer_t* timer_ = nullptr;        // call deadlines and stall detection
   uv_timer_t* retry_timer_ = nullptr;  // reconnect backoff
   // Settlements and reservations gathered until the loop has handled its
-  // current batch of events.
-  struct PendingAdd {
-    int64_t delta = 0;
-    uint32_t ttl_s = 0;
-  };
-  std::unordered_map<std::string, PendingAdd> pending_adds_;
-  // Reservations gathered likewise, each with its own answer.
-  struct PendingReserve {
-    RespArgs keys;     // 2 per check
-    RespArgs numbers;  // 5 per check
-    size_t checks = 0;
-    ReserveDone done;
-  };
-  std::vector<PendingReserve> pending_reserves_;
-  uv_idle_t* flush_idle_ = nullptr;
+  // current batch of events. A prepare handle sends them: it runs once per
+  // loop iteration, before the loop would block, and never makes it poll
+  // without blocking.
+  RedisBatch batch_;
+  uv_prepare_t* flush_prepare_ = nullptr;
   bool flush_armed_ = false;
+  const Call* batch_in_flight_ = nullptr;  // the batch sent and not answered yet
   uv_getaddrinfo_t* resolving_ = nullptr;
   uint64_t timer_due_ms_ = 0;
 

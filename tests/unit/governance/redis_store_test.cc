@@ -342,6 +342,69 @@ TEST_F(RedisStoreTest, SettlementsNobodyWaitsOnAreSentTogether) {
   closeAll(*store);
 }
 
+TEST_F(RedisStoreTest, SettlementsAndReservationsOfOneTurnShareOneRun) {
+  RedisServer server;
+  startServer(server);
+  auto store = makeStore(server.url());
+  ASSERT_TRUE(loop_.runUntil([&] { return store->connected(); }));
+  // A budget: `held` counts reservations, `spent` what settled, both toward the limit.
+  EXPECT_EQ(reserve(*store, {check("turn:held", 100, 60, 60)}).status, Status::Admitted);
+  EXPECT_EQ(server.command({"CONFIG", "RESETSTAT"}), "OK");
+  // Within one turn: the 60 settles as 30 spent, then three reservations of
+  // 30 against held + spent (60 left): two fit, the third does not.
+  std::string_view held = "turn:held", spent = "turn:spent";
+  store->adjust({{held, -60, 60}, {spent, 30, 60}}, nullptr);
+  std::vector<std::optional<ReserveResult>> got(3);
+  for (size_t i = 0; i < got.size(); i++) {
+    CounterCheck c = check(held, 100, 30, 60);
+    c.other_key = spent;
+    c.other_weight_ppm = 1000000;
+    store->reserve({c, check("turn:requests", 10, 1, 60)},
+                   [&got, i](const ReserveResult& r) { got[i] = r; });
+  }
+  ASSERT_TRUE(loop_.runUntil([&] { return got.back().has_value(); }));
+  EXPECT_EQ(got[0]->status, Status::Admitted);
+  EXPECT_EQ(got[0]->before, (std::vector<int64_t>{30, 0}));
+  EXPECT_EQ(got[1]->status, Status::Admitted);
+  EXPECT_EQ(got[1]->before, (std::vector<int64_t>{60, 1}));
+  EXPECT_EQ(got[2]->status, Status::Refused);
+  EXPECT_EQ(got[2]->refused, 0);
+  EXPECT_EQ(server.command({"MGET", "turn:held", "turn:spent", "turn:requests"}), "60,30,2");
+  EXPECT_NE(server.command({"TTL", "turn:spent"}), "-1") << "a key the run made expires";
+  EXPECT_NE(server.command({"TTL", "turn:requests"}), "-1");
+  std::string stats = server.command({"INFO", "commandstats"});
+  EXPECT_NE(stats.find("cmdstat_evalsha:calls=1,"), std::string::npos) << stats;
+  // Each key is written at most twice in the run (its first use, then what
+  // the later ones add up to): held, requests twice, spent once.
+  EXPECT_NE(stats.find("cmdstat_incrby:calls=5,"), std::string::npos) << stats;
+  closeAll(*store);
+}
+
+TEST_F(RedisStoreTest, WhileABatchIsOutLaterTurnsWaitAndGoTogether) {
+  RedisServer server;
+  startServer(server);
+  auto store = makeStore(server.url());
+  ASSERT_TRUE(loop_.runUntil([&] { return store->connected(); }));
+  EXPECT_EQ(server.command({"CONFIG", "RESETSTAT"}), "OK");
+  EXPECT_EQ(server.command({"CLIENT", "PAUSE", "300", "ALL"}), "OK");
+  // The first turn's batch goes out and waits on the paused server; three
+  // later turns' reservations wait for its answer, then go in one run.
+  std::vector<std::optional<ReserveResult>> got(4);
+  for (size_t i = 0; i < got.size(); i++) {
+    store->reserve({check("flight", 3, 1, 60)}, [&got, i](const ReserveResult& r) { got[i] = r; });
+    wait(20);
+  }
+  ASSERT_TRUE(loop_.runUntil([&] { return got.back().has_value(); }, 5000));
+  for (size_t i = 0; i < got.size(); i++) {
+    EXPECT_EQ(got[i]->status, i < 3 ? Status::Admitted : Status::Refused) << i;
+  }
+  EXPECT_EQ(got[2]->before, std::vector<int64_t>{2});
+  EXPECT_EQ(server.command({"GET", "flight"}), "3");
+  std::string stats = server.command({"INFO", "commandstats"});
+  EXPECT_NE(stats.find("cmdstat_evalsha:calls=2,"), std::string::npos) << stats;
+  closeAll(*store);
+}
+
 TEST_F(RedisStoreTest, AuthenticatesAndSelectsTheDatabase) {
   RedisServer server("s3cret");
   startServer(server);
@@ -478,17 +541,40 @@ TEST_F(RedisStoreTest, ReservationAdmittedAfterItsTimeoutIsUndone) {
   auto store = makeStore(server.url(), /*timeout_ms=*/150);
   ASSERT_TRUE(loop_.runUntil([&] { return store->connected(); }));
   EXPECT_EQ(server.command({"CLIENT", "PAUSE", "600", "ALL"}), "OK");
+  // A settlement in the same run stands: it was owed whatever the answer.
+  std::string_view settled = "late:settled";
+  store->adjust({{settled, 4, 60}}, nullptr);
   ReserveResult r = reserve(*store, {check("late", 10, 3, 60), check("late2", 10, 2, 60)});
   EXPECT_EQ(r.status, Status::Unavailable);
   // Once the pause ends the script runs and admits; the store gives it back.
   wait(700);
   bool undone = false;
   for (int i = 0; i < 60 && !undone; ++i) {
-    undone = server.command({"MGET", "late", "late2"}) == "0,0";
+    undone = server.command({"MGET", "late", "late2", "late:settled"}) == "0,0,4";
     if (!undone) wait(50);
   }
-  EXPECT_TRUE(undone) << server.command({"MGET", "late", "late2"})
+  EXPECT_TRUE(undone) << server.command({"MGET", "late", "late2", "late:settled"})
                       << " (nil: the script never ran; 3,2: it leaked)";
+  closeAll(*store);
+}
+
+TEST_F(RedisStoreTest, AReplyWaitingWhenTheLoopWasHeldUpIsNotLate) {
+  RedisServer server;
+  startServer(server);
+  auto store = makeStore(server.url(), /*timeout_ms=*/150);
+  ASSERT_TRUE(loop_.runUntil([&] { return store->connected(); }));
+  ASSERT_EQ(reserve(*store, {check("warm", 10, 1, 60)}).status, Status::Admitted);  // script loaded
+  // The reply comes 100 ms after the call, within its 150 ms, but the loop
+  // only turns again after 400 ms, when the call's timer is due.
+  EXPECT_EQ(server.command({"CLIENT", "PAUSE", "100", "ALL"}), "OK");
+  std::optional<ReserveResult> got;
+  store->reserve({check("held-up", 10, 1, 60)}, [&](const ReserveResult& r) { got = r; });
+  uv_run(loop_.get(), UV_RUN_NOWAIT);  // sends it
+  ASSERT_FALSE(got.has_value());
+  usleep(400 * 1000);
+  ASSERT_TRUE(loop_.runUntil([&] { return got.has_value(); }));
+  EXPECT_EQ(got->status, Status::Admitted);
+  EXPECT_EQ(server.command({"GET", "held-up"}), "1");
   closeAll(*store);
 }
 
