@@ -106,7 +106,9 @@ RequestGuards::Check* RequestGuards::newCheck(const Guardrail* g, size_t segment
 
 RequestGuards::RequestGuards(sluice_worker* worker, GuardPlan plan, GuardContext context,
                              size_t slots)
-    : worker_(worker), plan_(std::move(plan)), context_(std::move(context)), states_(slots) {}
+    : worker_(worker), plan_(std::move(plan)), context_(std::move(context)), states_(slots) {
+  checks_.reserve(slots);  // at most one check per guardrail is in flight
+}
 
 RequestGuards::~RequestGuards() {
   cancel();
@@ -184,15 +186,13 @@ void RequestGuards::step() {
     if (!r.joined.empty()) r.joined.append("\n\n");
     r.joined.append(s);
   }
-  // The Run's list, reused: only a block ends the run inside the loop, and it returns at once.
-  std::vector<Check*>& started = r.started;
-  started.clear();
-  for (size_t i = r.next_guard; i < guards.size(); i++) {
-    started.push_back(newCheck(guards[i], kNoSegment));
-  }
+  // Validations are issued one after another; a block among them ends the run before the
+  // rest are made.
+  const size_t first = r.next_guard;
   r.next_guard = guards.size();
-  r.outstanding = started.size();
-  for (Check* c : started) {
+  r.outstanding = guards.size() - first;
+  for (size_t i = first; i < guards.size(); i++) {
+    Check* c = newCheck(guards[i], kNoSegment);
     if (!issue(c)) continue;
     r.outstanding--;
     apply(c);

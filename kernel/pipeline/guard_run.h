@@ -72,7 +72,6 @@ class RequestGuards {
     size_t next_segment = 0;  // ...and the segment it looks at next
     bool validating = false;
     std::string joined;  // what the validations look at
-    std::vector<Check*> started;
     size_t outstanding = 0;
     GuardOutcome outcome;
   };
