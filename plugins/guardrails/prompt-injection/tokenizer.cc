@@ -169,6 +169,8 @@ enum ByteClass : uint8_t {
   kSpaceByte = 8,
   kHighByte = 16,  // the first byte of a UTF-8 sequence (or a stray one)
   kAlnumByte = 32,  // an ASCII letter or digit: a word
+  kLabelByte = 64,  // , : after a word make a token of it ("System:")
+  kMarkerByte = 128,  // < [ may start a chat-template marker
 };
 
 constexpr std::array<uint8_t, 256> makeByteClasses() {
@@ -184,6 +186,8 @@ constexpr std::array<uint8_t, 256> makeByteClasses() {
     if (c == ' ' || c == '\t' || c == '\r' || c == '\n') k |= kSpaceByte;
     if (c >= 0x80) k |= kHighByte;
     if (guardrails::isAlnum(static_cast<unsigned char>(c))) k |= kAlnumByte;
+    if (c == ',' || c == ':') k |= kLabelByte;
+    if (c == '<' || c == '[') k |= kMarkerByte;
     t[c] = k;
   }
   return t;
@@ -270,8 +274,9 @@ class Builder {
     const unsigned char c = text_[j];
     if (kWordGlue[c]) return asciiWord(i);
     const size_t len = j - i;
-    if (c == '<' || c == '[' || len > kMaxWord) return startPlain(i, j);
-    bool token = len == 1 || c == ',' || c == ':';
+    const uint8_t k = kByteClasses[c];
+    if ((k & kMarkerByte) || len > kMaxWord) return startPlain(i, j);
+    bool token = len == 1 || (k & kLabelByte);
     bool hashed = false;
     uint32_t hash = 0;
     if (!token) {
@@ -279,7 +284,7 @@ class Builder {
       hashed = token = mayBeLetters(hash);
     }
     run_ += len;  // letters are base64 too
-    noteEncoding(c, kByteClasses[c], j);
+    noteEncoding(c, k, j);
     if (token) {
       begin_ = i;
       len_ = len;
