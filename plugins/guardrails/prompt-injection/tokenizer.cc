@@ -290,9 +290,11 @@ class Builder {
       len_ = len;
       letters_ = len;
       plain_ = true;
-      hash_ = hash;  // for classifyPlainWord()
-      hashed_ = hashed;
-      finishToken(j);
+      uint64_t second = 0;
+      if (!hashed) hash = hashLetters(text_.data() + i, len);
+      const uint64_t classes = lookupLetters(text_.data() + i, len, hash, n - i, &second);
+      keepWord(classes, second, j, static_cast<char>(c),
+               len == 1 ? static_cast<char>(text_[i] | 0x20) : 0);
     } else {  // what countPlainWord() does
       singles_ = 0;
       out_->words++;
@@ -457,7 +459,6 @@ class Builder {
     caps_ = true;
     for (size_t k = 0; k < len_ && caps_; k++) caps_ = !guardrails::isLower(w[k]);
   }
-
   void finishWord(size_t end) {
     if (len_ == 0) return;
     hashed_ = false;
@@ -495,6 +496,11 @@ class Builder {
                                           : 0;
     char after = end < text_.size() ? text_[end] : 0;
     char letter = len_ == 1 && letters_ == 1 ? word_[0] : 0;
+    keepWord(classes, second, end, after, letter);
+  }
+
+  // The word ends: a token when the rules may look at it, else only counted.
+  void keepWord(uint64_t classes, uint64_t second, size_t end, char after, char letter) {
     if (classes || second || letter || after == ':' || after == ',') {
       if (plain_) plainWordCaps();
       uint16_t flags = (line_start_ ? kLineStart : 0) | (quoted_ ? kQuoted : 0) |
