@@ -52,6 +52,24 @@ struct RequestGuards::Check {
     reason = std::move(why);
     completed = true;
   }
+  // As new, keeping the strings' buffers; a mutated text's only while small (it may be
+  // megabytes).
+  void reset(size_t max_kept_content) {
+    owner = nullptr;
+    g = nullptr;
+    segment = kNoSegment;
+    timer = nullptr;
+    issued = in_check = completed = false;
+    verdict = SLUICE_VERDICT_PASS;
+    reason.clear();
+    if (content.capacity() > max_kept_content) {
+      std::string().swap(content);
+    } else {
+      content.clear();
+    }
+    findings.clear();
+    hold_bytes = 0;
+  }
 };
 
 // Checks done with, kept per thread for the next ones: a request issues several (one per
@@ -72,18 +90,7 @@ class RequestGuards::Spares {
       delete c;
       return;
     }
-    // Reset, but a mutated text's buffer only while small: it may be megabytes.
-    std::string reason = std::move(c->reason), content = std::move(c->content);
-    std::vector<Check::Finding> findings = std::move(c->findings);
-    *c = Check{};
-    reason.clear();
-    findings.clear();
-    c->reason = std::move(reason);
-    c->findings = std::move(findings);
-    if (content.capacity() <= kMaxKeptContent) {
-      content.clear();
-      c->content = std::move(content);
-    }
+    c->reset(kMaxKeptContent);
     spares_.push_back(c);
   }
 

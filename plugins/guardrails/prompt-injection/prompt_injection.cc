@@ -53,12 +53,11 @@ void destroy(void* instance) { delete static_cast<Instance*>(instance); }
 size_t holdBytes(std::string_view text) {
   size_t n = text.size();
   size_t at = n, words = 0;
-  bool space_after = true;  // a space before the end starts no word
   while (at > 0 && n - at < kHoldBytes && words < kHoldWords) {
     at--;
-    const bool space = guardrails::isSpace(text[at]);
-    words += space && !space_after;  // a space, then the first byte of a word
-    space_after = space;
+    if (guardrails::isSpace(text[at]) && at + 1 < n && !guardrails::isSpace(text[at + 1])) {
+      words++;
+    }
   }
   size_t run = n;  // an encoded payload at the end: keep it whole
   while (run > 0 && n - run < kHoldEncoded && !guardrails::isSpace(text[run - 1])) run--;
