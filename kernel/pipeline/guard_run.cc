@@ -14,19 +14,6 @@ std::string_view sv(sluice_str s) { return std::string_view(s.ptr ? s.ptr : "", 
 
 }  // namespace
 
-struct RequestGuards::Run {
-  GuardHook hook = GuardHook::LlmInput;
-  std::vector<std::string>* segments = nullptr;
-  Done done;
-  const std::vector<const Guardrail*>* guards = nullptr;
-  size_t next_guard = 0;    // mutations: the guardrail in turn...
-  size_t next_segment = 0;  // ...and the segment it looks at next
-  bool validating = false;
-  std::string joined;  // what the validations look at
-  size_t outstanding = 0;
-  GuardOutcome outcome;
-};
-
 struct RequestGuards::Check {
   RequestGuards* owner = nullptr;
   const Guardrail* g = nullptr;
@@ -65,11 +52,70 @@ struct RequestGuards::Check {
     reason = std::move(why);
     completed = true;
   }
+  // As new, keeping the strings' buffers; a mutated text's only while small (it may be
+  // megabytes).
+  void reset(size_t max_kept_content) {
+    owner = nullptr;
+    g = nullptr;
+    segment = kNoSegment;
+    timer = nullptr;
+    issued = in_check = completed = false;
+    verdict = SLUICE_VERDICT_PASS;
+    reason.clear();
+    if (content.capacity() > max_kept_content) {
+      std::string().swap(content);
+    } else {
+      content.clear();
+    }
+    findings.clear();
+    hold_bytes = 0;
+  }
 };
+
+// Checks done with, kept per thread for the next ones: a request issues several (one per
+// mutate guardrail and text, one per validation), and their strings keep their buffers.
+class RequestGuards::Spares {
+ public:
+  ~Spares() {
+    for (Check* c : spares_) delete c;
+  }
+  Check* take() {
+    if (spares_.empty()) return new Check;
+    Check* c = spares_.back();
+    spares_.pop_back();
+    return c;
+  }
+  void give(Check* c) {
+    if (spares_.size() >= kMaxSpares) {
+      delete c;
+      return;
+    }
+    c->reset(kMaxKeptContent);
+    spares_.push_back(c);
+  }
+
+ private:
+  static constexpr size_t kMaxSpares = 64;
+  static constexpr size_t kMaxKeptContent = 64 * 1024;
+  std::vector<Check*> spares_;
+};
+
+thread_local RequestGuards::Spares RequestGuards::spares_;
+
+RequestGuards::Check* RequestGuards::newCheck(const Guardrail* g, size_t segment) {
+  Check* c = spares_.take();
+  c->owner = this;
+  c->g = g;
+  c->segment = segment;
+  checks_.push_back(c);
+  return c;
+}
 
 RequestGuards::RequestGuards(sluice_worker* worker, GuardPlan plan, GuardContext context,
                              size_t slots)
-    : worker_(worker), plan_(std::move(plan)), context_(std::move(context)), states_(slots) {}
+    : worker_(worker), plan_(std::move(plan)), context_(std::move(context)), states_(slots) {
+  checks_.reserve(slots);  // at most one check per guardrail is in flight
+}
 
 RequestGuards::~RequestGuards() {
   cancel();
@@ -84,26 +130,35 @@ RequestGuards::~RequestGuards() {
 }
 
 void RequestGuards::run(GuardHook hook, std::vector<std::string>* segments, Done done) {
-  run_ = std::make_unique<Run>();
-  run_->hook = hook;
-  run_->segments = segments;
-  run_->done = std::move(done);
-  run_->guards = &plan_.of(hook);
+  Run& r = run_;
+  r.hook = hook;
+  r.segments = segments;
+  r.done = std::move(done);
+  r.guards = &plan_.of(hook);
+  r.next_guard = 0;
+  r.next_segment = 0;
+  r.validating = false;
+  r.joined.clear();
+  r.outstanding = 0;
+  r.outcome = GuardOutcome{};
+  running_ = true;
   step();
 }
 
 void RequestGuards::cancel() {
   abandonChecks();
-  run_.reset();
+  running_ = false;
+  run_.done = nullptr;
 }
 
 // Checks still out are cancelled (the plugin calls nothing after that), and
 // checks not started yet are dropped.
 void RequestGuards::abandonChecks() {
-  for (auto& c : checks_) {
+  for (Check* c : checks_) {
     if (c->timer) plugins::hostServices()->timer_cancel(c->timer);
     c->timer = nullptr;
-    if (c->issued && !c->completed && c->g->vt->cancel) c->g->vt->cancel(c->g->instance, c.get());
+    if (c->issued && !c->completed && c->g->vt->cancel) c->g->vt->cancel(c->g->instance, c);
+    spares_.give(c);
   }
   checks_.clear();
 }
@@ -111,7 +166,7 @@ void RequestGuards::abandonChecks() {
 // Mutations go one guardrail and one segment at a time; when they are done,
 // every validation starts at once on the (mutated) text.
 void RequestGuards::step() {
-  Run& r = *run_;
+  Run& r = run_;
   const auto& guards = *r.guards;
   while (!r.validating) {
     if (r.next_guard >= guards.size() || guards[r.next_guard]->validate()) {
@@ -124,12 +179,7 @@ void RequestGuards::step() {
       r.next_segment = 0;
       continue;
     }
-    auto check = std::make_unique<Check>();
-    check->owner = this;
-    check->g = g;
-    check->segment = r.next_segment++;
-    Check* c = check.get();
-    checks_.push_back(std::move(check));
+    Check* c = newCheck(g, r.next_segment++);
     if (!issue(c)) return;  // its answer comes later, through answered()
     apply(c);
     release(c);
@@ -143,18 +193,13 @@ void RequestGuards::step() {
     if (!r.joined.empty()) r.joined.append("\n\n");
     r.joined.append(s);
   }
-  std::vector<Check*> started;
-  started.reserve(guards.size() - r.next_guard);
-  for (size_t i = r.next_guard; i < guards.size(); i++) {
-    auto check = std::make_unique<Check>();
-    check->owner = this;
-    check->g = guards[i];
-    started.push_back(check.get());
-    checks_.push_back(std::move(check));
-  }
+  // Validations are issued one after another; a block among them ends the run before the
+  // rest are made.
+  const size_t first = r.next_guard;
   r.next_guard = guards.size();
-  r.outstanding = started.size();
-  for (Check* c : started) {
+  r.outstanding = guards.size() - first;
+  for (size_t i = first; i < guards.size(); i++) {
+    Check* c = newCheck(guards[i], kNoSegment);
     if (!issue(c)) continue;
     r.outstanding--;
     apply(c);
@@ -168,7 +213,7 @@ void RequestGuards::step() {
 }
 
 bool RequestGuards::issue(Check* c) {
-  const Run& r = *run_;
+  const Run& r = run_;
   std::string_view text = c->segment == kNoSegment ? std::string_view(r.joined)
                                                    : std::string_view((*r.segments)[c->segment]);
   sluice_guard_input in{};
@@ -223,7 +268,7 @@ void RequestGuards::onTimeout(void* user) {
 // A late answer. Whatever happens next, nothing here touches `this` after
 // step() or finish(): the request may be over when they return.
 void RequestGuards::answered(Check* c) {
-  Run& r = *run_;
+  Run& r = run_;
   apply(c);
   release(c);
   if (!r.validating) {
@@ -239,23 +284,25 @@ void RequestGuards::answered(Check* c) {
 }
 
 void RequestGuards::finish() {
-  std::unique_ptr<Run> r = std::move(run_);
-  Done done = std::move(r->done);
-  GuardOutcome outcome = std::move(r->outcome);
-  r.reset();
+  running_ = false;
+  Done done = std::move(run_.done);
+  run_.done = nullptr;
+  GuardOutcome outcome = std::move(run_.outcome);
   done(outcome);
 }
 
 void RequestGuards::release(Check* c) {
   if (c->timer) plugins::hostServices()->timer_cancel(c->timer);
   c->timer = nullptr;
-  checks_.remove_if([c](const std::unique_ptr<Check>& p) { return p.get() == c; });
+  auto it = std::find(checks_.begin(), checks_.end(), c);
+  if (it != checks_.end()) checks_.erase(it);
+  spares_.give(c);
 }
 
 // One guardrail's answer under its mode: audit only records; enforce blocks
 // on a finding and lets a failed guardrail through; strict blocks on both.
 void RequestGuards::apply(Check* c) {
-  Run& r = *run_;
+  Run& r = run_;
   const Guardrail& g = *c->g;
   manifest::GuardMode mode = g.config->mode;
   bool audit = mode == manifest::GuardMode::Audit;

@@ -7,7 +7,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,7 +46,7 @@ class RequestGuards {
 
   const GuardPlan& plan() const { return plan_; }
   bool runs(GuardHook hook) const { return plan_.runs(hook); }
-  bool busy() const { return run_ != nullptr; }
+  bool busy() const { return running_; }
 
   // Runs `hook` over `segments`, which mutate guardrails rewrite in place.
   // `done` runs exactly once — possibly before run() returns — unless
@@ -62,8 +61,20 @@ class RequestGuards {
   uint32_t failures() const { return failures_; }
 
  private:
-  struct Run;
   struct Check;
+  // The run in progress. Kept for the request's next run, with its buffers.
+  struct Run {
+    GuardHook hook = GuardHook::LlmInput;
+    std::vector<std::string>* segments = nullptr;
+    Done done;
+    const std::vector<const Guardrail*>* guards = nullptr;
+    size_t next_guard = 0;    // mutations: the guardrail in turn...
+    size_t next_segment = 0;  // ...and the segment it looks at next
+    bool validating = false;
+    std::string joined;  // what the validations look at
+    size_t outstanding = 0;
+    GuardOutcome outcome;
+  };
 
   void step();                 // issues the next checks of the current run
   bool issue(Check* check);    // true when it answered at once
@@ -74,13 +85,18 @@ class RequestGuards {
   static void onDone(void* token, const sluice_guard_result* result);
   static void onTimeout(void* user);
   void release(Check* check);  // stops its timer, forgets it
+  Check* newCheck(const Guardrail* g, size_t segment);
+
+  class Spares;
+  static thread_local Spares spares_;  // checks done with, for the worker's next ones
 
   sluice_worker* worker_;
   GuardPlan plan_;
   GuardContext context_;
   std::vector<void*> states_;  // request_state per guardrail slot
-  std::unique_ptr<Run> run_;
-  std::list<std::unique_ptr<Check>> checks_;  // in flight
+  Run run_;
+  bool running_ = false;
+  std::vector<Check*> checks_;  // in flight; each goes back to the worker's spares when done
   std::vector<FindingRecord> findings_;
   uint32_t failures_ = 0;
 };

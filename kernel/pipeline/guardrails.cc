@@ -26,8 +26,11 @@ const std::vector<std::string>& ruleList(const manifest::GuardrailRule& rule, Gu
   return rule.llm_input;
 }
 
-void addOnce(std::vector<const Guardrail*>* list, const Guardrail* g) {
-  if (g && std::find(list->begin(), list->end(), g) == list->end()) list->push_back(g);
+// `most`: how many guardrails there are, so the list is allocated once.
+void addOnce(std::vector<const Guardrail*>* list, const Guardrail* g, size_t most) {
+  if (!g || std::find(list->begin(), list->end(), g) != list->end()) return;
+  if (list->capacity() == 0) list->reserve(most);
+  list->push_back(g);
 }
 
 }  // namespace
@@ -164,13 +167,13 @@ GuardPlan GuardrailSet::plan(const governance::RequestFacts& facts, const GuardN
     plan.rule_ids.push_back(rule.id);
     for (size_t h = 0; h < kGuardHookCount; h++) {
       for (const auto& name : ruleList(rule, static_cast<GuardHook>(h))) {
-        addOnce(&plan.hooks[h], find(name));
+        addOnce(&plan.hooks[h], find(name), guards_.size());
       }
     }
   }
   if (extra) {
     for (size_t h = 0; h < kGuardHookCount; h++) {
-      for (const auto& name : (*extra)[h]) addOnce(&plan.hooks[h], find(name));
+      for (const auto& name : (*extra)[h]) addOnce(&plan.hooks[h], find(name), guards_.size());
     }
   }
   // Mutations in priority order (then manifest order), validations after them.

@@ -1,5 +1,7 @@
 #include "rules.h"
 
+#include <bit>
+
 #include "lexicon.h"
 
 namespace sluice::injection {
@@ -155,6 +157,47 @@ const Rule kRules[] = {
 };
 
 const size_t kRuleCount = sizeof(kRules) / sizeof(kRules[0]);
+
+namespace {
+
+static_assert(sizeof(kRules) / sizeof(kRules[0]) <= 64, "possibleRules() has a bit per rule");
+
+// What each rule needs of a text's classes: every class of its one-class steps, and one
+// class of each other step.
+struct Needs {
+  struct Of {
+    uint64_t every = 0;
+    uint64_t some[5];
+    int somes = 0;
+  } of[kRuleCount];
+  Needs() {
+    for (size_t i = 0; i < kRuleCount; i++) {
+      for (int s = 0; s < kRules[i].steps; s++) {
+        const uint64_t c = kRules[i].step[s].classes;
+        if (std::has_single_bit(c)) {
+          of[i].every |= c;
+        } else {
+          of[i].some[of[i].somes++] = c;
+        }
+      }
+    }
+  }
+};
+const Needs kNeeds;
+
+}  // namespace
+
+uint64_t possibleRules(uint64_t seen) {
+  uint64_t out = 0;
+  for (size_t i = 0; i < kRuleCount; i++) {
+    const Needs::Of& n = kNeeds.of[i];
+    if ((seen & n.every) != n.every) continue;
+    bool all = true;
+    for (int k = 0; k < n.somes && all; k++) all = (seen & n.some[k]) != 0;
+    out |= static_cast<uint64_t>(all) << i;
+  }
+  return out;
+}
 
 namespace {
 

@@ -43,4 +43,8 @@ extern const size_t kRuleCount;
 // Where rule `r` first matches in `tokens`: true with the first and last token index.
 bool findRule(const Rule& r, const Tokens& tokens, size_t* first, size_t* last);
 
+// The rules that may match a text whose tokens have the classes `seen`: bit i for kRules[i]
+// when each of its steps' classes occurs. Most rules fail this, for a few instructions each.
+uint64_t possibleRules(uint64_t seen);
+
 }  // namespace sluice::injection

@@ -1,6 +1,7 @@
 #include "scorer.h"
 
 #include <algorithm>
+#include <bit>
 #include <string>
 #include <vector>
 
@@ -98,8 +99,8 @@ bool discussesAttacks(const Tokens& tokens) {
 
 void addRuleHits(const Tokens& tokens, Accumulator* acc) {
   bool discussion = discussesAttacks(tokens);
-  for (size_t i = 0; i < kRuleCount; i++) {
-    const Rule& r = kRules[i];
+  for (uint64_t possible = possibleRules(tokens.seen); possible; possible &= possible - 1) {
+    const Rule& r = kRules[std::countr_zero(possible)];
     size_t first = 0, last = 0;
     if (!findRule(r, tokens, &first, &last)) continue;
     double w = r.weight;

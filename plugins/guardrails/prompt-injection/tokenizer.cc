@@ -168,6 +168,9 @@ enum ByteClass : uint8_t {
   kMarkupByte = 4,  // # [ < * = - > | ( may come before a role label on its line
   kSpaceByte = 8,
   kHighByte = 16,  // the first byte of a UTF-8 sequence (or a stray one)
+  kAlnumByte = 32,  // an ASCII letter or digit: a word
+  kLabelByte = 64,  // , : after a word make a token of it ("System:")
+  kMarkerByte = 128,  // < [ may start a chat-template marker
 };
 
 constexpr std::array<uint8_t, 256> makeByteClasses() {
@@ -182,6 +185,9 @@ constexpr std::array<uint8_t, 256> makeByteClasses() {
     }
     if (c == ' ' || c == '\t' || c == '\r' || c == '\n') k |= kSpaceByte;
     if (c >= 0x80) k |= kHighByte;
+    if (guardrails::isAlnum(static_cast<unsigned char>(c))) k |= kAlnumByte;
+    if (c == ',' || c == ':') k |= kLabelByte;
+    if (c == '<' || c == '[') k |= kMarkerByte;
     t[c] = k;
   }
   return t;
@@ -203,8 +209,9 @@ class Builder {
     while (i < n) {
       size_t at = i;
       unsigned char c = text_[i];
-      if (guardrails::isAlnum(c)) {  // most bytes: a run of ASCII letters and digits
-        i = asciiWord(i);
+      uint8_t k = kByteClasses[c];
+      if (k & kAlnumByte) {  // most bytes: a run of ASCII letters and digits
+        i = len_ == 0 ? plainWord(i) : asciiWord(i);
         continue;
       }
       if (c == ' ') {  // the commonest separator: ends a word, and nothing else
@@ -217,7 +224,6 @@ class Builder {
         }
         continue;
       }
-      uint8_t k = kByteClasses[c];
       noteEncoding(c, k, at);
       if ((c == '<' || c == '[') && templateMarker(&i)) {
         finishWord(at);
@@ -258,22 +264,73 @@ class Builder {
   }
 
  private:
+  // A word starting at text_[i]. Most are ASCII letters followed by a space or punctuation:
+  // such a word is finished here, with what the byte after it does, without a trip round
+  // run(). Words not in the lexicon (most) are only counted.
+  size_t plainWord(size_t i) {
+    const size_t n = text_.size();
+    const size_t j = guardrails::skipLetters(text_, i);
+    if (j == n) return startPlain(i, j);
+    const unsigned char c = text_[j];
+    if (kWordGlue[c]) return asciiWord(i);
+    const size_t len = j - i;
+    const uint8_t k = kByteClasses[c];
+    if ((k & kMarkerByte) || len > kMaxWord) return startPlain(i, j);
+    bool token = len == 1 || (k & kLabelByte);
+    bool hashed = false;
+    uint32_t hash = 0;
+    if (!token) {
+      hash = hashLetters(text_.data() + i, len);
+      hashed = token = mayBeLetters(hash);
+    }
+    run_ += len;  // letters are base64 too
+    noteEncoding(c, k, j);
+    if (token) {
+      begin_ = i;
+      len_ = len;
+      letters_ = len;
+      plain_ = true;
+      uint64_t second = 0;
+      if (!hashed) hash = hashLetters(text_.data() + i, len);
+      const uint64_t classes = lookupLetters(text_.data() + i, len, hash, n - i, &second);
+      keepWord(classes, second, j, static_cast<char>(c),
+               len == 1 ? static_cast<char>(text_[i] | 0x20) : 0);
+    } else {  // what countPlainWord() does
+      singles_ = 0;
+      out_->words++;
+      line_start_ = false;
+      last_line_blank_ = false;
+    }
+    // What run() does with the byte after the word once the word is finished.
+    size_t next = j + 1;
+    if (c == ' ') {
+      if (next < n && text_[next] == ' ') {
+        do next++; while (next < n && text_[next] == ' ');
+        pairs_ = 0;
+      }
+    } else if (c == '"' || c == '`') {
+      quoted_ = !quoted_;
+    } else if (c == '\n') {
+      newline();
+    }
+    return next;
+  }
+
+  // The word is text_[i, j), ASCII letters only: looked up where it stands when it ends.
+  size_t startPlain(size_t i, size_t j) {
+    begin_ = i;
+    len_ = j - i;
+    letters_ = len_;
+    plain_ = true;
+    run_ += j - i;
+    return j;
+  }
+
   // Reads ASCII letters and digits from text_[i] into the word; returns where they end. The
   // hot loop: a copy and one arithmetic test per byte; the rest is worked out per word.
   size_t asciiWord(size_t i) {
     const size_t n = text_.size();
-    if (len_ == 0) {
-      // Most words are ASCII letters ending at a separator: read without a copy (see
-      // classifyPlainWord).
-      size_t j = guardrails::skipLetters(text_, i);
-      if (j == n || !kWordGlue[static_cast<unsigned char>(text_[j])]) {
-        begin_ = i;
-        len_ = j - i;
-        letters_ = len_;
-        plain_ = true;
-        run_ += j - i;
-        return j;
-      }
+    if (len_ == 0) {  // not a plain word (see plainWord)
       begin_ = i;
       caps_ = true;
       letters_ = 0;
@@ -402,7 +459,6 @@ class Builder {
     caps_ = true;
     for (size_t k = 0; k < len_ && caps_; k++) caps_ = !guardrails::isLower(w[k]);
   }
-
   void finishWord(size_t end) {
     if (len_ == 0) return;
     hashed_ = false;
@@ -440,6 +496,11 @@ class Builder {
                                           : 0;
     char after = end < text_.size() ? text_[end] : 0;
     char letter = len_ == 1 && letters_ == 1 ? word_[0] : 0;
+    keepWord(classes, second, end, after, letter);
+  }
+
+  // The word ends: a token when the rules may look at it, else only counted.
+  void keepWord(uint64_t classes, uint64_t second, size_t end, char after, char letter) {
     if (classes || second || letter || after == ':' || after == ',') {
       if (plain_) plainWordCaps();
       uint16_t flags = (line_start_ ? kLineStart : 0) | (quoted_ ? kQuoted : 0) |

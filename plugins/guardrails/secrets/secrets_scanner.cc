@@ -65,6 +65,7 @@ constexpr guardrails::ByteSet kTokenChars = guardrails::byteSet(isTokenChar);
 constexpr guardrails::ByteSet kActiveBytes = guardrails::byteSet(
     [](unsigned char c) { return isAlnum(c) || c == '[' || c == '-' || c == ':'; });
 constexpr guardrails::ByteSet kWordGlue = guardrails::byteSet(continuesWord);
+constexpr guardrails::ByteSet kAlnumBytes = guardrails::byteSet(isAlnum);
 bool isBase64Std(unsigned char c) { return isAlnum(c) || c == '+' || c == '/'; }
 
 // A key format: a fixed prefix and a body of `chars`, min..max long.
@@ -391,7 +392,7 @@ void SecretsScanner::scanUrlCredentials(std::string_view text, size_t colon,
 
 // Whether `word` may start with one of the prefixes above (their first two characters):
 // most words do not, and skip the list.
-bool maybePrefixed(std::string_view word) {
+[[gnu::always_inline]] inline bool maybePrefixed(std::string_view word) {
   if (word.size() < 3) return false;
   char a = word[0], b = word[1];
   switch (a) {
@@ -428,7 +429,8 @@ constexpr guardrails::ByteSet kKeyFirstBytes = guardrails::byteSet([](unsigned c
 
 // A word starting like a key, a webhook, a JWT or an AWS secret-key name, whose token is
 // shorter than the entropy rule's: whether it ends where the word does, being none of these.
-bool shortKeyCandidateIsPlain(std::string_view text, size_t at, size_t word_end, size_t token) {
+[[gnu::always_inline]] inline bool shortKeyCandidateIsPlain(std::string_view text, size_t at,
+                                                            size_t word_end, size_t token) {
   const unsigned char c = text[at];
   std::string_view rest = text.substr(at);
   const bool prefixed = maybePrefixed(rest);
@@ -439,7 +441,9 @@ bool shortKeyCandidateIsPlain(std::string_view text, size_t at, size_t word_end,
          !(keyword && word_end - at <= 32 && awsSecretKeyword(text.substr(at, word_end - at)));
 }
 
-bool SecretsScanner::plainWord(std::string_view text, size_t at, size_t word_end) const {
+// Inlined with the two above into scan(): they run for most words of a text.
+[[gnu::always_inline]] inline bool SecretsScanner::plainWord(std::string_view text, size_t at,
+                                                             size_t word_end) const {
   size_t token = guardrails::skipBytes(text, word_end, kTokenChars) - at;
   if (token >= entropy_.min_length) return false;
   const unsigned char c = text[at];
@@ -542,6 +546,21 @@ size_t SecretsScanner::scan(std::string_view text, std::vector<Match>* out,
       i++;
       continue;
     }
+    if (kAlnumBytes[c]) {  // the commonest active byte: a word starts, or goes on
+      if (i > 0 && kWordGlue[static_cast<unsigned char>(text[i - 1])]) {
+        i++;
+        continue;
+      }
+      size_t word_end = guardrails::skipBytes(text, i + 1, kWordChars);
+      if (plainWord(text, i, word_end)) {  // most words: nothing more to read
+        i = word_end;
+        continue;
+      }
+      size_t end = scanWord(text, i, word_end, out, &pending);
+      if (guardrails::hasSpace(text.substr(i, end - i))) units->push_back({i, end});  // key = secret
+      i = end;
+      continue;
+    }
     if (c == '[') {
       size_t placeholder = guardrails::placeholderAt(text, i);
       i += placeholder ? placeholder : 1;
@@ -555,25 +574,11 @@ size_t SecretsScanner::scan(std::string_view text, std::vector<Match>* out,
       i = end > i ? end : i + 1;
       continue;
     }
-    if (c == ':') {
-      if (on(kUrlCredentials) && i + 2 < n && text[i + 1] == '/' && text[i + 2] == '/') {
-        scanUrlCredentials(text, i, out);
-      }
-      i++;
-      continue;
+    if (c == ':' && on(kUrlCredentials) && i + 2 < n && text[i + 1] == '/' &&
+        text[i + 2] == '/') {
+      scanUrlCredentials(text, i, out);
     }
-    if (!isAlnum(c) || (i > 0 && kWordGlue[static_cast<unsigned char>(text[i - 1])])) {
-      i++;
-      continue;
-    }
-    size_t word_end = guardrails::skipBytes(text, i, kWordChars);
-    if (plainWord(text, i, word_end)) {  // most words: nothing more to read
-      i = word_end;
-      continue;
-    }
-    size_t end = scanWord(text, i, word_end, out, &pending);
-    if (guardrails::hasSpace(text.substr(i, end - i))) units->push_back({i, end});  // key = secret
-    i = end;
+    i++;
   }
   // A token at the end may still be growing ("sk-ant-api03-…" cut by a stream).
   size_t j = n;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "rules.h"
 #include "sluice/plugin.h"
 #include "support/guard_harness.h"
 
@@ -89,6 +90,32 @@ const sluice_config_key* findKey(const char* name) {
     if (std::string(k->name) == name) return k;
   }
   return nullptr;
+}
+
+// The scorer tries only the rules possibleRules() lets through: it must let through every
+// rule that matches, and every rule whose words all occur.
+TEST(PromptInjectionRules, PossibleRulesKeepsEveryRuleThatMatches) {
+  injection::Tokens tokens;
+  int matched = 0;
+  for (const char* file :
+       {"injection.txt", "benign.txt", "heldout-injection.txt", "heldout-benign.txt"}) {
+    for (const std::string& text : readExamples(file)) {
+      injection::tokenize(text, &tokens);
+      const uint64_t possible = injection::possibleRules(tokens.seen);
+      for (size_t i = 0; i < injection::kRuleCount; i++) {
+        const injection::Rule& r = injection::kRules[i];
+        bool every_step = true;
+        for (int s = 0; s < r.steps; s++) every_step = every_step && (tokens.seen & r.step[s].classes);
+        EXPECT_EQ((possible >> i) & 1, every_step ? 1u : 0u) << "rule " << i << ": " << text;
+        size_t first = 0, last = 0;
+        if (injection::findRule(r, tokens, &first, &last)) {
+          matched++;
+          EXPECT_TRUE((possible >> i) & 1) << "rule " << i << ": " << text;
+        }
+      }
+    }
+  }
+  EXPECT_GT(matched, 300);
 }
 
 TEST(PromptInjectionPlugin, DescriptorAndSchema) {
