@@ -478,11 +478,7 @@ class Builder {
     char after = end < text_.size() ? text_[end] : 0;
     if (after == ':' || after == ',') return false;
     singles_ = 0;
-    out_->words++;
-    line_start_ = false;
-    last_line_blank_ = false;
-    len_ = 0;
-    plain_ = false;
+    endWord();
     return true;
   }
 
@@ -516,6 +512,11 @@ class Builder {
     } else {
       singles_ = 0;
     }
+    endWord();
+  }
+
+  // Counted, and the next word starts afresh.
+  void endWord() {
     out_->words++;
     line_start_ = false;
     last_line_blank_ = false;

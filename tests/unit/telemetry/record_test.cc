@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "pipeline/record_fill.h"
 #include "telemetry/record_batch.h"
 #include "telemetry/record_json.h"
 
@@ -54,6 +55,13 @@ TEST(RequestRecord, ClearMakesItNewAgain) {
   r.response_body = "{}";
   r.clear();
   EXPECT_EQ(r, pipeline::RequestRecord());
+}
+
+TEST(RequestRecord, TimesAreKeptToTheMicrosecond) {
+  EXPECT_EQ(pipeline::elapsedMs(1000, 1000 + 1234567), 1.235);
+  EXPECT_EQ(pipeline::elapsedMs(1000, 1000 + 1234499), 1.234);
+  EXPECT_EQ(pipeline::elapsedMs(0, 120000000), 120.0);
+  EXPECT_EQ(pipeline::elapsedMs(5, 5), 0.0);
 }
 
 TEST(RecordJson, SchemaOneWithNullsForUnknownsAndOnlyPhasesThatRan) {
