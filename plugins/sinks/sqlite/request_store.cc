@@ -48,22 +48,30 @@ CREATE TABLE IF NOT EXISTS request_ids (
 );
 )sql";
 
-constexpr const char* kInsert =
+constexpr const char* kInsertColumns =
     "INSERT INTO requests (id, start_ms, end_ms, subject, team, requested_model, resolved_model, "
     "provider, status, error_code, stream, prompt_tokens, completion_tokens, cached_tokens, "
     "tokens_estimated, cost_usd, total_ms, ttft_ms, metadata, detail, request_body, "
-    "response_body) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
-    "?20, ?21, ?22)";
+    "response_body";
+constexpr int kColumns = 22;
 
-// A file of the first layout also has `id_hash` and `record`, both NOT NULL.
-constexpr const char* kInsertLegacy =
-    "INSERT INTO requests (id, start_ms, end_ms, subject, team, requested_model, resolved_model, "
-    "provider, status, error_code, stream, prompt_tokens, completion_tokens, cached_tokens, "
-    "tokens_estimated, cost_usd, total_ms, ttft_ms, metadata, detail, request_body, "
-    "response_body, id_hash, record) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
-    "?20, ?21, ?22, 0, '')";
+// INSERT of `rows` rows, row r bound at ?(22r+1) .. ?(22r+22). A file of the
+// first layout also has `id_hash` and `record`, both NOT NULL.
+std::string insertSql(bool legacy, size_t rows) {
+  std::string sql = kInsertColumns;
+  sql += legacy ? ", id_hash, record) VALUES " : ") VALUES ";
+  int n = 0;
+  for (size_t r = 0; r < rows; r++) {
+    sql += r ? ",(" : "(";
+    for (int c = 0; c < kColumns; c++) {
+      if (c) sql += ',';
+      sql += '?';
+      sql += std::to_string(++n);
+    }
+    sql += legacy ? ",0,'')" : ")";
+  }
+  return sql;
+}
 
 constexpr size_t kMaxKeysPerRow = 4096;
 
@@ -110,6 +118,7 @@ RequestStore::~RequestStore() {
     sqlite3_exec(writer_, "COMMIT", nullptr, nullptr, nullptr);
   }
   sqlite3_finalize(insert_);
+  sqlite3_finalize(insert_group_);
   sqlite3_finalize(insert_ids_);
   sqlite3_finalize(trim_age_);
   sqlite3_finalize(trim_rows_);
@@ -138,8 +147,10 @@ bool RequestStore::open(const StoreOptions& options, std::string* why) {
       !migrate(why)) {
     return false;
   }
-  if (sqlite3_prepare_v3(writer_, legacy_ ? kInsertLegacy : kInsert, -1,
-                         SQLITE_PREPARE_PERSISTENT, &insert_, nullptr) != SQLITE_OK ||
+  if (sqlite3_prepare_v3(writer_, insertSql(legacy_, 1).c_str(), -1, SQLITE_PREPARE_PERSISTENT,
+                         &insert_, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v3(writer_, insertSql(legacy_, kGroupRows).c_str(), -1,
+                         SQLITE_PREPARE_PERSISTENT, &insert_group_, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v3(writer_,
                          "INSERT OR REPLACE INTO request_ids (last_seq, first_seq, keys) "
                          "VALUES (?1, ?2, ?3)",
@@ -205,12 +216,7 @@ bool RequestStore::migrate(std::string* why) {
     int64_t seq = sqlite3_column_int64(st, 0);
     const char* id = reinterpret_cast<const char*>(sqlite3_column_text(st, 1));
     std::string_view v(id ? id : "", static_cast<size_t>(sqlite3_column_bytes(st, 1)));
-    if (!keys_.empty() && first_seq_ + static_cast<int64_t>(keys_.size()) != seq) {
-      ok = writeIds(why);
-    }
-    if (keys_.empty()) first_seq_ = seq;
-    keys_.push_back(idKey(v));
-    if (keys_.size() == kMaxKeysPerRow) ok = ok && writeIds(why);
+    ok = noteRow(seq, v, why);
   }
   ok = ok && writeIds(why);
   sqlite3_finalize(st);
@@ -260,41 +266,24 @@ bool RequestStore::writeIds(std::string* why) {
   return true;
 }
 
-bool RequestStore::append(const sluice_record& r, std::string* why) {
-  if (!in_tx_ && !begin(why)) return false;
-  metadata_.clear();
-  sink_json::appendMetadataObject(r, &metadata_);
-  detail_.clear();
-  appendDetail(r, &detail_);
-  bool bodies = r.struct_size >= offsetof(sluice_record, response_body) + sizeof(r.response_body) &&
-                r.bodies_logged;
-  sqlite3_stmt* st = insert_;
-  bindText(st, 1, r.id);
-  sqlite3_bind_int64(st, 2, r.start_ms);
-  sqlite3_bind_int64(st, 3, r.end_ms);
-  bindText(st, 4, r.subject);
-  bindText(st, 5, r.team);
-  bindText(st, 6, r.requested_model);
-  bindText(st, 7, r.resolved_model);
-  bindText(st, 8, r.provider);
-  sqlite3_bind_int(st, 9, r.status);
-  bindText(st, 10, r.error_code);
-  sqlite3_bind_int(st, 11, r.stream);
-  sqlite3_bind_int64(st, 12, r.prompt_tokens);
-  sqlite3_bind_int64(st, 13, r.completion_tokens);
-  sqlite3_bind_int64(st, 14, r.cached_tokens);
-  sqlite3_bind_int(st, 15, r.tokens_estimated);
-  sqlite3_bind_double(st, 16, r.cost_usd);
-  bindMs(st, 17, r.total_ms);
-  bindMs(st, 18, r.ttft_ms);
-  bindText(st, 19, metadata_);
-  bindText(st, 20, detail_);
-  if (bodies) {
-    bindText(st, 21, r.request_body);
-    bindText(st, 22, r.response_body);
-  } else {
-    sqlite3_bind_null(st, 21);
-    sqlite3_bind_null(st, 22);
+size_t RequestStore::append(const sluice_record* records, size_t n, std::string* why) {
+  if (n == 0 || (!in_tx_ && !begin(why))) return 0;
+  size_t written = 0;
+  for (size_t at = 0; at < n;) {
+    // Whole groups through the many-row statement (one statement's set-up
+    // for kGroupRows rows), the rest one by one.
+    size_t rows = n - at >= kGroupRows ? kGroupRows : 1;
+    if (insertRows(records + at, rows, why)) written += rows;
+    at += rows;
+  }
+  return written;
+}
+
+bool RequestStore::insertRows(const sluice_record* records, size_t rows, std::string* why) {
+  sqlite3_stmt* st = rows == 1 ? insert_ : insert_group_;
+  if (scratch_.size() < rows) scratch_.resize(rows);
+  for (size_t i = 0; i < rows; i++) {
+    bindRow(st, static_cast<int>(i) * kColumns, records[i], &scratch_[i]);
   }
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
@@ -302,14 +291,64 @@ bool RequestStore::append(const sluice_record& r, std::string* why) {
     *why = errorOf(writer_, "insert");
     return false;
   }
-  int64_t seq = sqlite3_last_insert_rowid(writer_);
+  // One statement's rows take consecutive rowids, the last one reported.
+  int64_t first = sqlite3_last_insert_rowid(writer_) - static_cast<int64_t>(rows) + 1;
+  for (size_t i = 0; i < rows; i++) {
+    const sluice_str& id = records[i].id;
+    if (!noteRow(first + static_cast<int64_t>(i), std::string_view(id.ptr ? id.ptr : "", id.len),
+                 why)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void RequestStore::bindRow(sqlite3_stmt* st, int base, const sluice_record& r, RowText* text) {
+  text->metadata.clear();
+  sink_json::appendMetadataObject(r, &text->metadata);
+  text->detail.clear();
+  appendDetail(r, &text->detail);
+  bool bodies = r.struct_size >= offsetof(sluice_record, response_body) + sizeof(r.response_body) &&
+                r.bodies_logged;
+  bindText(st, base + 1, r.id);
+  sqlite3_bind_int64(st, base + 2, r.start_ms);
+  sqlite3_bind_int64(st, base + 3, r.end_ms);
+  bindText(st, base + 4, r.subject);
+  bindText(st, base + 5, r.team);
+  bindText(st, base + 6, r.requested_model);
+  bindText(st, base + 7, r.resolved_model);
+  bindText(st, base + 8, r.provider);
+  sqlite3_bind_int(st, base + 9, r.status);
+  bindText(st, base + 10, r.error_code);
+  sqlite3_bind_int(st, base + 11, r.stream);
+  sqlite3_bind_int64(st, base + 12, r.prompt_tokens);
+  sqlite3_bind_int64(st, base + 13, r.completion_tokens);
+  sqlite3_bind_int64(st, base + 14, r.cached_tokens);
+  sqlite3_bind_int(st, base + 15, r.tokens_estimated);
+  sqlite3_bind_double(st, base + 16, r.cost_usd);
+  bindMs(st, base + 17, r.total_ms);
+  bindMs(st, base + 18, r.ttft_ms);
+  bindText(st, base + 19, text->metadata);
+  bindText(st, base + 20, text->detail);
+  if (bodies) {
+    bindText(st, base + 21, r.request_body);
+    bindText(st, base + 22, r.response_body);
+  } else {
+    sqlite3_bind_null(st, base + 21);
+    sqlite3_bind_null(st, base + 22);
+  }
+}
+
+// Adds a written row's id key to this transaction's request_ids row,
+// starting a new one where the seqs are not consecutive or the row is full.
+bool RequestStore::noteRow(int64_t seq, std::string_view id, std::string* why) {
   if (!keys_.empty() && first_seq_ + static_cast<int64_t>(keys_.size()) != seq &&
       !writeIds(why)) {
     return false;
   }
   if (keys_.empty()) first_seq_ = seq;
-  keys_.push_back(idKey(std::string_view(r.id.ptr ? r.id.ptr : "", r.id.len)));
-  return true;
+  keys_.push_back(idKey(id));
+  return keys_.size() < kMaxKeysPerRow || writeIds(why);
 }
 
 bool RequestStore::commit(int64_t now_ms, std::string* why) {

@@ -38,8 +38,10 @@ class RequestStore {
   // an older version wrote up to date). On failure *why says so.
   bool open(const StoreOptions& options, std::string* why);
 
-  // Sink thread. Rows written between commits form one transaction.
-  bool append(const sluice_record& r, std::string* why);
+  // Sink thread: writes the records, returns how many were written (on a
+  // failure *why says why). Rows written between commits form one
+  // transaction.
+  size_t append(const sluice_record* records, size_t n, std::string* why);
   // Commits, then applies retention (age, then row count).
   bool commit(int64_t now_ms, std::string* why);
 
@@ -51,7 +53,18 @@ class RequestStore {
   bool hasRecordColumn() const { return legacy_; }
 
  private:
+  // A row's metadata and detail text while its statement runs.
+  struct RowText {
+    std::string metadata;
+    std::string detail;
+  };
+  // Rows per many-row INSERT.
+  static constexpr size_t kGroupRows = 32;
+
   bool begin(std::string* why);
+  bool insertRows(const sluice_record* records, size_t rows, std::string* why);
+  void bindRow(sqlite3_stmt* st, int base, const sluice_record& r, RowText* text);
+  bool noteRow(int64_t seq, std::string_view id, std::string* why);
   bool writeIds(std::string* why);
   bool migrate(std::string* why);
 
@@ -59,6 +72,7 @@ class RequestStore {
   sqlite3* writer_ = nullptr;
   sqlite3* reader_ = nullptr;
   sqlite3_stmt* insert_ = nullptr;
+  sqlite3_stmt* insert_group_ = nullptr;
   sqlite3_stmt* insert_ids_ = nullptr;
   sqlite3_stmt* trim_age_ = nullptr;
   sqlite3_stmt* trim_rows_ = nullptr;
@@ -68,9 +82,8 @@ class RequestStore {
   // This transaction's rows: the seq of the first, and their id keys.
   int64_t first_seq_ = 0;
   std::vector<uint32_t> keys_;
-  // Scratch, reused from row to row.
-  std::string metadata_;
-  std::string detail_;
+  // Scratch, reused from statement to statement.
+  std::vector<RowText> scratch_;
   std::mutex reader_mu_;
 };
 

@@ -54,6 +54,10 @@ int create(const sluice_host* host, const char* config_json, void** instance, ch
     snprintf(err, err_len, "path must not be empty");
     return SLUICE_ERR_CONFIG;
   }
+  // No allocation statistics: they take a global mutex on every SQLite
+  // malloc and free. Only takes effect before SQLite's first use in the
+  // process (later calls are refused, harmlessly).
+  sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   auto* s = new Sink();
   s->host = host;
   std::string why;
@@ -71,14 +75,12 @@ void destroy(void* instance) { delete static_cast<Sink*>(instance); }
 int write(void* instance, const sluice_record_batch* batch) {
   auto* s = static_cast<Sink*>(instance);
   if (!sink_batch::hasViews(batch)) return SLUICE_ERR_UNSUPPORTED;
-  for (size_t i = 0; i < batch->count; i++) {
-    std::string why;
-    if (s->store.append(batch->views[i], &why)) {
-      s->uncommitted++;
-    } else {
-      s->dropped.fetch_add(1, std::memory_order_relaxed);
-      complain(s, why);
-    }
+  std::string why;
+  size_t written = s->store.append(batch->views, batch->count, &why);
+  s->uncommitted += written;
+  if (written < batch->count) {
+    s->dropped.fetch_add(batch->count - written, std::memory_order_relaxed);
+    complain(s, why);
   }
   return SLUICE_OK;
 }

@@ -146,6 +146,34 @@ TEST_F(SqliteSink, AnalyticsGroupsAndComputesPercentiles) {
   EXPECT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(a, "series")), 2);
 }
 
+// A full batch goes in through many-row statements and the rest one row at
+// a time; every row must land with its own fields and be found by its id.
+TEST_F(SqliteSink, EveryRowOfALargeBatchIsFoundByItsId) {
+  open();
+  int64_t now = static_cast<int64_t>(host_.now());
+  const int n = 70;  // two groups of 32, then six rows one by one
+  RecordBatchBuilder b;
+  for (int i = 0; i < n; i++) {
+    b.add(rec("r" + std::to_string(i), now - 1000 + i, "team" + std::to_string(i), 200 + i));
+  }
+  ASSERT_EQ(vt_->write(inst_, b.batch()), SLUICE_OK);
+  vt_->flush(inst_);
+  EXPECT_EQ(vt_->dropped(inst_), 0u);
+
+  auto [st, page] = query("requests", {{"limit", "100"}});
+  ASSERT_EQ(st, 200);
+  cJSON* rows = cJSON_GetObjectItem(page, "requests");
+  ASSERT_EQ(cJSON_GetArraySize(rows), n);
+  EXPECT_STREQ(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 0), "id")->valuestring, "r69");
+  for (int i = 0; i < n; i++) {
+    std::string id = "r" + std::to_string(i);
+    auto [code, row] = query("request", {{"id", id}});
+    ASSERT_EQ(code, 200) << id;
+    EXPECT_STREQ(cJSON_GetObjectItem(row, "team")->valuestring, ("team" + std::to_string(i)).c_str());
+    EXPECT_EQ(cJSON_GetObjectItem(row, "status")->valueint, 200 + i) << id;
+  }
+}
+
 TEST_F(SqliteSink, RetentionKeepsTheNewestRowsAndDropsOldOnes) {
   open(2);
   int64_t now = static_cast<int64_t>(host_.now());
@@ -194,6 +222,7 @@ TEST_F(SqliteSink, AFileOfTheFirstLayoutKeepsItsRowsAndTakesNewOnes) {
   int64_t now = static_cast<int64_t>(host_.now());
   RecordBatchBuilder b;
   b.add(rec("after", now - 1000, "blue", 200));
+  for (int i = 0; i < 32; i++) b.add(rec("group" + std::to_string(i), now - 900, "green", 200));
   ASSERT_EQ(vt_->write(inst_, b.batch()), SLUICE_OK);
   vt_->flush(inst_);
 
@@ -205,7 +234,8 @@ TEST_F(SqliteSink, AFileOfTheFirstLayoutKeepsItsRowsAndTakesNewOnes) {
   EXPECT_STREQ(cJSON_GetObjectItem(new_row, "team")->valuestring, "blue");
   auto [st3, page] = query("requests", {{"from", "0"}});
   ASSERT_EQ(st3, 200);
-  EXPECT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(page, "requests")), 2);
+  EXPECT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(page, "requests")), 34);
+  EXPECT_EQ(query("request", {{"id", "group31"}}).first, 200);
 }
 
 TEST_F(SqliteSink, AnUnopenableFileIsACreateError) {
