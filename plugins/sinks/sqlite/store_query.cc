@@ -101,7 +101,11 @@ struct Filter {
     ints.push_back(v);
     is_int.push_back(true);
   }
-  std::string next() const { return "?" + std::to_string(texts.size() + 1); }
+  std::string next() const {
+    std::string n = "?";
+    n += std::to_string(texts.size() + 1);
+    return n;
+  }
   void apply(sqlite3_stmt* st) const {
     for (size_t i = 0; i < texts.size(); i++) {
       int idx = static_cast<int>(i + 1);
