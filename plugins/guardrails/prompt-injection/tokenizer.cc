@@ -466,8 +466,9 @@ class Builder {
   void plainWordCaps() {
     plain_ = false;
     const char* w = text_.data() + begin_;
-    caps_ = true;
-    for (size_t k = 0; k < len_ && caps_; k++) caps_ = !guardrails::isLower(w[k]);
+    size_t k = 0;
+    while (k < len_ && !guardrails::isLower(w[k])) k++;
+    caps_ = k == len_;
   }
   void finishWord(size_t end) {
     if (len_ == 0) return;
