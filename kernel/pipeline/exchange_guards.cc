@@ -63,7 +63,7 @@ void Exchange::guardRequestHook(size_t next, uint64_t start_ns) {
         guardBlocked(o);
         return;
       }
-      guard_changed_ |= GuardedJson::write(guard_items_, guard_texts_);
+      if (o.changed) guard_changed_ |= GuardedJson::write(guard_items_, guard_texts_);
       guardRequestHook(next + 1, start_ns);
     });
     return;
@@ -116,7 +116,7 @@ void Exchange::guardResponseHook(size_t next, uint64_t start_ns, std::string_vie
         guardBlocked(o);
         return;
       }
-      guard_changed_ |= GuardedJson::write(guard_items_, guard_texts_);
+      if (o.changed) guard_changed_ |= GuardedJson::write(guard_items_, guard_texts_);
       guardResponseHook(next + 1, start_ns, body);
     });
     return;

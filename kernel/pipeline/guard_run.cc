@@ -321,7 +321,10 @@ void RequestGuards::apply(Check* c) {
     case SLUICE_VERDICT_PASS:
       break;
     case SLUICE_VERDICT_MUTATE:
-      if (!audit && c->segment != kNoSegment) (*r.segments)[c->segment] = std::move(c->content);
+      if (!audit && c->segment != kNoSegment) {
+        (*r.segments)[c->segment] = std::move(c->content);
+        r.outcome.changed = true;
+      }
       break;
     case SLUICE_VERDICT_BLOCK:
       if (!audit && !r.outcome.blocked) {
