@@ -15,6 +15,23 @@ constexpr GuardHook kResponseHooks[] = {GuardHook::LlmOutput, GuardHook::McpPreT
 // Text a stream's guardrails hold or wait on beyond this pauses the upstream.
 constexpr size_t kMaxGuardBacklog = 1 << 20;
 
+// The texts of a request done with, kept per worker thread: the next request's texts reuse
+// their buffers instead of allocating. A long text's buffer is not kept.
+thread_local std::vector<std::string> t_spare_texts;
+constexpr size_t kMaxKeptText = 64 * 1024;
+
+void takeSpareTexts(std::vector<std::string>* texts) {
+  if (texts->capacity() == 0) texts->swap(t_spare_texts);
+}
+
+void giveSpareTexts(std::vector<std::string>* texts) {
+  for (std::string& s : *texts) {
+    if (s.capacity() > kMaxKeptText) std::string().swap(s);
+  }
+  if (texts->size() > t_spare_texts.size()) texts->swap(t_spare_texts);
+  *texts = {};
+}
+
 }  // namespace
 
 void Exchange::guardInput() {
@@ -37,7 +54,8 @@ void Exchange::guardRequestHook(size_t next, uint64_t start_ns) {
     if (!spec_.guards->runs(hook)) continue;
     guard_items_ = guard_json_.requestItems(hook);
     if (guard_items_.empty()) continue;
-    guard_texts_ = GuardedJson::texts(guard_items_);
+    takeSpareTexts(&guard_texts_);
+    GuardedJson::texts(guard_items_, &guard_texts_);
     spec_.guards->run(hook, &guard_texts_, [this, next, start_ns](const GuardOutcome& o) {
       Hold hold(this);
       guard_in_ns_ = util::monotonicNs() - start_ns;
@@ -45,7 +63,7 @@ void Exchange::guardRequestHook(size_t next, uint64_t start_ns) {
         guardBlocked(o);
         return;
       }
-      guard_changed_ |= GuardedJson::write(guard_items_, guard_texts_);
+      if (o.changed) guard_changed_ |= GuardedJson::write(guard_items_, guard_texts_);
       guardRequestHook(next + 1, start_ns);
     });
     return;
@@ -58,11 +76,12 @@ void Exchange::guardRequestHook(size_t next, uint64_t start_ns) {
                    spec_.gateway->config().logging.max_body_bytes);
     }
   }
-  // The request's tree and texts are done with: freed now, not with the exchange, so the
-  // upstream call and the answer reuse that memory.
-  guard_json_.clear();
+  // The request's tree is done with: freed once the upstream call is under way, as an
+  // unguarded request's parse is (its many small blocks, freed before, make that call's
+  // allocations slow), and not kept with the exchange, so the answer reuses that memory.
+  GuardedJson request_tree = std::move(guard_json_);
   guard_items_ = {};
-  guard_texts_ = {};
+  giveSpareTexts(&guard_texts_);
   guard_done_ns_ = util::monotonicNs();
   guard_in_ns_ = guard_done_ns_ - start_ns;
   send();
@@ -88,7 +107,8 @@ void Exchange::guardResponseHook(size_t next, uint64_t start_ns, std::string_vie
     if (!spec_.guards->runs(hook)) continue;
     guard_items_ = guard_json_.responseItems(hook);
     if (guard_items_.empty()) continue;
-    guard_texts_ = GuardedJson::texts(guard_items_);
+    takeSpareTexts(&guard_texts_);
+    GuardedJson::texts(guard_items_, &guard_texts_);
     spec_.guards->run(hook, &guard_texts_, [this, next, start_ns, body](const GuardOutcome& o) {
       Hold hold(this);
       guard_out_ns_ = util::monotonicNs() - start_ns;
@@ -96,12 +116,13 @@ void Exchange::guardResponseHook(size_t next, uint64_t start_ns, std::string_vie
         guardBlocked(o);
         return;
       }
-      guard_changed_ |= GuardedJson::write(guard_items_, guard_texts_);
+      if (o.changed) guard_changed_ |= GuardedJson::write(guard_items_, guard_texts_);
       guardResponseHook(next + 1, start_ns, body);
     });
     return;
   }
   guard_out_ns_ = util::monotonicNs() - start_ns;
+  giveSpareTexts(&guard_texts_);
   if (!guard_changed_) {
     respondNow(body);
     return;

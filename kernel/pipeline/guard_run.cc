@@ -9,6 +9,11 @@ namespace {
 
 constexpr size_t kNoSegment = static_cast<size_t>(-1);
 
+// The joined text of a request done with, kept per worker thread with its buffer for the
+// next request's; a long one is not kept.
+thread_local std::string t_spare_joined;
+constexpr size_t kMaxKeptJoined = 64 * 1024;
+
 sluice_str ss(std::string_view s) { return sluice_str{s.data(), s.size()}; }
 std::string_view sv(sluice_str s) { return std::string_view(s.ptr ? s.ptr : "", s.ptr ? s.len : 0); }
 
@@ -119,6 +124,10 @@ RequestGuards::RequestGuards(sluice_worker* worker, GuardPlan plan, GuardContext
 
 RequestGuards::~RequestGuards() {
   cancel();
+  if (run_.joined.capacity() <= kMaxKeptJoined &&
+      run_.joined.capacity() > t_spare_joined.capacity()) {
+    run_.joined.swap(t_spare_joined);
+  }
   // Every plugin that kept state for this request gets it back once.
   for (const auto& list : plan_.hooks) {
     for (const Guardrail* g : list) {
@@ -138,6 +147,7 @@ void RequestGuards::run(GuardHook hook, std::vector<std::string>* segments, Done
   r.next_guard = 0;
   r.next_segment = 0;
   r.validating = false;
+  if (r.joined.capacity() < t_spare_joined.capacity()) r.joined.swap(t_spare_joined);
   r.joined.clear();
   r.outstanding = 0;
   r.outcome = GuardOutcome{};
@@ -311,7 +321,10 @@ void RequestGuards::apply(Check* c) {
     case SLUICE_VERDICT_PASS:
       break;
     case SLUICE_VERDICT_MUTATE:
-      if (!audit && c->segment != kNoSegment) (*r.segments)[c->segment] = std::move(c->content);
+      if (!audit && c->segment != kNoSegment) {
+        (*r.segments)[c->segment] = std::move(c->content);
+        r.outcome.changed = true;
+      }
       break;
     case SLUICE_VERDICT_BLOCK:
       if (!audit && !r.outcome.blocked) {

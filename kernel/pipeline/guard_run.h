@@ -21,6 +21,7 @@ struct GuardOutcome {
   bool blocked = false;
   std::string guardrail;  // the blocking guardrail's name
   std::string reason;     // its reason (never the matched value)
+  bool changed = false;   // a mutation replaced a text (maybe by the same text)
   // Streams: trailing bytes of the (mutated) text that may still become
   // something a guardrail acts on; the caller holds them back.
   size_t hold_bytes = 0;

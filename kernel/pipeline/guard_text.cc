@@ -100,11 +100,9 @@ std::string GuardedJson::print() const {
   return out;
 }
 
-std::vector<std::string> GuardedJson::texts(const std::vector<cJSON*>& items) {
-  std::vector<std::string> out;
-  out.reserve(items.size());
-  for (const cJSON* item : items) out.emplace_back(item->valuestring);
-  return out;
+void GuardedJson::texts(const std::vector<cJSON*>& items, std::vector<std::string>* out) {
+  out->resize(items.size());
+  for (size_t i = 0; i < items.size(); i++) (*out)[i].assign(items[i]->valuestring);
 }
 
 bool GuardedJson::write(const std::vector<cJSON*>& items, const std::vector<std::string>& texts) {

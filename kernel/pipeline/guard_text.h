@@ -33,8 +33,9 @@ class GuardedJson {
   // Frees the tree (its items with it).
   void clear() { root_.reset(); }
 
-  // Their texts, and writing edited texts back; true when one changed.
-  static std::vector<std::string> texts(const std::vector<cJSON*>& items);
+  // Their texts into `out` (its strings' buffers reused), and writing edited texts back; true
+  // when one changed.
+  static void texts(const std::vector<cJSON*>& items, std::vector<std::string>* out);
   static bool write(const std::vector<cJSON*>& items, const std::vector<std::string>& texts);
 
  private:

@@ -482,7 +482,8 @@ constexpr Entry kLexicon[] = {
 using lexicon_detail::hashWord;
 
 uint32_t hashWord(std::string_view w) {
-  return hashWord(w.size(), w[0], w.size() > 1 ? w[1] : 0, w.back());
+  const uint32_t second = w.size() > 1 ? static_cast<unsigned char>(w[1]) : 0;
+  return hashWord(w.size(), w.back(), static_cast<unsigned char>(w[0]) | second << 8);
 }
 
 // Open addressing over the table above, built once; most words miss after one probe.

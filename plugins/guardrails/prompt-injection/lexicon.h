@@ -2,8 +2,10 @@
 // case, accents and look-alike letters folded) carries a set of word classes.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 namespace sluice::injection {
@@ -76,11 +78,11 @@ enum WordClass : uint64_t {
 
 namespace lexicon_detail {
 
-// Mixes the length and the first, second and last letters: enough to spread the lexicon, and
-// cheap to take from a word still in the text (folding as it goes). 16 bits.
-inline uint32_t hashWord(size_t size, unsigned char first, unsigned char second,
-                         unsigned char last) {
-  uint32_t h = static_cast<uint32_t>(size) << 24 | first << 16 | second << 8 | last;
+// Mixes the length, the last letter and the first two (`pair`: first | second << 8, as they
+// stand in memory): enough to spread the lexicon, and cheap to take from a word still in the
+// text (folding as it goes). 16 bits.
+inline uint32_t hashWord(size_t size, unsigned char last, uint32_t pair) {
+  uint32_t h = static_cast<uint32_t>(size) << 24 | static_cast<uint32_t>(last) << 16 | pair;
   return (h * 2654435761u) >> 16;
 }
 
@@ -91,8 +93,15 @@ extern uint64_t word_hashes[1024];
 
 // The hash of a word of ASCII letters in any case, for mayBeLetters() and lookupLetters().
 inline uint32_t hashLetters(const char* word, size_t size) {
-  const unsigned char b = size > 1 ? word[1] | 0x20 : 0;
-  return lexicon_detail::hashWord(size, word[0] | 0x20, b, word[size - 1] | 0x20);
+  uint32_t pair = static_cast<unsigned char>(word[0]) | 0x20;
+  if (size > 1) {  // the two letters in one load, folded together
+    uint16_t two;
+    memcpy(&two, word, 2);
+    pair = std::endian::native == std::endian::little
+               ? two | 0x2020u
+               : pair | (static_cast<unsigned char>(word[1]) | 0x20u) << 8;
+  }
+  return lexicon_detail::hashWord(size, static_cast<unsigned char>(word[size - 1]) | 0x20, pair);
 }
 
 // Whether a word of ASCII letters with this hash may be in the lexicon: false for most words,

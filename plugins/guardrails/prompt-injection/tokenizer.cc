@@ -284,7 +284,11 @@ class Builder {
       hashed = token = mayBeLetters(hash);
     }
     run_ += len;  // letters are base64 too
-    noteEncoding(c, k, j);
+    if (k & kBase64Byte) {
+      run_++;
+    } else {
+      endRun(c, k, j);
+    }
     if (token) {
       begin_ = i;
       len_ = len;
@@ -397,6 +401,12 @@ class Builder {
       pairs_ = 0;
       return;
     }
+    endRun(c, k, at);
+  }
+
+  // A byte that is not base64 ends the run (maybe empty) before it: the part of
+  // noteEncoding() a word's end needs, the word's letters being a run already.
+  void endRun(unsigned char c, uint8_t k, size_t at) {
     if (k & kEscapeByte) out_->escapes = true;
     if (run_ > out_->longest_run) out_->longest_run = run_;
     if (run_ == 2 && (c == ' ' || c == '\n') && hexPairAt(at - 2)) {
@@ -456,8 +466,9 @@ class Builder {
   void plainWordCaps() {
     plain_ = false;
     const char* w = text_.data() + begin_;
-    caps_ = true;
-    for (size_t k = 0; k < len_ && caps_; k++) caps_ = !guardrails::isLower(w[k]);
+    size_t k = 0;
+    while (k < len_ && !guardrails::isLower(w[k])) k++;
+    caps_ = k == len_;
   }
   void finishWord(size_t end) {
     if (len_ == 0) return;
