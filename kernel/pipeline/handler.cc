@@ -395,7 +395,7 @@ bool RequestHandler::planGuards(const Gateway& gw, const http::Request& req, htt
   context.request_id = spec->request_id;
   context.model = spec->requested_model;
   context.subject = spec->principal->subject;
-  context.metadata_json = "{";
+  context.metadata_json.assign(1, '{');
   for (const auto& [k, v] : spec->metadata) {
     if (context.metadata_json.size() > 1) context.metadata_json.push_back(',');
     appendJsonString(&context.metadata_json, k);
