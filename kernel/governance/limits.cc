@@ -396,8 +396,7 @@ std::string jsonNumber(double v) {
   return buf;
 }
 
-std::string formatDuration(int64_t ms) {
-  char buf[48];
+std::string_view formatDuration(int64_t ms, char (&buf)[kDurationChars]) {
   char* p = buf;
   auto put = [&p, &buf](int64_t v, const char* unit) {
     p = std::to_chars(p, buf + sizeof buf, v).ptr;
@@ -416,7 +415,12 @@ std::string formatDuration(int64_t ms) {
     }
     put(s % 60, "s");
   }
-  return std::string(buf, static_cast<size_t>(p - buf));
+  return std::string_view(buf, static_cast<size_t>(p - buf));
+}
+
+std::string formatDuration(int64_t ms) {
+  char buf[kDurationChars];
+  return std::string(formatDuration(ms, buf));
 }
 
 }  // namespace sluice::governance

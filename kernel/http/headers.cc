@@ -3,6 +3,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <charconv>
+
 namespace sluice::http {
 
 Headers::Headers(std::initializer_list<std::pair<std::string_view, std::string_view>> list) {
@@ -34,6 +36,18 @@ void Headers::add(std::string_view name, std::string_view value) {
     text_.append("\r\n");
     return;
   }
+  appendLine(name, value);
+}
+
+void Headers::addNumber(std::string_view name, int64_t value) {
+  char digits[24];
+  char* end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  std::string_view text(digits, static_cast<size_t>(end - digits));
+  if (hasCrLf(name)) return add(name, text);
+  appendLine(name, text);  // digits never hold CR or LF
+}
+
+void Headers::appendLine(std::string_view name, std::string_view value) {
   // One resize and four copies: a response adds a dozen of these.
   size_t at = text_.size();
   text_.resize(at + name.size() + value.size() + 4);

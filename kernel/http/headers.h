@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -18,6 +19,8 @@ class Headers {
   Headers(std::initializer_list<std::pair<std::string_view, std::string_view>> list);
   // CR and LF are dropped from names and values: a header can never split.
   void add(std::string_view name, std::string_view value);
+  // A decimal value, formatted straight into the buffer.
+  void addNumber(std::string_view name, int64_t value);
   void append(const Headers& other) { text_.append(other.text_); }
   void reserve(size_t bytes) { text_.reserve(bytes); }
   bool empty() const { return text_.empty(); }
@@ -29,6 +32,9 @@ class Headers {
   std::optional<std::string> find(std::string_view name) const;
 
  private:
+  // name and value are free of CR and LF.
+  void appendLine(std::string_view name, std::string_view value);
+
   std::string text_;
 };
 

@@ -24,6 +24,17 @@ TEST(Headers, CrAndLfNeverSplitAHeader) {
   EXPECT_EQ(h.count(), 1u);
 }
 
+TEST(Headers, NumbersAreWrittenInDecimal) {
+  Headers h;
+  h.addNumber("x-ratelimit-remaining-tokens", 999999999487);
+  h.addNumber("X-Neg", -12);
+  h.addNumber("X-Zero", 0);
+  h.addNumber("X-Evil\r\n", 7);
+  EXPECT_EQ(h.text(),
+            "x-ratelimit-remaining-tokens: 999999999487\r\nX-Neg: -12\r\nX-Zero: 0\r\n"
+            "X-Evil: 7\r\n");
+}
+
 TEST(Headers, FindIsCaseInsensitiveAndTakesTheFirst) {
   Headers h{{"Retry-After", "3"}, {"retry-after", "9"}, {"Retry", "x"}};
   EXPECT_EQ(h.find("retry-after"), "3");
