@@ -130,6 +130,9 @@ int64_t settledAmount(const CheckInfo& info, const manifest::Pricing* pricing, c
 // are views into the plan's shape).
 std::vector<CounterDelta> settlement(const Plan& plan, const manifest::Pricing* pricing,
                                      const Usage& usage);
+// The same into *out (replacing what it held), reusing its memory.
+void settlement(const Plan& plan, const manifest::Pricing* pricing, const Usage& usage,
+                std::vector<CounterDelta>* out);
 // Deltas that undo the plan's reservations (nothing was used).
 std::vector<CounterDelta> release(const Plan& plan);
 

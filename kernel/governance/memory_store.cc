@@ -1,6 +1,7 @@
 #include "governance/memory_store.h"
 
 #include <algorithm>
+#include <cassert>
 #include <utility>
 
 #include "util/clock.h"
@@ -34,9 +35,9 @@ class MemoryCounters::ShardLocks {
   template <typename Items>
   ShardLocks(MemoryCounters& counters, const Items& items) {
     for (const auto& item : items) {
-      keys_.push(Key(item.key));
+      keys_.push(Key(item.key, item.key_hash));
       if constexpr (requires { item.other_key; }) {
-        keys_.push(Key(item.other_key));  // empty when none: hashed, never looked up
+        keys_.push(Key(item.other_key, item.other_key_hash));  // empty when none: never looked up
       }
     }
     for (const Key& k : keys_) {
@@ -80,6 +81,11 @@ class MemoryCounters::ShardLocks {
   SmallVec<Key> keys_;
   SmallVec<Shard*> shards_;
 };
+
+MemoryCounters::Key::Key(std::string_view k, size_t known_hash)
+    : text(k), hash(known_hash ? known_hash : counterKeyHash(k)) {
+  assert(hash == counterKeyHash(k));
+}
 
 MemoryCounters::MemoryCounters(Clock now_ms, size_t shard_count)
     : now_ms_(now_ms ? std::move(now_ms) : Clock(monotonicMs)) {
@@ -127,10 +133,19 @@ void MemoryCounters::sweepIfGrown(Shard& shard, int64_t now) {
 }
 
 ReserveResult MemoryCounters::reserve(const std::vector<CounterCheck>& checks) {
+  ReserveResult result;
+  reserve(checks, &result);
+  return result;
+}
+
+void MemoryCounters::reserve(const std::vector<CounterCheck>& checks, ReserveResult* out) {
   ShardLocks locks(*this, checks);
   int64_t now = now_ms_();
 
-  ReserveResult result;
+  ReserveResult& result = *out;
+  result.status = ReserveResult::Status::Admitted;
+  result.refused = -1;
+  result.before.clear();
   result.before.reserve(checks.size());
   for (size_t i = 0; i < checks.size(); ++i) {
     const CounterCheck& c = checks[i];
@@ -145,12 +160,11 @@ ReserveResult MemoryCounters::reserve(const std::vector<CounterCheck>& checks) {
   }
   if (result.refused >= 0) {
     result.status = ReserveResult::Status::Refused;
-    return result;
+    return;
   }
   for (size_t i = 0; i < checks.size(); ++i) {
     add(locks.key(2 * i), checks[i].amount, checks[i].ttl_s, now);
   }
-  return result;
 }
 
 void MemoryCounters::add(const std::vector<CounterDelta>& deltas) {
@@ -206,8 +220,12 @@ class MemoryStore : public CounterStore {
   explicit MemoryStore(std::shared_ptr<MemoryCounters> counters) : counters_(std::move(counters)) {}
 
   void reserve(const std::vector<CounterCheck>& checks, ReserveDone done) override {
-    ReserveResult result = counters_->reserve(checks);
+    // The spare result's memory serves every call; a call made from `done`
+    // (a downgrade reserves again) finds none and makes its own.
+    ReserveResult result = std::move(spare_);
+    counters_->reserve(checks, &result);
     if (done) done(result);
+    spare_ = std::move(result);
   }
   void adjust(const std::vector<CounterDelta>& deltas, ValuesDone done) override {
     if (!done) return counters_->add(deltas);  // settlements: nobody reads the values
@@ -225,6 +243,7 @@ class MemoryStore : public CounterStore {
 
  private:
   std::shared_ptr<MemoryCounters> counters_;
+  ReserveResult spare_;
 };
 
 }  // namespace

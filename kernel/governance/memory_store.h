@@ -32,6 +32,8 @@ class MemoryCounters {
 
   // The CounterStore operations, synchronous and thread-safe.
   ReserveResult reserve(const std::vector<CounterCheck>& checks);
+  // The same into *out, reusing its memory.
+  void reserve(const std::vector<CounterCheck>& checks, ReserveResult* out);
   std::vector<int64_t> adjust(const std::vector<CounterDelta>& deltas);
   // adjust() without the values after.
   void add(const std::vector<CounterDelta>& deltas);
@@ -49,13 +51,13 @@ class MemoryCounters {
   // A key with its hash, computed once per call: it picks the shard and
   // the bucket.
   struct Key {
-    explicit Key(std::string_view k) : text(k), hash(std::hash<std::string_view>{}(k)) {}
+    explicit Key(std::string_view k, size_t known_hash = 0);
     std::string_view text;
     size_t hash;
   };
   struct KeyHash {
     using is_transparent = void;
-    size_t operator()(const std::string& s) const { return std::hash<std::string_view>{}(s); }
+    size_t operator()(const std::string& s) const { return counterKeyHash(s); }
     size_t operator()(const Key& k) const { return k.hash; }
   };
   struct KeyEq {
