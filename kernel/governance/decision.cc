@@ -33,13 +33,12 @@ RateLimitHeaders::Figures tightest(const Plan& plan, CounterKind kind,
   return f;
 }
 
-void appendFigures(const RateLimitHeaders::Figures& f, std::string_view limit,
-                   std::string_view remaining, std::string_view reset, HeaderList* out) {
+void appendFigures(const RateLimitHeaders::Figures& f, http::HeaderName limit,
+                   http::HeaderName remaining, http::HeaderName reset, HeaderList* out) {
   if (!f.set) return;
   out->addNumber(limit, f.limit);
   out->addNumber(remaining, f.remaining);
-  char buf[kDurationChars];
-  out->add(reset, formatDuration(f.reset_ms, buf));
+  out->addWritten(reset, kDurationChars, [&f](char* at) { return formatDuration(f.reset_ms, at); });
 }
 
 Decision refuseRate(const Plan& plan, size_t i, const ReserveResult& r, int64_t now_ms) {

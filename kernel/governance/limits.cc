@@ -404,10 +404,10 @@ std::string jsonNumber(double v) {
   return buf;
 }
 
-std::string_view formatDuration(int64_t ms, char (&buf)[kDurationChars]) {
-  char* p = buf;
-  auto put = [&p, &buf](int64_t v, const char* unit) {
-    p = std::to_chars(p, buf + sizeof buf, v).ptr;
+char* formatDuration(int64_t ms, char* out) {
+  char* p = out;
+  auto put = [&p, out](int64_t v, const char* unit) {
+    p = std::to_chars(p, out + kDurationChars, v).ptr;
     while (*unit) *p++ = *unit++;
   };
   if (ms < 0) ms = 0;
@@ -423,12 +423,12 @@ std::string_view formatDuration(int64_t ms, char (&buf)[kDurationChars]) {
     }
     put(s % 60, "s");
   }
-  return std::string_view(buf, static_cast<size_t>(p - buf));
+  return p;
 }
 
 std::string formatDuration(int64_t ms) {
   char buf[kDurationChars];
-  return std::string(formatDuration(ms, buf));
+  return std::string(buf, formatDuration(ms, buf));
 }
 
 }  // namespace sluice::governance

@@ -155,8 +155,8 @@ std::string jsonNumber(double v);
 
 // OpenAI's reset format: "1m30s", "6s", "250ms".
 std::string formatDuration(int64_t ms);
-// The same, written into `buf` (headers are written without a string).
+// The same, written at `out` (at most kDurationChars); returns its end.
 constexpr size_t kDurationChars = 48;
-std::string_view formatDuration(int64_t ms, char (&buf)[kDurationChars]);
+char* formatDuration(int64_t ms, char* out);
 
 }  // namespace sluice::governance

@@ -39,12 +39,9 @@ void Headers::add(std::string_view name, std::string_view value) {
   appendLine(name, value);
 }
 
-void Headers::addNumber(std::string_view name, int64_t value) {
-  char digits[24];
-  char* end = std::to_chars(digits, digits + sizeof digits, value).ptr;
-  std::string_view text(digits, static_cast<size_t>(end - digits));
-  if (hasCrLf(name)) return add(name, text);
-  appendLine(name, text);  // digits never hold CR or LF
+void Headers::addNumber(HeaderName name, int64_t value) {
+  constexpr size_t kMaxDigits = 20;  // "-9223372036854775808"
+  addWritten(name, kMaxDigits, [value](char* at) { return std::to_chars(at, at + kMaxDigits, value).ptr; });
 }
 
 void Headers::appendLine(std::string_view name, std::string_view value) {
