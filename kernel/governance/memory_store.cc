@@ -1,7 +1,6 @@
 #include "governance/memory_store.h"
 
 #include <algorithm>
-#include <cassert>
 #include <utility>
 
 #include "util/clock.h"
@@ -15,9 +14,33 @@ constexpr size_t kMinSweepSize = 64;
 
 int64_t monotonicMs() { return static_cast<int64_t>(util::monotonicNs() / 1000000); }
 
+// A vector that stays on the stack up to kMaxInline elements: a request
+// touches a handful of keys.
+constexpr size_t kMaxInline = 16;
+template <typename T>
+struct SmallVec {
+  T* begin() { return heap_.empty() ? reinterpret_cast<T*>(inline_) : heap_.data(); }
+  T* end() { return begin() + n_; }
+  const T* begin() const { return const_cast<SmallVec*>(this)->begin(); }
+  const T* end() const { return begin() + n_; }
+  void push(T v) {
+    if (n_ < kMaxInline) {
+      new (reinterpret_cast<T*>(inline_) + n_) T(v);
+    } else {
+      if (heap_.empty()) heap_.assign(begin(), end());
+      heap_.push_back(v);
+    }
+    n_++;
+  }
+  alignas(T) unsigned char inline_[kMaxInline * sizeof(T)];
+  std::vector<T> heap_;
+  size_t n_ = 0;
+};
+
 }  // namespace
 
 int64_t weightedValue(int64_t value, uint32_t weight_ppm) {
+  if (weight_ppm == 1000000) return value;  // a budget's settled spend counts whole
   __int128 product = static_cast<__int128>(value) * weight_ppm;
   __int128 quotient = product / 1000000;
   if (product % 1000000 != 0 && product < 0) --quotient;  // floor, not truncation
@@ -25,12 +48,9 @@ int64_t weightedValue(int64_t value, uint32_t weight_ppm) {
 }
 
 // The keys of one call, hashed once, and the locks of their shards, taken in
-// ascending order (any fixed order avoids deadlock). A request touches a
-// handful of keys: they and their shards live on the stack.
+// ascending order (any fixed order avoids deadlock); both live on the stack.
 class MemoryCounters::ShardLocks {
  public:
-  static constexpr size_t kMaxInline = 16;
-
   // `items`: checks (key, other_key) or deltas (key).
   template <typename Items>
   ShardLocks(MemoryCounters& counters, const Items& items) {
@@ -58,34 +78,9 @@ class MemoryCounters::ShardLocks {
   const Key& key(size_t i) const { return keys_.begin()[i]; }
 
  private:
-  // A vector that stays on the stack up to kMaxInline elements.
-  template <typename T>
-  struct SmallVec {
-    T* begin() { return heap_.empty() ? reinterpret_cast<T*>(inline_) : heap_.data(); }
-    T* end() { return begin() + n_; }
-    const T* begin() const { return const_cast<SmallVec*>(this)->begin(); }
-    const T* end() const { return begin() + n_; }
-    void push(T v) {
-      if (n_ < kMaxInline) {
-        new (reinterpret_cast<T*>(inline_) + n_) T(v);
-      } else {
-        if (heap_.empty()) heap_.assign(begin(), end());
-        heap_.push_back(v);
-      }
-      n_++;
-    }
-    alignas(T) unsigned char inline_[kMaxInline * sizeof(T)];
-    std::vector<T> heap_;
-    size_t n_ = 0;
-  };
   SmallVec<Key> keys_;
   SmallVec<Shard*> shards_;
 };
-
-MemoryCounters::Key::Key(std::string_view k, size_t known_hash)
-    : text(k), hash(known_hash ? known_hash : counterKeyHash(k)) {
-  assert(hash == counterKeyHash(k));
-}
 
 MemoryCounters::MemoryCounters(Clock now_ms, size_t shard_count)
     : now_ms_(now_ms ? std::move(now_ms) : Clock(monotonicMs)) {
@@ -100,10 +95,15 @@ bool MemoryCounters::expired(const Entry& e, int64_t now) const {
 }
 
 int64_t MemoryCounters::valueOf(const Key& key, int64_t now) {
-  const auto& entries = shardOf(key).entries;
+  const Entry* e = findLive(key, now);
+  return e ? e->value : 0;
+}
+
+MemoryCounters::Entry* MemoryCounters::findLive(const Key& key, int64_t now) {
+  auto& entries = shardOf(key).entries;
   auto it = entries.find(key);
-  if (it == entries.end() || expired(it->second, now)) return 0;
-  return it->second.value;
+  if (it == entries.end() || expired(it->second, now)) return nullptr;
+  return &it->second;
 }
 
 MemoryCounters::Entry& MemoryCounters::liveEntry(const Key& key, int64_t now) {
@@ -120,7 +120,10 @@ MemoryCounters::Entry& MemoryCounters::liveEntry(const Key& key, int64_t now) {
 }
 
 int64_t MemoryCounters::add(const Key& key, int64_t delta, uint32_t ttl_s, int64_t now) {
-  Entry& e = liveEntry(key, now);
+  return addTo(liveEntry(key, now), delta, ttl_s, now);
+}
+
+int64_t MemoryCounters::addTo(Entry& e, int64_t delta, uint32_t ttl_s, int64_t now) {
   e.value += delta;
   if (ttl_s > 0) e.expires_at_ms = now + static_cast<int64_t>(ttl_s) * 1000;
   return e.value;
@@ -147,9 +150,14 @@ void MemoryCounters::reserve(const std::vector<CounterCheck>& checks, ReserveRes
   result.refused = -1;
   result.before.clear();
   result.before.reserve(checks.size());
+  // Each check's live entry (null: none yet), found once for both passes:
+  // a sweep only erases entries expired now, so these stay put.
+  SmallVec<Entry*> found;
   for (size_t i = 0; i < checks.size(); ++i) {
     const CounterCheck& c = checks[i];
-    int64_t before = valueOf(locks.key(2 * i), now);
+    Entry* e = findLive(locks.key(2 * i), now);
+    found.push(e);
+    int64_t before = e ? e->value : 0;
     if (!c.other_key.empty() && c.other_weight_ppm > 0) {
       before += weightedValue(valueOf(locks.key(2 * i + 1), now), c.other_weight_ppm);
     }
@@ -163,7 +171,8 @@ void MemoryCounters::reserve(const std::vector<CounterCheck>& checks, ReserveRes
     return;
   }
   for (size_t i = 0; i < checks.size(); ++i) {
-    add(locks.key(2 * i), checks[i].amount, checks[i].ttl_s, now);
+    Entry* e = found.begin()[i];
+    addTo(e ? *e : liveEntry(locks.key(2 * i), now), checks[i].amount, checks[i].ttl_s, now);
   }
 }
 
