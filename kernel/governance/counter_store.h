@@ -28,6 +28,10 @@ struct CounterCheck {
   int64_t amount = 0;
   bool enforce = true;  // false: added even past the limit (audit rules)
   uint32_t ttl_s = 0;   // expiry of `key`; 0 = none
+  // counterKeyHash() of key and other_key, for a caller that keeps its keys
+  // and hashes them once (plans); 0: the memory store hashes them itself.
+  size_t key_hash = 0;
+  size_t other_key_hash = 0;
 };
 
 struct ReserveResult {
@@ -41,7 +45,11 @@ struct CounterDelta {
   std::string_view key;  // kept alive by the caller until adjust() returns
   int64_t delta = 0;
   uint32_t ttl_s = 0;
+  size_t key_hash = 0;  // as in CounterCheck
 };
+
+// The hash the memory store files a counter under.
+inline size_t counterKeyHash(std::string_view key) { return std::hash<std::string_view>{}(key); }
 
 class CounterStore {
  public:

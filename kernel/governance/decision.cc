@@ -16,6 +16,31 @@ const char* per(int64_t window_ms) {
 
 int64_t retryAfterSeconds(int64_t until_ms) { return std::max<int64_t>(1, (until_ms + 999) / 1000); }
 
+RateLimitHeaders::Figures tightest(const Plan& plan, CounterKind kind,
+                                   const std::vector<int64_t>& before, int64_t now_ms,
+                                   bool admitted) {
+  RateLimitHeaders::Figures f;
+  for (size_t i = 0; i < plan.checks.size(); i++) {
+    const CheckInfo& info = plan.info(i);
+    if (!info.rate || info.kind != kind) continue;
+    const CounterCheck& c = plan.checks[i];
+    int64_t used = (i < before.size() ? before[i] : 0) + (admitted ? c.amount : 0);
+    int64_t remaining = std::max<int64_t>(0, c.limit - used);
+    if (!f.set || remaining < f.remaining) {
+      f = {true, c.limit, remaining, info.window_end_ms - now_ms};
+    }
+  }
+  return f;
+}
+
+void appendFigures(const RateLimitHeaders::Figures& f, http::HeaderName limit,
+                   http::HeaderName remaining, http::HeaderName reset, HeaderList* out) {
+  if (!f.set) return;
+  out->addNumber(limit, f.limit);
+  out->addNumber(remaining, f.remaining);
+  out->addWritten(reset, kDurationChars, [&f](char* at) { return formatDuration(f.reset_ms, at); });
+}
+
 Decision refuseRate(const Plan& plan, size_t i, const ReserveResult& r, int64_t now_ms) {
   const CheckInfo& info = plan.info(i);
   const CounterCheck& c = plan.checks[i];
@@ -35,7 +60,7 @@ Decision refuseRate(const Plan& plan, size_t i, const ReserveResult& r, int64_t 
     d.message += "; retry in " + std::to_string(retryAfterSeconds(wait_ms)) + "s";
   }
   d.headers.add("Retry-After", std::to_string(retryAfterSeconds(wait_ms)));
-  appendRateLimitHeaders(plan, r.before, now_ms, false, &d.headers);
+  rateLimitHeaders(plan, r.before, now_ms, false).appendTo(&d.headers);
   return d;
 }
 
@@ -53,7 +78,7 @@ Decision refuseBudget(const Plan& plan, size_t i, const ReserveResult& r, int64_
   d.message += " (spent and reserved " + formatAmount(info.kind, used) +
                ", this request may use up to " + formatAmount(info.kind, c.amount) + ")";
   d.headers.add("Retry-After", std::to_string(retryAfterSeconds(info.window_end_ms - now_ms)));
-  appendRateLimitHeaders(plan, r.before, now_ms, false, &d.headers);
+  rateLimitHeaders(plan, r.before, now_ms, false).appendTo(&d.headers);
   return d;
 }
 
@@ -72,31 +97,17 @@ std::string formatAmount(CounterKind kind, int64_t amount) {
   return buf;
 }
 
-void appendRateLimitHeaders(const Plan& plan, const std::vector<int64_t>& before, int64_t now_ms,
-                            bool admitted, HeaderList* out) {
-  for (CounterKind kind : {CounterKind::Requests, CounterKind::Tokens}) {
-    int best = -1;
-    int64_t best_remaining = 0;
-    for (size_t i = 0; i < plan.checks.size(); i++) {
-      const CheckInfo& info = plan.info(i);
-      if (!info.rate || info.kind != kind) continue;
-      const CounterCheck& c = plan.checks[i];
-      int64_t used = (i < before.size() ? before[i] : 0) + (admitted ? c.amount : 0);
-      int64_t remaining = std::max<int64_t>(0, c.limit - used);
-      if (best < 0 || remaining < best_remaining) {
-        best = static_cast<int>(i);
-        best_remaining = remaining;
-      }
-    }
-    if (best < 0) continue;
-    bool requests = kind == CounterKind::Requests;
-    out->add(requests ? "x-ratelimit-limit-requests" : "x-ratelimit-limit-tokens",
-                      std::to_string(plan.checks[best].limit));
-    out->add(requests ? "x-ratelimit-remaining-requests" : "x-ratelimit-remaining-tokens",
-                      std::to_string(best_remaining));
-    out->add(requests ? "x-ratelimit-reset-requests" : "x-ratelimit-reset-tokens",
-                      formatDuration(plan.info(best).window_end_ms - now_ms));
-  }
+void RateLimitHeaders::appendTo(HeaderList* out) const {
+  appendFigures(requests, "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
+                "x-ratelimit-reset-requests", out);
+  appendFigures(tokens, "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens",
+                "x-ratelimit-reset-tokens", out);
+}
+
+RateLimitHeaders rateLimitHeaders(const Plan& plan, const std::vector<int64_t>& before,
+                                  int64_t now_ms, bool admitted) {
+  return {tightest(plan, CounterKind::Requests, before, now_ms, admitted),
+          tightest(plan, CounterKind::Tokens, before, now_ms, admitted)};
 }
 
 Decision decide(const Plan& plan, const ReserveResult& r, int64_t now_ms, bool fail_closed) {
@@ -113,8 +124,7 @@ Decision decide(const Plan& plan, const ReserveResult& r, int64_t now_ms, bool f
       return d;  // fail_open: admitted, nothing reserved
     case ReserveResult::Status::Admitted:
       d.reserved = true;
-      d.headers.reserve(256);  // six x-ratelimit-* lines
-      appendRateLimitHeaders(plan, r.before, now_ms, true, &d.headers);
+      d.limits = rateLimitHeaders(plan, r.before, now_ms, true);
       return d;
     case ReserveResult::Status::Refused:
       break;

@@ -311,11 +311,13 @@ std::shared_ptr<const PlanShape> Policy::shape(const RequestFacts& f, const Waiv
   for (const CheckInfo& info : shape->info) {
     CounterCheck c;
     c.key = info.key;
+    c.key_hash = counterKeyHash(info.key);
     if (info.rate) {
       c.limit = info.rate->limit_to;
       c.ttl_s = static_cast<uint32_t>(info.window_ms / 1000 + 60);
     } else {
       c.other_key = info.spent_key;
+      c.other_key_hash = counterKeyHash(info.spent_key);
       c.other_weight_ppm = 1000000;
       c.limit = info.kind == CounterKind::Cost ? std::llround(info.budget->limit_to * kNanoPerUsd)
                                                : std::llround(info.budget->limit_to);
@@ -367,25 +369,31 @@ int64_t settledAmount(const CheckInfo& info, const manifest::Pricing* pricing, c
 std::vector<CounterDelta> settlement(const Plan& plan, const manifest::Pricing* pricing,
                                      const Usage& usage) {
   std::vector<CounterDelta> out;
-  out.reserve(plan.checks.size() * 2);
+  settlement(plan, pricing, usage, &out);
+  return out;
+}
+
+void settlement(const Plan& plan, const manifest::Pricing* pricing, const Usage& usage,
+                std::vector<CounterDelta>* out) {
+  out->clear();
+  out->reserve(plan.checks.size() * 2);
   for (size_t i = 0; i < plan.checks.size(); i++) {
     const CounterCheck& c = plan.checks[i];
     const CheckInfo& info = plan.info(i);
     int64_t actual = settledAmount(info, pricing, usage);
     if (info.budget) {
-      out.push_back({c.key, -c.amount, c.ttl_s});
-      out.push_back({info.spent_key, actual, c.ttl_s});
+      out->push_back({c.key, -c.amount, c.ttl_s, c.key_hash});
+      out->push_back({info.spent_key, actual, c.ttl_s, c.other_key_hash});
     } else if (actual != c.amount) {
-      out.push_back({c.key, actual - c.amount, c.ttl_s});
+      out->push_back({c.key, actual - c.amount, c.ttl_s, c.key_hash});
     }
   }
-  return out;
 }
 
 std::vector<CounterDelta> release(const Plan& plan) {
   std::vector<CounterDelta> out;
   for (const auto& c : plan.checks) {
-    if (c.amount) out.push_back({c.key, -c.amount, c.ttl_s});
+    if (c.amount) out.push_back({c.key, -c.amount, c.ttl_s, c.key_hash});
   }
   return out;
 }
@@ -396,11 +404,10 @@ std::string jsonNumber(double v) {
   return buf;
 }
 
-std::string formatDuration(int64_t ms) {
-  char buf[48];
-  char* p = buf;
-  auto put = [&p, &buf](int64_t v, const char* unit) {
-    p = std::to_chars(p, buf + sizeof buf, v).ptr;
+char* formatDuration(int64_t ms, char* out) {
+  char* p = out;
+  auto put = [&p, out](int64_t v, const char* unit) {
+    p = std::to_chars(p, out + kDurationChars, v).ptr;
     while (*unit) *p++ = *unit++;
   };
   if (ms < 0) ms = 0;
@@ -416,7 +423,12 @@ std::string formatDuration(int64_t ms) {
     }
     put(s % 60, "s");
   }
-  return std::string(buf, static_cast<size_t>(p - buf));
+  return p;
+}
+
+std::string formatDuration(int64_t ms) {
+  char buf[kDurationChars];
+  return std::string(buf, formatDuration(ms, buf));
 }
 
 }  // namespace sluice::governance

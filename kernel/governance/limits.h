@@ -130,6 +130,9 @@ int64_t settledAmount(const CheckInfo& info, const manifest::Pricing* pricing, c
 // are views into the plan's shape).
 std::vector<CounterDelta> settlement(const Plan& plan, const manifest::Pricing* pricing,
                                      const Usage& usage);
+// The same into *out (replacing what it held), reusing its memory.
+void settlement(const Plan& plan, const manifest::Pricing* pricing, const Usage& usage,
+                std::vector<CounterDelta>* out);
 // Deltas that undo the plan's reservations (nothing was used).
 std::vector<CounterDelta> release(const Plan& plan);
 
@@ -152,5 +155,8 @@ std::string jsonNumber(double v);
 
 // OpenAI's reset format: "1m30s", "6s", "250ms".
 std::string formatDuration(int64_t ms);
+// The same, written at `out` (at most kDurationChars); returns its end.
+constexpr size_t kDurationChars = 48;
+char* formatDuration(int64_t ms, char* out);
 
 }  // namespace sluice::governance

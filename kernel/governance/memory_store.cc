@@ -14,9 +14,33 @@ constexpr size_t kMinSweepSize = 64;
 
 int64_t monotonicMs() { return static_cast<int64_t>(util::monotonicNs() / 1000000); }
 
+// A vector that stays on the stack up to kMaxInline elements: a request
+// touches a handful of keys.
+constexpr size_t kMaxInline = 16;
+template <typename T>
+struct SmallVec {
+  T* begin() { return heap_.empty() ? reinterpret_cast<T*>(inline_) : heap_.data(); }
+  T* end() { return begin() + n_; }
+  const T* begin() const { return const_cast<SmallVec*>(this)->begin(); }
+  const T* end() const { return begin() + n_; }
+  void push(T v) {
+    if (n_ < kMaxInline) {
+      new (reinterpret_cast<T*>(inline_) + n_) T(v);
+    } else {
+      if (heap_.empty()) heap_.assign(begin(), end());
+      heap_.push_back(v);
+    }
+    n_++;
+  }
+  alignas(T) unsigned char inline_[kMaxInline * sizeof(T)];
+  std::vector<T> heap_;
+  size_t n_ = 0;
+};
+
 }  // namespace
 
 int64_t weightedValue(int64_t value, uint32_t weight_ppm) {
+  if (weight_ppm == 1000000) return value;  // a budget's settled spend counts whole
   __int128 product = static_cast<__int128>(value) * weight_ppm;
   __int128 quotient = product / 1000000;
   if (product % 1000000 != 0 && product < 0) --quotient;  // floor, not truncation
@@ -24,19 +48,16 @@ int64_t weightedValue(int64_t value, uint32_t weight_ppm) {
 }
 
 // The keys of one call, hashed once, and the locks of their shards, taken in
-// ascending order (any fixed order avoids deadlock). A request touches a
-// handful of keys: they and their shards live on the stack.
+// ascending order (any fixed order avoids deadlock); both live on the stack.
 class MemoryCounters::ShardLocks {
  public:
-  static constexpr size_t kMaxInline = 16;
-
   // `items`: checks (key, other_key) or deltas (key).
   template <typename Items>
   ShardLocks(MemoryCounters& counters, const Items& items) {
     for (const auto& item : items) {
-      keys_.push(Key(item.key));
+      keys_.push(Key(item.key, item.key_hash));
       if constexpr (requires { item.other_key; }) {
-        keys_.push(Key(item.other_key));  // empty when none: hashed, never looked up
+        keys_.push(Key(item.other_key, item.other_key_hash));  // empty when none: never looked up
       }
     }
     for (const Key& k : keys_) {
@@ -57,26 +78,6 @@ class MemoryCounters::ShardLocks {
   const Key& key(size_t i) const { return keys_.begin()[i]; }
 
  private:
-  // A vector that stays on the stack up to kMaxInline elements.
-  template <typename T>
-  struct SmallVec {
-    T* begin() { return heap_.empty() ? reinterpret_cast<T*>(inline_) : heap_.data(); }
-    T* end() { return begin() + n_; }
-    const T* begin() const { return const_cast<SmallVec*>(this)->begin(); }
-    const T* end() const { return begin() + n_; }
-    void push(T v) {
-      if (n_ < kMaxInline) {
-        new (reinterpret_cast<T*>(inline_) + n_) T(v);
-      } else {
-        if (heap_.empty()) heap_.assign(begin(), end());
-        heap_.push_back(v);
-      }
-      n_++;
-    }
-    alignas(T) unsigned char inline_[kMaxInline * sizeof(T)];
-    std::vector<T> heap_;
-    size_t n_ = 0;
-  };
   SmallVec<Key> keys_;
   SmallVec<Shard*> shards_;
 };
@@ -94,10 +95,15 @@ bool MemoryCounters::expired(const Entry& e, int64_t now) const {
 }
 
 int64_t MemoryCounters::valueOf(const Key& key, int64_t now) {
-  const auto& entries = shardOf(key).entries;
+  const Entry* e = findLive(key, now);
+  return e ? e->value : 0;
+}
+
+MemoryCounters::Entry* MemoryCounters::findLive(const Key& key, int64_t now) {
+  auto& entries = shardOf(key).entries;
   auto it = entries.find(key);
-  if (it == entries.end() || expired(it->second, now)) return 0;
-  return it->second.value;
+  if (it == entries.end() || expired(it->second, now)) return nullptr;
+  return &it->second;
 }
 
 MemoryCounters::Entry& MemoryCounters::liveEntry(const Key& key, int64_t now) {
@@ -114,7 +120,10 @@ MemoryCounters::Entry& MemoryCounters::liveEntry(const Key& key, int64_t now) {
 }
 
 int64_t MemoryCounters::add(const Key& key, int64_t delta, uint32_t ttl_s, int64_t now) {
-  Entry& e = liveEntry(key, now);
+  return addTo(liveEntry(key, now), delta, ttl_s, now);
+}
+
+int64_t MemoryCounters::addTo(Entry& e, int64_t delta, uint32_t ttl_s, int64_t now) {
   e.value += delta;
   if (ttl_s > 0) e.expires_at_ms = now + static_cast<int64_t>(ttl_s) * 1000;
   return e.value;
@@ -127,14 +136,28 @@ void MemoryCounters::sweepIfGrown(Shard& shard, int64_t now) {
 }
 
 ReserveResult MemoryCounters::reserve(const std::vector<CounterCheck>& checks) {
+  ReserveResult result;
+  reserve(checks, &result);
+  return result;
+}
+
+void MemoryCounters::reserve(const std::vector<CounterCheck>& checks, ReserveResult* out) {
   ShardLocks locks(*this, checks);
   int64_t now = now_ms_();
 
-  ReserveResult result;
+  ReserveResult& result = *out;
+  result.status = ReserveResult::Status::Admitted;
+  result.refused = -1;
+  result.before.clear();
   result.before.reserve(checks.size());
+  // Each check's live entry (null: none yet), found once for both passes:
+  // a sweep only erases entries expired now, so these stay put.
+  SmallVec<Entry*> found;
   for (size_t i = 0; i < checks.size(); ++i) {
     const CounterCheck& c = checks[i];
-    int64_t before = valueOf(locks.key(2 * i), now);
+    Entry* e = findLive(locks.key(2 * i), now);
+    found.push(e);
+    int64_t before = e ? e->value : 0;
     if (!c.other_key.empty() && c.other_weight_ppm > 0) {
       before += weightedValue(valueOf(locks.key(2 * i + 1), now), c.other_weight_ppm);
     }
@@ -145,12 +168,12 @@ ReserveResult MemoryCounters::reserve(const std::vector<CounterCheck>& checks) {
   }
   if (result.refused >= 0) {
     result.status = ReserveResult::Status::Refused;
-    return result;
+    return;
   }
   for (size_t i = 0; i < checks.size(); ++i) {
-    add(locks.key(2 * i), checks[i].amount, checks[i].ttl_s, now);
+    Entry* e = found.begin()[i];
+    addTo(e ? *e : liveEntry(locks.key(2 * i), now), checks[i].amount, checks[i].ttl_s, now);
   }
-  return result;
 }
 
 void MemoryCounters::add(const std::vector<CounterDelta>& deltas) {
@@ -206,8 +229,12 @@ class MemoryStore : public CounterStore {
   explicit MemoryStore(std::shared_ptr<MemoryCounters> counters) : counters_(std::move(counters)) {}
 
   void reserve(const std::vector<CounterCheck>& checks, ReserveDone done) override {
-    ReserveResult result = counters_->reserve(checks);
+    // The spare result's memory serves every call; a call made from `done`
+    // (a downgrade reserves again) finds none and makes its own.
+    ReserveResult result = std::move(spare_);
+    counters_->reserve(checks, &result);
     if (done) done(result);
+    spare_ = std::move(result);
   }
   void adjust(const std::vector<CounterDelta>& deltas, ValuesDone done) override {
     if (!done) return counters_->add(deltas);  // settlements: nobody reads the values
@@ -225,6 +252,7 @@ class MemoryStore : public CounterStore {
 
  private:
   std::shared_ptr<MemoryCounters> counters_;
+  ReserveResult spare_;
 };
 
 }  // namespace

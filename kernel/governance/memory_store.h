@@ -4,6 +4,7 @@
 // reservations never deadlock) and checks and adds under those locks.
 #pragma once
 
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -32,6 +33,8 @@ class MemoryCounters {
 
   // The CounterStore operations, synchronous and thread-safe.
   ReserveResult reserve(const std::vector<CounterCheck>& checks);
+  // The same into *out, reusing its memory.
+  void reserve(const std::vector<CounterCheck>& checks, ReserveResult* out);
   std::vector<int64_t> adjust(const std::vector<CounterDelta>& deltas);
   // adjust() without the values after.
   void add(const std::vector<CounterDelta>& deltas);
@@ -49,13 +52,16 @@ class MemoryCounters {
   // A key with its hash, computed once per call: it picks the shard and
   // the bucket.
   struct Key {
-    explicit Key(std::string_view k) : text(k), hash(std::hash<std::string_view>{}(k)) {}
+    explicit Key(std::string_view k, size_t known_hash = 0)
+        : text(k), hash(known_hash ? known_hash : counterKeyHash(k)) {
+      assert(hash == counterKeyHash(k));
+    }
     std::string_view text;
     size_t hash;
   };
   struct KeyHash {
     using is_transparent = void;
-    size_t operator()(const std::string& s) const { return std::hash<std::string_view>{}(s); }
+    size_t operator()(const std::string& s) const { return counterKeyHash(s); }
     size_t operator()(const Key& k) const { return k.hash; }
   };
   struct KeyEq {
@@ -74,9 +80,12 @@ class MemoryCounters {
   Shard& shardOf(const Key& key) { return *shards_[key.hash % shards_.size()]; }
   bool expired(const Entry& e, int64_t now) const;
   int64_t valueOf(const Key& key, int64_t now);
+  // The entry for `key` if it exists and has not expired, else null.
+  Entry* findLive(const Key& key, int64_t now);
   // The live entry for `key` (a fresh one if missing or expired).
   Entry& liveEntry(const Key& key, int64_t now);
   int64_t add(const Key& key, int64_t delta, uint32_t ttl_s, int64_t now);
+  int64_t addTo(Entry& e, int64_t delta, uint32_t ttl_s, int64_t now);
   void sweepIfGrown(Shard& shard, int64_t now);
 
   Clock now_ms_;

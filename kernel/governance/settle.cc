@@ -84,11 +84,12 @@ std::string alertJson(const CheckInfo& info, int64_t limit, double threshold, in
   return out;
 }
 
-void settle(sluice_worker* worker, const Plan& plan, const manifest::Pricing* pricing,
-            const Usage& usage) {
-  if (!worker || !worker->counters || plan.empty()) return;
-  std::vector<CounterDelta> deltas = settlement(plan, pricing, usage);
-  if (deltas.empty()) return;
+namespace {
+
+// What runs once the store has answered a settlement: the alerts of the
+// budgets whose spent counter it moved. Empty when no budget has alerts.
+CounterStore::ValuesDone alertsDone(sluice_worker* worker, const Plan& plan,
+                                    const std::vector<CounterDelta>& deltas) {
   // Budgets with alerts: find their spent counter among the deltas.
   std::vector<PendingAlert> alerts;
   for (size_t i = 0; i < plan.checks.size(); i++) {
@@ -99,36 +100,47 @@ void settle(sluice_worker* worker, const Plan& plan, const manifest::Pricing* pr
       alerts.push_back({plan.shape, i, plan.checks[i].limit, deltas[d].delta, d});
     }
   }
-  CounterStore::ValuesDone done;
-  if (!alerts.empty()) {
-    done = [worker, alerts = std::move(alerts)](const std::vector<int64_t>& values) {
-      if (values.empty()) return;  // store unavailable: no alert rather than a wrong one
-      int64_t now_ms = static_cast<int64_t>(time(nullptr)) * 1000;
-      for (const auto& a : alerts) {
-        if (a.value_index >= values.size()) continue;
-        const CheckInfo& info = a.shape->info[a.check];
-        int64_t after = values[a.value_index];
-        int64_t before = after - a.delta;
-        for (double t : info.budget->alerts->thresholds) {
-          double mark = static_cast<double>(a.limit) * t / 100.0;
-          if (!(static_cast<double>(before) < mark && static_cast<double>(after) >= mark)) continue;
-          std::string body = alertJson(info, a.limit, t, after, now_ms);
-          std::string url = info.budget->alerts->webhook;
-          std::string what = "budget '" + info.budget->id + "' reached " + jsonNumber(t) + "%";
-          uint32_t ttl = static_cast<uint32_t>(info.window_ms / 1000 + 86400);
-          worker->counters->claimOnce(
-              info.spent_key + ":alert:" + jsonNumber(t), ttl,
-              [worker, url, body = std::move(body), what](bool first) mutable {
-                if (!first) return;
-                util::logWarn("budget", what);
-                if (worker->telemetry) worker->telemetry->event(body);  // the sinks' event()
-                if (!url.empty()) postAlert(worker, url, std::move(body), what);
-              });
-        }
+  if (alerts.empty()) return nullptr;
+  return [worker, alerts = std::move(alerts)](const std::vector<int64_t>& values) {
+    if (values.empty()) return;  // store unavailable: no alert rather than a wrong one
+    int64_t now_ms = static_cast<int64_t>(time(nullptr)) * 1000;
+    for (const auto& a : alerts) {
+      if (a.value_index >= values.size()) continue;
+      const CheckInfo& info = a.shape->info[a.check];
+      int64_t after = values[a.value_index];
+      int64_t before = after - a.delta;
+      for (double t : info.budget->alerts->thresholds) {
+        double mark = static_cast<double>(a.limit) * t / 100.0;
+        if (!(static_cast<double>(before) < mark && static_cast<double>(after) >= mark)) continue;
+        std::string body = alertJson(info, a.limit, t, after, now_ms);
+        std::string url = info.budget->alerts->webhook;
+        std::string what = "budget '" + info.budget->id + "' reached " + jsonNumber(t) + "%";
+        uint32_t ttl = static_cast<uint32_t>(info.window_ms / 1000 + 86400);
+        worker->counters->claimOnce(
+            info.spent_key + ":alert:" + jsonNumber(t), ttl,
+            [worker, url, body = std::move(body), what](bool first) mutable {
+              if (!first) return;
+              util::logWarn("budget", what);
+              if (worker->telemetry) worker->telemetry->event(body);  // the sinks' event()
+              if (!url.empty()) postAlert(worker, url, std::move(body), what);
+            });
       }
-    };
-  }
-  worker->counters->adjust(deltas, std::move(done));
+    }
+  };
+}
+
+}  // namespace
+
+void settle(sluice_worker* worker, const Plan& plan, const manifest::Pricing* pricing,
+            const Usage& usage) {
+  if (!worker || !worker->counters || plan.empty()) return;
+  // Stores copy what they keep, so one vector per worker thread serves
+  // every settlement (a nested call would find it taken and make its own).
+  static thread_local std::vector<CounterDelta> spare;
+  std::vector<CounterDelta> deltas = std::move(spare);
+  settlement(plan, pricing, usage, &deltas);
+  if (!deltas.empty()) worker->counters->adjust(deltas, alertsDone(worker, plan, deltas));
+  spare = std::move(deltas);
 }
 
 void releasePlan(sluice_worker* worker, const Plan& plan) {

@@ -3,6 +3,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <charconv>
+
 namespace sluice::http {
 
 Headers::Headers(std::initializer_list<std::pair<std::string_view, std::string_view>> list) {
@@ -34,6 +36,15 @@ void Headers::add(std::string_view name, std::string_view value) {
     text_.append("\r\n");
     return;
   }
+  appendLine(name, value);
+}
+
+void Headers::addNumber(HeaderName name, int64_t value) {
+  constexpr size_t kMaxDigits = 20;  // "-9223372036854775808"
+  addWritten(name, kMaxDigits, [value](char* at) { return std::to_chars(at, at + kMaxDigits, value).ptr; });
+}
+
+void Headers::appendLine(std::string_view name, std::string_view value) {
   // One resize and four copies: a response adds a dozen of these.
   size_t at = text_.size();
   text_.resize(at + name.size() + value.size() + 4);

@@ -19,6 +19,8 @@ namespace {
 constexpr size_t kReadBufSize = 64 * 1024;
 constexpr size_t kWriteHighWater = 256 * 1024;
 constexpr size_t kWriteLowWater = 64 * 1024;
+// The loop's response buffer keeps its memory up to this size.
+constexpr size_t kKeptResponseBytes = 64 * 1024;
 
 }  // namespace
 
@@ -65,12 +67,20 @@ class Connection {
   void failRequest(int status, std::string_view message);
 
   void send(std::string data);
+  // Copies only what the socket does not take at once.
+  void sendCopy(std::string_view data);
   void sendRaw(std::string data);
   void sendPlain(std::string data);
+  // What the socket takes now, when nothing is queued: bytes written, or -1
+  // when the connection failed (and is closing).
+  ssize_t writeNow(std::string_view data);
+  void queueWrite(std::string data);
   void writeDone(size_t bytes);
 
   // Reads are parsed before the next one, so one buffer serves the whole loop.
   char* readBuffer() { return server_->read_buf_.get(); }
+  // A whole response is built and sent before the next: one buffer per loop.
+  std::string& responseBuffer() { return server_->response_buf_; }
   bool serverDraining() const { return server_->draining_; }
   // Part of a request has arrived (the header timeout applies, not idle).
   bool midRequest() const { return !pending_.empty() || parser_.inMessage(); }
@@ -177,13 +187,15 @@ void Response::respond(int status, const Headers& headers, std::string_view body
     conn_->responseDone();
     return;
   }
-  std::string out;
+  std::string& out = conn_->responseBuffer();
+  out.clear();
   out.reserve(headBytes(headers) + body.size());
   char framing[48];
   snprintf(framing, sizeof framing, "Content-Length: %zu\r\n", body.size());
   appendHead(&out, status, headers, framing);
   if (conn_->parser_.request().method != "HEAD") out.append(body);
-  conn_->send(std::move(out));
+  conn_->sendCopy(out);
+  if (out.capacity() > kKeptResponseBytes) std::string().swap(out);
   conn_->responseDone();
 }
 
@@ -359,23 +371,40 @@ void Connection::send(std::string data) {
   }
 }
 
+void Connection::sendCopy(std::string_view data) {
+  if (closing_ || data.empty()) return;
+  if (tls_) {
+    tls_->write(data.data(), data.size());
+    return;
+  }
+  ssize_t n = writeNow(data);
+  if (n < 0 || static_cast<size_t>(n) == data.size()) return;
+  queueWrite(std::string(data.substr(static_cast<size_t>(n))));
+}
+
 void Connection::sendRaw(std::string data) {
   if (closing_ || data.empty()) return;
-  auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
-  if (write_queue_bytes_ == 0) {
-    uv_buf_t buf = uv_buf_init(data.data(), static_cast<unsigned>(data.size()));
-    int n = uv_try_write(stream, &buf, 1);
-    if (n == static_cast<int>(data.size())) return;
-    if (n > 0) data.erase(0, static_cast<size_t>(n));
-    else if (n != UV_EAGAIN && n != UV_ENOSYS) {
-      close();
-      return;
-    }
-  }
+  ssize_t n = writeNow(data);
+  if (n < 0 || static_cast<size_t>(n) == data.size()) return;
+  if (n > 0) data.erase(0, static_cast<size_t>(n));
+  queueWrite(std::move(data));
+}
+
+ssize_t Connection::writeNow(std::string_view data) {
+  if (write_queue_bytes_ != 0) return 0;  // after what is queued
+  uv_buf_t buf = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
+  int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1);
+  if (n >= 0) return n;
+  if (n == UV_EAGAIN || n == UV_ENOSYS) return 0;
+  close();
+  return -1;
+}
+
+void Connection::queueWrite(std::string data) {
   auto* wr = new WriteReq{{}, std::move(data), this};
   write_queue_bytes_ += wr->data.size();
   uv_buf_t buf = uv_buf_init(wr->data.data(), static_cast<unsigned>(wr->data.size()));
-  if (uv_write(&wr->req, stream, &buf, 1, onWrite) != 0) {
+  if (uv_write(&wr->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, onWrite) != 0) {
     write_queue_bytes_ -= wr->data.size();
     delete wr;
     close();

@@ -124,6 +124,7 @@ class Server {
   std::function<void()> drained_;
   ServerStats stats_;
   std::unique_ptr<char[]> read_buf_;  // one per loop: reads are parsed before the next one
+  std::string response_buf_;          // one per loop: respond() sends before it returns
 };
 
 // Standard reason phrase for a status code.

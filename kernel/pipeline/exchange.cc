@@ -21,8 +21,9 @@ namespace {
 // A whole (non-streamed) upstream answer is held in memory; past this it is
 // refused rather than risking the process.
 constexpr size_t kMaxBufferedResponse = 64 * 1024 * 1024;
-// Room for the gateway's response headers (identity, limits, rules, timing).
-constexpr size_t kHeadBytes = 512;
+// Room for the gateway's response headers (identity, limits, rules, timing):
+// six x-ratelimit-* lines alone take about 230 bytes.
+constexpr size_t kHeadBytes = 768;
 
 std::string_view sv(sluice_str s) { return std::string_view(s.ptr ? s.ptr : "", s.len); }
 sluice_str ss(std::string_view s) { return sluice_str{s.data(), s.size()}; }
@@ -300,7 +301,7 @@ void Exchange::admitted(const governance::ReserveResult& r) {
   switch (d.kind) {
     case governance::Decision::Kind::Admit:
       reserved_ = d.reserved;
-      limit_headers_ = std::move(d.headers);
+      limit_headers_ = d.limits;
       spec_.auth_done_ns = util::monotonicNs();
       guardInput();
       return;
@@ -1085,7 +1086,7 @@ void Exchange::appendIdentityHeaders(http::Response::Headers* h, bool answering)
   h->add("x-sluice-request-id", spec_.request_id);
   h->add("x-sluice-resolved-model", spec_.model->id);
   h->add("x-sluice-provider", spec_.model->provider->name);
-  h->append(limit_headers_);
+  limit_headers_.appendTo(h);
   appendRuleHeader(h);
   appendAttemptsHeader(h, answering);
 }

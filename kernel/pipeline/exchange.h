@@ -178,7 +178,7 @@ class Exchange : public http::ClientHandler {
   // the destructor with what the request used.
   governance::Plan plan_;
   std::vector<const manifest::BudgetRule*> waived_;
-  governance::HeaderList limit_headers_;
+  governance::RateLimitHeaders limit_headers_;
   bool reserved_ = false;
   bool admitting_ = false;  // the store has not answered yet
   bool sent_ = false;       // the provider was called for the current attempt

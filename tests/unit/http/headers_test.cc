@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <cstring>
+
 namespace sluice::http {
 namespace {
 
@@ -22,6 +25,27 @@ TEST(Headers, CrAndLfNeverSplitAHeader) {
   h.add("X-Evil\r\n", "a\r\nSet-Cookie: stolen=1\n");
   EXPECT_EQ(h.text(), "X-Evil: aSet-Cookie: stolen=1\r\n");
   EXPECT_EQ(h.count(), 1u);
+}
+
+TEST(Headers, NumbersAreWrittenInDecimal) {
+  Headers h;
+  h.addNumber("x-ratelimit-remaining-tokens", 999999999487);
+  h.addNumber("X-Neg", -12);
+  h.addNumber("X-Zero", 0);
+  h.addNumber("X-Min", INT64_MIN);
+  EXPECT_EQ(h.text(),
+            "x-ratelimit-remaining-tokens: 999999999487\r\nX-Neg: -12\r\nX-Zero: 0\r\n"
+            "X-Min: -9223372036854775808\r\n");
+}
+
+TEST(Headers, WrittenValuesGoInPlace) {
+  Headers h{{"A", "1"}};
+  h.addWritten("x-ratelimit-reset-tokens", 8, [](char* at) {
+    memcpy(at, "1m30s", 5);
+    return at + 5;
+  });
+  h.addWritten("X-Empty", 4, [](char* at) { return at; });
+  EXPECT_EQ(h.text(), "A: 1\r\nx-ratelimit-reset-tokens: 1m30s\r\nX-Empty: \r\n");
 }
 
 TEST(Headers, FindIsCaseInsensitiveAndTakesTheFirst) {
