@@ -140,13 +140,13 @@ Period periodFor(manifest::BudgetUnit unit, int64_t now_ms) {
   if (unit == U::CostPerDay || unit == U::TokensPerDay) {
     p.start_ms = day * kDayMs;
     p.end_ms = p.start_ms + kDayMs;
-    p.label = "d" + std::to_string(day);
+    p.label = 'd' + std::to_string(day);
   } else if (unit == U::CostPerWeek) {
     // 1970-01-01 was a Thursday: weeks start on the Monday three days before.
     int64_t week = floorDiv(day + 3, 7);
     p.start_ms = (week * 7 - 3) * kDayMs;
     p.end_ms = p.start_ms + 7 * kDayMs;
-    p.label = "w" + std::to_string(week);
+    p.label = 'w' + std::to_string(week);
   } else {
     int year = 0, month = 0;
     yearMonthOf(now_ms, &year, &month);
