@@ -161,8 +161,8 @@ uint64_t classify(char* w, size_t n, bool digits, uint64_t* second) {
   return classes;
 }
 
-// What an ASCII byte between words is to the tokenizer, one table lookup per byte.
-enum ByteClass : uint8_t {
+// What a byte is to the tokenizer, one table lookup per byte.
+enum ByteClass : uint16_t {
   kBase64Byte = 1,  // + / = _ - (letters and digits are words)
   kEscapeByte = 2,  // \ & %: escapes may spell out text
   kMarkupByte = 4,  // # [ < * = - > | ( may come before a role label on its line
@@ -171,12 +171,16 @@ enum ByteClass : uint8_t {
   kAlnumByte = 32,  // an ASCII letter or digit: a word
   kLabelByte = 64,  // , : after a word make a token of it ("System:")
   kMarkerByte = 128,  // < [ may start a chat-template marker
+  kGlueByte = 256,  // may continue a word after its ASCII letters: a digit, an apostrophe, any
+                    // non-ASCII character (a folded letter, a zero-width one)
+  kQuoteByte = 512,  // " ` open or close a quotation
+  kNewlineByte = 1024,
 };
 
-constexpr std::array<uint8_t, 256> makeByteClasses() {
-  std::array<uint8_t, 256> t{};
+constexpr std::array<uint16_t, 256> makeByteClasses() {
+  std::array<uint16_t, 256> t{};
   for (int c = 0; c < 256; c++) {
-    uint8_t k = 0;
+    uint16_t k = 0;
     if (c == '+' || c == '/' || c == '=' || c == '_' || c == '-') k |= kBase64Byte;
     if (c == '\\' || c == '&' || c == '%') k |= kEscapeByte;
     if (c == '#' || c == '[' || c == '<' || c == '*' || c == '=' || c == '-' || c == '>' ||
@@ -188,16 +192,14 @@ constexpr std::array<uint8_t, 256> makeByteClasses() {
     if (guardrails::isAlnum(static_cast<unsigned char>(c))) k |= kAlnumByte;
     if (c == ',' || c == ':') k |= kLabelByte;
     if (c == '<' || c == '[') k |= kMarkerByte;
+    if (isDigit(static_cast<unsigned char>(c)) || c == '\'' || c >= 0x80) k |= kGlueByte;
+    if (c == '"' || c == '`') k |= kQuoteByte;
+    if (c == '\n') k |= kNewlineByte;
     t[c] = k;
   }
   return t;
 }
-constexpr std::array<uint8_t, 256> kByteClasses = makeByteClasses();
-
-// What may continue a word after its ASCII letters: digits, an apostrophe, any non-ASCII
-// character (a folded letter, a zero-width one).
-constexpr guardrails::ByteSet kWordGlue =
-    guardrails::byteSet([](unsigned char c) { return isDigit(c) || c == '\'' || c >= 0x80; });
+constexpr std::array<uint16_t, 256> kByteClasses = makeByteClasses();
 
 class Builder {
  public:
@@ -209,7 +211,7 @@ class Builder {
     while (i < n) {
       size_t at = i;
       unsigned char c = text_[i];
-      uint8_t k = kByteClasses[c];
+      uint16_t k = kByteClasses[c];
       if (k & kAlnumByte) {  // most bytes: a run of ASCII letters and digits
         i = len_ == 0 ? plainWord(i) : asciiWord(i);
         continue;
@@ -272,49 +274,60 @@ class Builder {
     const size_t j = guardrails::skipLetters(text_, i);
     if (j == n) return startPlain(i, j);
     const unsigned char c = text_[j];
-    if (kWordGlue[c]) return asciiWord(i);
+    const uint16_t k = kByteClasses[c];
+    if (k & kGlueByte) return asciiWord(i);
     const size_t len = j - i;
-    const uint8_t k = kByteClasses[c];
     if ((k & kMarkerByte) || len > kMaxWord) return startPlain(i, j);
-    bool token = len == 1 || (k & kLabelByte);
-    bool hashed = false;
-    uint32_t hash = 0;
-    if (!token) {
-      hash = hashLetters(text_.data() + i, len);
-      hashed = token = mayBeLetters(hash);
-    }
-    run_ += len;  // letters are base64 too
-    if (k & kBase64Byte) {
-      run_++;
-    } else {
-      endRun(c, k, j);
-    }
-    if (token) {
-      begin_ = i;
-      len_ = len;
-      letters_ = len;
-      plain_ = true;
-      uint64_t second = 0;
-      if (!hashed) hash = hashLetters(text_.data() + i, len);
-      const uint64_t classes = lookupLetters(text_.data() + i, len, hash, n - i, &second);
-      keepWord(classes, second, j, static_cast<char>(c),
-               len == 1 ? static_cast<char>(text_[i] | 0x20) : 0);
+    plainWordEncoding(len, c, k, j);
+    const uint32_t hash = hashLetters(text_.data() + i, len);
+    if (len == 1 || (k & kLabelByte) || mayBeLetters(hash)) {
+      keepPlainWord(i, len, hash, c);
     } else {  // what countPlainWord() does
       singles_ = 0;
       out_->words++;
       line_start_ = false;
       last_line_blank_ = false;
     }
-    // What run() does with the byte after the word once the word is finished.
-    size_t next = j + 1;
+    return afterPlainWord(c, k, j + 1);
+  }
+
+  // noteEncoding() of the byte after a plain word of `len` letters: most end a short run.
+  void plainWordEncoding(size_t len, unsigned char c, uint16_t k, size_t at) {
+    run_ += len;  // letters are base64 too
+    if (k & kBase64Byte) {
+      run_++;
+    } else if (run_ >= kMinEncodedRun || run_ == 2 || (k & kEscapeByte)) {
+      endRun(c, k, at);
+    } else {
+      pairs_ = 0;
+      run_ = 0;
+    }
+  }
+
+  // A plain word the rules may look at (a lexicon word, a single letter, a label).
+  [[gnu::noinline]] void keepPlainWord(size_t i, size_t len, uint32_t hash, unsigned char c) {
+    begin_ = i;
+    len_ = len;
+    letters_ = len;
+    plain_ = true;
+    uint64_t second = 0;
+    const uint64_t classes =
+        lookupLetters(text_.data() + i, len, hash, text_.size() - i, &second);
+    keepWord(classes, second, i + len, static_cast<char>(c),
+             len == 1 ? static_cast<char>(text_[i] | 0x20) : 0);
+  }
+
+  // What run() does with the byte after the word once the word is finished.
+  size_t afterPlainWord(unsigned char c, uint16_t k, size_t next) {
     if (c == ' ') {
+      const size_t n = text_.size();
       if (next < n && text_[next] == ' ') {
         do next++; while (next < n && text_[next] == ' ');
         pairs_ = 0;
       }
-    } else if (c == '"' || c == '`') {
+    } else if (k & kQuoteByte) {
       quoted_ = !quoted_;
-    } else if (c == '\n') {
+    } else if (k & kNewlineByte) {
       newline();
     }
     return next;
@@ -383,7 +396,7 @@ class Builder {
     quote(at, next);
   }
 
-  void other(size_t at, char c, uint8_t k) {
+  void other(size_t at, char c, uint16_t k) {
     if (len_ > 0) finishWord(at);
     if (c == '"' || c == '`') quoted_ = !quoted_;
     if (c == '\n') newline();
@@ -392,7 +405,7 @@ class Builder {
 
   // Tracks base64 runs and hex byte pairs between words (asciiWord counts letters and
   // digits into the run).
-  void noteEncoding(unsigned char c, uint8_t k, size_t at) {
+  void noteEncoding(unsigned char c, uint16_t k, size_t at) {
     if (k & kBase64Byte) {
       run_++;
       return;
@@ -406,9 +419,9 @@ class Builder {
 
   // A byte that is not base64 ends the run (maybe empty) before it: the part of
   // noteEncoding() a word's end needs, the word's letters being a run already.
-  void endRun(unsigned char c, uint8_t k, size_t at) {
+  void endRun(unsigned char c, uint16_t k, size_t at) {
     if (k & kEscapeByte) out_->escapes = true;
-    if (run_ > out_->longest_run) out_->longest_run = run_;
+    if (run_ >= kMinEncodedRun && run_ > out_->longest_run) out_->longest_run = run_;
     if (run_ == 2 && (c == ' ' || c == '\n') && hexPairAt(at - 2)) {
       if (++pairs_ > out_->hex_pairs) out_->hex_pairs = pairs_;
     } else {
