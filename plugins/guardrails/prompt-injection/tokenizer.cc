@@ -305,7 +305,7 @@ class Builder {
   }
 
   // A plain word the rules may look at (a lexicon word, a single letter, a label).
-  [[gnu::noinline]] void keepPlainWord(size_t i, size_t len, uint32_t hash, unsigned char c) {
+  void keepPlainWord(size_t i, size_t len, uint32_t hash, unsigned char c) {
     begin_ = i;
     len_ = len;
     letters_ = len;
