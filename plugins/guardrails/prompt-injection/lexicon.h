@@ -89,6 +89,19 @@ inline uint32_t hashWord(size_t size, unsigned char last, uint32_t pair) {
 // Bit h is set when some lexicon word hashes to h.
 extern uint64_t word_hashes[1024];
 
+// The lexicon's words of up to 8 bytes, open-addressed by hash: each its bytes as a
+// little-endian number, zero-padded (0: an empty slot, ending a probe), and its classes.
+struct ShortWord {
+  uint64_t word;
+  uint64_t classes;
+  uint64_t second;
+};
+constexpr uint32_t kShortMask = 2047;
+extern ShortWord short_words[kShortMask + 1];
+
+// The low `size` bytes (1..8) of a little-endian number.
+inline uint64_t lowBytes(size_t size) { return ~0ull >> (64 - 8 * size); }
+
 }  // namespace lexicon_detail
 
 // The hash of a word of ASCII letters in any case, for mayBeLetters() and lookupLetters().
@@ -110,10 +123,32 @@ inline bool mayBeLetters(uint32_t hash) {
   return lexicon_detail::word_hashes[hash >> 6] >> (hash & 63) & 1;
 }
 
+// lookupLetters() of a word too long or too near the text's end for its 8-byte fast path.
+uint64_t lookupLongLetters(const char* word, size_t size, uint32_t hash, uint64_t* second);
+
 // lookupWord() of a word of ASCII letters in any case (`hash` from hashLetters()), read where
 // it stands (no folded copy); `readable` bytes from `word` on may be read (at least `size`).
-uint64_t lookupLetters(const char* word, size_t size, uint32_t hash, size_t readable,
-                       uint64_t* second);
+// Inline: most tokens are short words, folded and compared as one 8-byte number.
+inline uint64_t lookupLetters(const char* word, size_t size, uint32_t hash, size_t readable,
+                              uint64_t* second) {
+  if (std::endian::native != std::endian::little || size > 8 || readable < 8) {
+    return lookupLongLetters(word, size, hash, second);
+  }
+  uint64_t v;
+  memcpy(&v, word, 8);
+  v = (v | 0x2020202020202020ull) & lexicon_detail::lowBytes(size);
+  for (uint32_t s = hash & lexicon_detail::kShortMask;; s = (s + 1) & lexicon_detail::kShortMask) {
+    const lexicon_detail::ShortWord& w = lexicon_detail::short_words[s];
+    if (w.word == v) {
+      *second = w.second;
+      return w.classes;
+    }
+    if (w.word == 0) {
+      *second = 0;
+      return 0;
+    }
+  }
+}
 
 // The classes of `word` (lower-case ASCII), 0 when it is not in the lexicon. `second` gets
 // the classes of the second word of a contraction ("you're" = you + are), else 0.

@@ -520,7 +520,8 @@ class Builder {
   }
 
   // The word ends: a token when the rules may look at it, else only counted.
-  void keepWord(uint64_t classes, uint64_t second, size_t end, char after, char letter) {
+  [[gnu::always_inline]] void keepWord(uint64_t classes, uint64_t second, size_t end, char after,
+                                       char letter) {
     if (classes || second || letter || after == ':' || after == ',') {
       if (plain_) plainWordCaps();
       uint16_t flags = (line_start_ ? kLineStart : 0) | (quoted_ ? kQuoted : 0) |
