@@ -213,7 +213,7 @@ class Builder {
       unsigned char c = text_[i];
       uint16_t k = kByteClasses[c];
       if (k & kAlnumByte) {  // most bytes: a run of ASCII letters and digits
-        i = len_ == 0 ? plainWord(i) : asciiWord(i);
+        i = len_ == 0 ? plainWords(i) : asciiWord(i);
         continue;
       }
       if (c == ' ') {  // the commonest separator: ends a word, and nothing else
@@ -266,29 +266,33 @@ class Builder {
   }
 
  private:
-  // A word starting at text_[i]. Most are ASCII letters followed by a space or punctuation:
-  // such a word is finished here, with what the byte after it does, without a trip round
-  // run(). Words not in the lexicon (most) are only counted.
-  size_t plainWord(size_t i) {
+  // Words from text_[i] on, one after another while the next starts right after the byte
+  // that ends this one ("the cat sat"). Most are ASCII letters followed by a space or
+  // punctuation: such a word is finished here, with what the byte after it does, without a
+  // trip round run(). Words not in the lexicon (most) are only counted.
+  size_t plainWords(size_t i) {
     const size_t n = text_.size();
-    const size_t j = guardrails::skipLetters(text_, i);
-    if (j == n) return startPlain(i, j);
-    const unsigned char c = text_[j];
-    const uint16_t k = kByteClasses[c];
-    if (k & kGlueByte) return asciiWord(i);
-    const size_t len = j - i;
-    if ((k & kMarkerByte) || len > kMaxWord) return startPlain(i, j);
-    plainWordEncoding(len, c, k, j);
-    const uint32_t hash = hashLetters(text_.data() + i, len);
-    if (len == 1 || (k & kLabelByte) || mayBeLetters(hash)) {
-      keepPlainWord(i, len, hash, c);
-    } else {  // what countPlainWord() does
-      singles_ = 0;
-      out_->words++;
-      line_start_ = false;
-      last_line_blank_ = false;
+    for (;;) {
+      const size_t j = guardrails::skipLetters(text_, i);
+      if (j == n) return startPlain(i, j);
+      const unsigned char c = text_[j];
+      const uint16_t k = kByteClasses[c];
+      if (k & kGlueByte) return asciiWord(i);
+      const size_t len = j - i;
+      if ((k & kMarkerByte) || len > kMaxWord) return startPlain(i, j);
+      plainWordEncoding(len, c, k, j);
+      const uint32_t hash = hashLetters(text_.data() + i, len);
+      if (len == 1 || (k & kLabelByte) || mayBeLetters(hash)) {
+        keepPlainWord(i, len, hash, c);
+      } else {  // what countPlainWord() does
+        singles_ = 0;
+        out_->words++;
+        line_start_ = false;
+        last_line_blank_ = false;
+      }
+      i = afterPlainWord(c, k, j + 1);
+      if (i >= n || !(kByteClasses[static_cast<unsigned char>(text_[i])] & kAlnumByte)) return i;
     }
-    return afterPlainWord(c, k, j + 1);
   }
 
   // noteEncoding() of the byte after a plain word of `len` letters: most end a short run.
@@ -347,7 +351,7 @@ class Builder {
   // hot loop: a copy and one arithmetic test per byte; the rest is worked out per word.
   size_t asciiWord(size_t i) {
     const size_t n = text_.size();
-    if (len_ == 0) {  // not a plain word (see plainWord)
+    if (len_ == 0) {  // not a plain word (see plainWords)
       begin_ = i;
       caps_ = true;
       letters_ = 0;
