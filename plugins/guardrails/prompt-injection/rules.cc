@@ -162,22 +162,27 @@ namespace {
 
 static_assert(sizeof(kRules) / sizeof(kRules[0]) <= 64, "possibleRules() has a bit per rule");
 
-// What each rule needs of a text's classes: every class of its one-class steps, and one
-// class of each other step.
+// What the rules need of a text's classes: every class of their one-class steps (kept by
+// class, so a text's missing classes strike out the rules that need them without a look at
+// every rule), and one class of each other step.
 struct Needs {
   struct Of {
-    uint64_t every = 0;
     uint64_t some[5];
     int somes = 0;
   } of[kRuleCount];
+  uint64_t needing[64] = {};  // by class bit: the rules with a one-class step of that class
+  uint64_t singles = 0;       // the classes of one-class steps
+  uint64_t with_somes = 0;    // the rules with a step of several classes
   Needs() {
     for (size_t i = 0; i < kRuleCount; i++) {
       for (int s = 0; s < kRules[i].steps; s++) {
         const uint64_t c = kRules[i].step[s].classes;
         if (std::has_single_bit(c)) {
-          of[i].every |= c;
+          needing[std::countr_zero(c)] |= 1ull << i;
+          singles |= c;
         } else {
           of[i].some[of[i].somes++] = c;
+          with_somes |= 1ull << i;
         }
       }
     }
@@ -185,16 +190,20 @@ struct Needs {
 };
 const Needs kNeeds;
 
+constexpr uint64_t kAllRules = kRuleCount == 64 ? ~0ull : (1ull << kRuleCount) - 1;
+
 }  // namespace
 
 uint64_t possibleRules(uint64_t seen) {
-  uint64_t out = 0;
-  for (size_t i = 0; i < kRuleCount; i++) {
-    const Needs::Of& n = kNeeds.of[i];
-    if ((seen & n.every) != n.every) continue;
+  uint64_t out = kAllRules;
+  for (uint64_t missing = kNeeds.singles & ~seen; missing; missing &= missing - 1) {
+    out &= ~kNeeds.needing[std::countr_zero(missing)];
+  }
+  for (uint64_t left = out & kNeeds.with_somes; left; left &= left - 1) {
+    const Needs::Of& n = kNeeds.of[std::countr_zero(left)];
     bool all = true;
     for (int k = 0; k < n.somes && all; k++) all = (seen & n.some[k]) != 0;
-    out |= static_cast<uint64_t>(all) << i;
+    if (!all) out &= ~(left & -left);
   }
   return out;
 }
