@@ -283,12 +283,10 @@ class Builder {
       plainWordEncoding(len, c, k, j);
       const uint32_t hash = hashLetters(text_.data() + i, len);
       if (len == 1 || (k & kLabelByte) || mayBeLetters(hash)) {
-        keepPlainWord(i, len, hash, c);
+        keepPlainWord(i, len, hash, c, k);
       } else {  // what countPlainWord() does
         singles_ = 0;
-        out_->words++;
-        line_start_ = false;
-        last_line_blank_ = false;
+        countWord();
       }
       i = afterPlainWord(c, k, j + 1);
       if (i >= n || !(kByteClasses[static_cast<unsigned char>(text_[i])] & kAlnumByte)) return i;
@@ -308,17 +306,28 @@ class Builder {
     }
   }
 
-  // A plain word the rules may look at (a lexicon word, a single letter, a label).
-  void keepPlainWord(size_t i, size_t len, uint32_t hash, unsigned char c) {
-    begin_ = i;
-    len_ = len;
-    letters_ = len;
-    plain_ = true;
+  // A plain word the filter lets through: a token when it is a lexicon word, a single letter
+  // or a label; the filter's near misses are only counted.
+  void keepPlainWord(size_t i, size_t len, uint32_t hash, unsigned char c, uint16_t k) {
     uint64_t second = 0;
     const uint64_t classes =
         lookupLetters(text_.data() + i, len, hash, text_.size() - i, &second);
-    keepWord(classes, second, i + len, static_cast<char>(c),
-             len == 1 ? static_cast<char>(text_[i] | 0x20) : 0);
+    const char letter = len == 1 ? static_cast<char>(text_[i] | 0x20) : 0;
+    if (classes || second || letter || (k & kLabelByte)) {
+      begin_ = i;
+      addToken(classes, second, i + len, static_cast<char>(c), letter,
+               len >= 2 && capitals(text_.data() + i, len));
+    } else {
+      singles_ = 0;
+    }
+    countWord();
+  }
+
+  // Whether a word of ASCII letters is written in capitals.
+  static bool capitals(const char* w, size_t len) {
+    size_t k = 0;
+    while (k < len && !(w[k] & 0x20)) k++;
+    return k == len;
   }
 
   // What run() does with the byte after the word once the word is finished.
@@ -528,29 +537,39 @@ class Builder {
                                        char letter) {
     if (classes || second || letter || after == ':' || after == ',') {
       if (plain_) plainWordCaps();
-      uint16_t flags = (line_start_ ? kLineStart : 0) | (quoted_ ? kQuoted : 0) |
-                       (caps_ && letters_ >= 2 ? kAllCaps : 0) | (after == ':' ? kColonAfter : 0) |
-                       (after == ':' || after == ',' ? kPunctAfter : 0);
-      push(classes, static_cast<uint32_t>(end), flags, after, letter);
-      if (second) {
-        out_->words++;  // "you're": two words
-        push(second, static_cast<uint32_t>(end), flags, after, 0);
-      }
-      singles_ = letter ? singles_ + 1 : 0;
-      if (singles_ > singles_in_a_row_) singles_in_a_row_ = singles_;
+      addToken(classes, second, end, after, letter, caps_ && letters_ >= 2);
     } else {
       singles_ = 0;
     }
     endWord();
   }
 
+  // The word from begin_ to `end` becomes a token (two for a contraction).
+  [[gnu::always_inline]] void addToken(uint64_t classes, uint64_t second, size_t end, char after,
+                                       char letter, bool caps) {
+    uint16_t flags = (line_start_ ? kLineStart : 0) | (quoted_ ? kQuoted : 0) |
+                     (caps ? kAllCaps : 0) | (after == ':' ? kColonAfter : 0) |
+                     (after == ':' || after == ',' ? kPunctAfter : 0);
+    push(classes, static_cast<uint32_t>(end), flags, after, letter);
+    if (second) {
+      out_->words++;  // "you're": two words
+      push(second, static_cast<uint32_t>(end), flags, after, 0);
+    }
+    singles_ = letter ? singles_ + 1 : 0;
+    if (singles_ > singles_in_a_row_) singles_in_a_row_ = singles_;
+  }
+
   // Counted, and the next word starts afresh.
   void endWord() {
+    countWord();
+    len_ = 0;
+    plain_ = false;
+  }
+
+  void countWord() {
     out_->words++;
     line_start_ = false;
     last_line_blank_ = false;
-    len_ = 0;
-    plain_ = false;
   }
 
   void push(uint64_t classes, uint32_t end, uint16_t flags, char after, char letter) {
