@@ -289,6 +289,7 @@ class Builder {
         countWord();
       }
       i = afterPlainWord(c, k, j + 1);
+      if (i < n && text_[i] == ' ' && run_ == 0) i = spacesAfterPunctuation(i);
       if (i >= n || !(kByteClasses[static_cast<unsigned char>(text_[i])] & kAlnumByte)) return i;
     }
   }
@@ -328,6 +329,15 @@ class Builder {
     size_t k = 0;
     while (k < len && !(w[k] & 0x20)) k++;
     return k == len;
+  }
+
+  // What run() does with spaces after a word's punctuation (". ", ",\n  "), no run of base64
+  // being open: they end the hex pairs, and nothing else.
+  size_t spacesAfterPunctuation(size_t i) {
+    const size_t n = text_.size();
+    pairs_ = 0;
+    do i++; while (i < n && text_[i] == ' ');
+    return i;
   }
 
   // What run() does with the byte after the word once the word is finished.
