@@ -228,14 +228,27 @@ bool matchFrom(const Rule& r, int step, size_t pos, const Tokens& tokens, size_t
   return false;
 }
 
+// The first token from `p` on that may have one of `classes`, four tokens per test: most
+// tokens have none of a rule's first classes.
+size_t skipTokens(const std::vector<Token>& list, size_t p, uint64_t classes) {
+  while (p + 4 <= list.size() &&
+         !((list[p].classes | list[p + 1].classes | list[p + 2].classes | list[p + 3].classes) &
+           classes)) {
+    p += 4;
+  }
+  return p;
+}
+
 }  // namespace
 
 bool findRule(const Rule& r, const Tokens& tokens, size_t* first, size_t* last) {
   for (int s = 0; s < r.steps; s++) {
     if ((tokens.seen & r.step[s].classes) == 0) return false;  // a word it needs never occurs
   }
-  for (size_t p = 0; p < tokens.list.size(); p++) {
-    if (stepMatches(r.step[0], tokens.list[p]) && matchFrom(r, 1, p, tokens, last)) {
+  const std::vector<Token>& list = tokens.list;
+  for (size_t p = skipTokens(list, 0, r.step[0].classes); p < list.size();
+       p = skipTokens(list, p + 1, r.step[0].classes)) {
+    if (stepMatches(r.step[0], list[p]) && matchFrom(r, 1, p, tokens, last)) {
       *first = p;
       return true;
     }
