@@ -78,12 +78,13 @@ enum WordClass : uint64_t {
 
 namespace lexicon_detail {
 
+inline uint32_t mix(uint32_t h) { return (h * 2654435761u) >> 16; }
+
 // Mixes the length, the last letter and the first two (`pair`: first | second << 8, as they
 // stand in memory): enough to spread the lexicon, and cheap to take from a word still in the
 // text (folding as it goes). 16 bits.
 inline uint32_t hashWord(size_t size, unsigned char last, uint32_t pair) {
-  uint32_t h = static_cast<uint32_t>(size) << 24 | static_cast<uint32_t>(last) << 16 | pair;
-  return (h * 2654435761u) >> 16;
+  return mix(static_cast<uint32_t>(size) << 24 | static_cast<uint32_t>(last) << 16 | pair);
 }
 
 // Bit h is set when some lexicon word hashes to h.
@@ -115,6 +116,15 @@ inline uint32_t hashLetters(const char* word, size_t size) {
                : pair | (static_cast<unsigned char>(word[1]) | 0x20u) << 8;
   }
   return lexicon_detail::hashWord(size, static_cast<unsigned char>(word[size - 1]) | 0x20, pair);
+}
+
+// hashLetters() of a word of two letters or more: its three letters folded with one OR.
+inline uint32_t hashLongerLetters(const char* word, size_t size) {
+  if constexpr (std::endian::native != std::endian::little) return hashLetters(word, size);
+  uint16_t two;
+  memcpy(&two, word, 2);
+  const uint32_t last = static_cast<unsigned char>(word[size - 1]);
+  return lexicon_detail::mix((static_cast<uint32_t>(size) << 24 | last << 16 | two) | 0x202020u);
 }
 
 // Whether a word of ASCII letters with this hash may be in the lexicon: false for most words,

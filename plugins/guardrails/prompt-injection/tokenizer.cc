@@ -281,7 +281,8 @@ class Builder {
       const size_t len = j - i;
       if ((k & kMarkerByte) || len > kMaxWord) return startPlain(i, j);
       plainWordEncoding(len, c, k, j);
-      const uint32_t hash = hashLetters(text_.data() + i, len);
+      const char* w = text_.data() + i;
+      const uint32_t hash = len == 1 ? hashLetters(w, 1) : hashLongerLetters(w, len);
       if (len == 1 || (k & kLabelByte) || mayBeLetters(hash)) {
         keepPlainWord(i, len, hash, c, k);
       } else {  // what countPlainWord() does
