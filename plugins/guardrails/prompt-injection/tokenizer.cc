@@ -277,9 +277,10 @@ class Builder {
       if (j == n) return startPlain(i, j);
       const unsigned char c = text_[j];
       const uint16_t k = kByteClasses[c];
-      if (k & kGlueByte) return asciiWord(i);
       const size_t len = j - i;
-      if ((k & kMarkerByte) || len > kMaxWord) return startPlain(i, j);
+      if ((k & (kGlueByte | kMarkerByte)) || len > kMaxWord) {
+        return (k & kGlueByte) ? asciiWord(i) : startPlain(i, j);
+      }
       plainWordEncoding(len, c, k, j);
       const char* w = text_.data() + i;
       const uint32_t hash = len == 1 ? hashLetters(w, 1) : hashLongerLetters(w, len);
