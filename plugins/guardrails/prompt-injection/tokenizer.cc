@@ -201,6 +201,15 @@ constexpr std::array<uint16_t, 256> makeByteClasses() {
 }
 constexpr std::array<uint16_t, 256> kByteClasses = makeByteClasses();
 
+// The flags a token gets from the byte after it: one lookup for a word that ends in ':' or ','.
+constexpr std::array<uint16_t, 256> makeAfterFlags() {
+  std::array<uint16_t, 256> t{};
+  t[':'] = kColonAfter | kPunctAfter;
+  t[','] = kPunctAfter;
+  return t;
+}
+constexpr std::array<uint16_t, 256> kAfterFlags = makeAfterFlags();
+
 class Builder {
  public:
   Builder(std::string_view text, Tokens* out) : text_(text), out_(out) {}
@@ -560,8 +569,7 @@ class Builder {
   [[gnu::always_inline]] void addToken(uint64_t classes, uint64_t second, size_t end, char after,
                                        char letter, bool caps) {
     uint16_t flags = (line_start_ ? kLineStart : 0) | (quoted_ ? kQuoted : 0) |
-                     (caps ? kAllCaps : 0) | (after == ':' ? kColonAfter : 0) |
-                     (after == ':' || after == ',' ? kPunctAfter : 0);
+                     (caps ? kAllCaps : 0) | kAfterFlags[static_cast<unsigned char>(after)];
     push(classes, static_cast<uint32_t>(end), flags, after, letter);
     if (second) {
       out_->words++;  // "you're": two words
