@@ -163,17 +163,18 @@ namespace {
 static_assert(sizeof(kRules) / sizeof(kRules[0]) <= 64, "possibleRules() has a bit per rule");
 
 // What the rules need of a text's classes: every class of their one-class steps (kept by
-// class, so a text's missing classes strike out the rules that need them without a look at
-// every rule), and one class of each other step.
+// class, and by byte of classes, so a text's missing classes strike out the rules that need
+// them eight at a time), and one class of each other step.
 struct Needs {
   struct Of {
     uint64_t some[5];
     int somes = 0;
   } of[kRuleCount];
-  uint64_t needing[64] = {};  // by class bit: the rules with a one-class step of that class
-  uint64_t singles = 0;       // the classes of one-class steps
-  uint64_t with_somes = 0;    // the rules with a step of several classes
+  uint64_t singles = 0;          // the classes of one-class steps
+  uint64_t with_somes = 0;       // the rules with a step of several classes
+  uint64_t struck[8][256] = {};  // by byte of the missing classes: the rules they strike out
   Needs() {
+    uint64_t needing[64] = {};  // by class bit: the rules with a one-class step of that class
     for (size_t i = 0; i < kRuleCount; i++) {
       for (int s = 0; s < kRules[i].steps; s++) {
         const uint64_t c = kRules[i].step[s].classes;
@@ -183,6 +184,13 @@ struct Needs {
         } else {
           of[i].some[of[i].somes++] = c;
           with_somes |= 1ull << i;
+        }
+      }
+    }
+    for (int b = 0; b < 8; b++) {
+      for (int v = 0; v < 256; v++) {
+        for (int bit = 0; bit < 8; bit++) {
+          if (v >> bit & 1) struck[b][v] |= needing[b * 8 + bit];
         }
       }
     }
@@ -196,9 +204,8 @@ constexpr uint64_t kAllRules = kRuleCount == 64 ? ~0ull : (1ull << kRuleCount) -
 
 uint64_t possibleRules(uint64_t seen) {
   uint64_t out = kAllRules;
-  for (uint64_t missing = kNeeds.singles & ~seen; missing; missing &= missing - 1) {
-    out &= ~kNeeds.needing[std::countr_zero(missing)];
-  }
+  const uint64_t missing = kNeeds.singles & ~seen;
+  for (int b = 0; b < 8; b++) out &= ~kNeeds.struck[b][missing >> (8 * b) & 0xff];
   for (uint64_t left = out & kNeeds.with_somes; left; left &= left - 1) {
     const Needs::Of& n = kNeeds.of[std::countr_zero(left)];
     bool all = true;
