@@ -300,8 +300,10 @@ class Builder {
         countWord();
       }
       i = afterPlainWord(c, k, j + 1);
-      if (i < n && text_[i] == ' ' && run_ == 0) i = spacesAfterPunctuation(i);
-      if (i >= n || !(kByteClasses[static_cast<unsigned char>(text_[i])] & kAlnumByte)) return i;
+      if (startsWord(i)) continue;
+      if (i >= n || text_[i] != ' ' || run_ != 0) return i;
+      i = spacesAfterPunctuation(i);
+      if (!startsWord(i)) return i;
     }
   }
 
@@ -340,6 +342,10 @@ class Builder {
     size_t k = 0;
     while (k < len && !(w[k] & 0x20)) k++;
     return k == len;
+  }
+
+  bool startsWord(size_t i) const {
+    return i < text_.size() && (kByteClasses[static_cast<unsigned char>(text_[i])] & kAlnumByte);
   }
 
   // What run() does with spaces after a word's punctuation (". ", ",\n  "), no run of base64
