@@ -72,8 +72,21 @@ TEST(PromptInjectionTokenizer, SameAsTheReferenceOnTheCorpus) {
   expectSame(all);
 }
 
-// Pieces the tokenizer treats specially, glued at random.
-const char* const kPieces[] = {
+// 20,000 texts of up to `longest` of `pieces` glued at random, the same for both tokenizers.
+void expectSameOnRandomTexts(const std::vector<std::string>& pieces, unsigned seed, int longest) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<size_t> piece(0, pieces.size() - 1);
+  std::uniform_int_distribution<int> length(0, longest);
+  for (int round = 0; round < 20000; round++) {
+    std::string text;
+    for (int k = length(rng); k > 0; k--) text += pieces[piece(rng)];
+    expectSame(text);
+    if (::testing::Test::HasFailure()) return;
+  }
+}
+
+// Pieces the tokenizer treats specially.
+const std::vector<std::string> kPieces = {
     "ignore", "IGNORE", "Ignore", "you", "You're", "youre", "previous", "instructions",
     "System", "system", "user", "assistant", "dan", "DAN", "a", "I", "x", "b", "hello",
     "Hello", "world", "the", "all", "1gn0r3", "pr3v10us", "abc123", "42", "7", "69", "6f",
@@ -91,43 +104,23 @@ const char* const kPieces[] = {
 };
 
 TEST(PromptInjectionTokenizer, SameAsTheReferenceOnRandomTexts) {
-  std::mt19937 rng(20261129);
-  std::uniform_int_distribution<size_t> piece(0, std::size(kPieces) - 1);
-  std::uniform_int_distribution<int> length(0, 60);
-  for (int round = 0; round < 20000; round++) {
-    std::string text;
-    for (int k = length(rng); k > 0; k--) text += kPieces[piece(rng)];
-    expectSame(text);
-    if (::testing::Test::HasFailure()) return;
-  }
+  expectSameOnRandomTexts(kPieces, 20261129, 60);
 }
 
+// Single bytes, stray parts of UTF-8 sequences among them.
 TEST(PromptInjectionTokenizer, SameAsTheReferenceOnRandomBytes) {
-  std::mt19937 rng(7);
-  const std::string alphabet = "aAzZ019 \n\t.,:'\"`-_+/=#*[]<>|\\&%\xc3\xa9\xe2\x80\x8b";
-  std::uniform_int_distribution<size_t> pick(0, alphabet.size() - 1);
-  std::uniform_int_distribution<int> length(0, 80);
-  for (int round = 0; round < 20000; round++) {
-    std::string text;
-    for (int k = length(rng); k > 0; k--) text += alphabet[pick(rng)];
-    expectSame(text);
-    if (::testing::Test::HasFailure()) return;
+  std::vector<std::string> bytes;
+  for (char c : std::string("aAzZ019 \n\t.,:'\"`-_+/=#*[]<>|\\&%\xc3\xa9\xe2\x80\x8b")) {
+    bytes.emplace_back(1, c);
   }
+  expectSameOnRandomTexts(bytes, 7, 80);
 }
 
 // Hex pairs and base64 runs cut every way: the encoding hints count bytes exactly.
 TEST(PromptInjectionTokenizer, SameAsTheReferenceOnHexAndBase64LikeTexts) {
-  const char* const pieces[] = {"bb", "ef", "Ab", "6f", "e5", "a", "abcdefgh", "ABCDEFGH12",
-                                " ", " ", "\n", "  ", "-", "_", "=", "/", ".", ",", "\\"};
-  std::mt19937 rng(11);
-  std::uniform_int_distribution<size_t> piece(0, std::size(pieces) - 1);
-  std::uniform_int_distribution<int> length(0, 60);
-  for (int round = 0; round < 20000; round++) {
-    std::string text;
-    for (int k = length(rng); k > 0; k--) text += pieces[piece(rng)];
-    expectSame(text);
-    if (::testing::Test::HasFailure()) return;
-  }
+  expectSameOnRandomTexts({"bb", "ef", "Ab", "6f", "e5", "a", "abcdefgh", "ABCDEFGH12", " ", " ",
+                           "\n", "  ", "-", "_", "=", "/", ".", ",", "\\"},
+                          11, 60);
 }
 
 }  // namespace
