@@ -5,6 +5,10 @@
 //   cmake --build build --target bench_guardrails plugin_pii plugin_secrets \
 //     plugin_prompt-injection plugin_regex
 //   build/bench_guardrails [plugin-dir] [prompt.json]
+//   build/bench_guardrails --injection N [plugin-dir] [prompt.json]
+//
+// --injection N only runs N prompt-injection checks of the clean prompt, untimed: for
+// counting its instructions under callgrind (divide by N).
 //
 // The prompt is the message texts of bench/chat-1k.json joined by a blank line
 // (what the gateway hands a validate guardrail); a second run uses the same text
@@ -14,6 +18,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -116,6 +121,12 @@ const char* verdictName(sluice_verdict v) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  int injection_only = 0;  // --injection N
+  if (argc > 2 && std::string(argv[1]) == "--injection") {
+    injection_only = atoi(argv[2]);
+    argc -= 2;
+    argv += 2;
+  }
   std::string dir = argc > 1 ? argv[1] : SLUICE_BENCH_PLUGIN_DIR;
   std::string prompt_path = argc > 2 ? argv[2] : SLUICE_BENCH_PROMPT;
   std::string clean = promptOf(prompt_path);
@@ -134,6 +145,11 @@ int main(int argc, char** argv) {
             R"({"deny": ["(?i)project\\s+falcon", "\\bsalar(y|ies)\\b", "(?i)internal only"]})",
             &regex)) {
     return 1;
+  }
+  if (injection_only > 0) {
+    for (int i = 0; i < injection_only; i++) checkOnce(injection, clean);
+    printf("prompt-injection: %d checks of %zu bytes\n", injection_only, clean.size());
+    return 0;
   }
   printf("prompt: %zu bytes (%s), dirty: %zu bytes\n", clean.size(), prompt_path.c_str(),
          dirty.size());

@@ -77,7 +77,7 @@ inline size_t skipLetters(std::string_view text, size_t at) {
       uint64_t x = (v | 0x20 * kOnes) & 0x7f * kOnes;
       uint64_t letters = (x + (0x80 - 'a') * kOnes) & ~(x + (0x80 - 'z' - 1) * kOnes) & ~v & kHigh;
       uint64_t others = ~letters & kHigh;
-      if (others) return at + std::countr_zero(others) / 8;
+      if (others) return at + static_cast<size_t>(std::countr_zero(others)) / 8;
       at += 8;
     }
   }

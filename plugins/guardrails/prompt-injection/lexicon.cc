@@ -8,6 +8,7 @@
 namespace sluice::injection {
 
 uint64_t lexicon_detail::word_hashes[1024];  // filled with the table below
+lexicon_detail::ShortWord lexicon_detail::short_words[lexicon_detail::kShortMask + 1];
 
 namespace {
 
@@ -506,6 +507,7 @@ class Table {
       memcpy(&prefix_[i], w.data(), std::min<size_t>(w.size(), 8));
       lengths_[bucket(kLexicon[i].word)] |= 1u << kLexicon[i].word.size();
     }
+    fillShortWords();
   }
   uint64_t find(std::string_view w, uint64_t* second) const {
     if (!mayHold(w[0], w.size() > 1 ? w[1] : 0, w.size())) {
@@ -516,23 +518,7 @@ class Table {
   }
 
   // find() of a word of ASCII letters in any case, folding as it compares.
-  uint64_t findLetters(const char* word, size_t size, uint32_t h, size_t readable,
-                       uint64_t* second) const {
-    *second = 0;
-    if (std::endian::native == std::endian::little && size <= 8 && readable >= 8) {
-      // A short word: folded and compared as one 8-byte number.
-      uint64_t v;
-      memcpy(&v, word, 8);
-      v = (v | 0x2020202020202020ull) & lowBytes(size);
-      for (uint32_t s = h & kMask; slots_[s] >= 0; s = (s + 1) & kMask) {
-        const int i = slots_[s];
-        if (prefix_[i] == v && kLexicon[i].word.size() == size) {
-          *second = kLexicon[i].second;
-          return merged_[i];
-        }
-      }
-      return 0;
-    }
+  uint64_t findLetters(const char* word, size_t size, uint32_t h, uint64_t* second) const {
     for (uint32_t s = h & kMask; slots_[s] >= 0; s = (s + 1) & kMask) {
       const Entry& e = kLexicon[slots_[s]];
       if (e.word.size() != size) continue;
@@ -543,6 +529,7 @@ class Table {
         return merged_[slots_[s]];
       }
     }
+    *second = 0;
     return 0;
   }
 
@@ -559,8 +546,15 @@ class Table {
     return 0;
   }
 
-  // The low `size` bytes (1..8) of a little-endian number.
-  static uint64_t lowBytes(size_t size) { return ~0ull >> (64 - 8 * size); }
+  // The words of up to 8 bytes, with their merged classes, for lookupLetters().
+  void fillShortWords() const {
+    for (int16_t i : slots_) {
+      if (i < 0 || kLexicon[i].word.size() > 8) continue;
+      uint32_t s = hashWord(kLexicon[i].word) & lexicon_detail::kShortMask;
+      while (lexicon_detail::short_words[s].word != 0) s = (s + 1) & lexicon_detail::kShortMask;
+      lexicon_detail::short_words[s] = {prefix_[i], merged_[i], kLexicon[i].second};
+    }
+  }
 
   // Most words fail this first: no lexicon word starts with their two letters at their length.
   bool mayHold(char a, char b, size_t size) const {
@@ -587,9 +581,8 @@ const Table kTable;  // built when the plugin loads
 
 }  // namespace
 
-uint64_t lookupLetters(const char* word, size_t size, uint32_t hash, size_t readable,
-                       uint64_t* second) {
-  return kTable.findLetters(word, size, hash, readable, second);
+uint64_t lookupLongLetters(const char* word, size_t size, uint32_t hash, uint64_t* second) {
+  return kTable.findLetters(word, size, hash, second);
 }
 
 uint64_t lookupWord(std::string_view word, uint64_t* second) {

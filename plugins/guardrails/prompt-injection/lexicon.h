@@ -78,16 +78,30 @@ enum WordClass : uint64_t {
 
 namespace lexicon_detail {
 
+inline uint32_t mix(uint32_t h) { return (h * 2654435761u) >> 16; }
+
 // Mixes the length, the last letter and the first two (`pair`: first | second << 8, as they
 // stand in memory): enough to spread the lexicon, and cheap to take from a word still in the
 // text (folding as it goes). 16 bits.
 inline uint32_t hashWord(size_t size, unsigned char last, uint32_t pair) {
-  uint32_t h = static_cast<uint32_t>(size) << 24 | static_cast<uint32_t>(last) << 16 | pair;
-  return (h * 2654435761u) >> 16;
+  return mix(static_cast<uint32_t>(size) << 24 | static_cast<uint32_t>(last) << 16 | pair);
 }
 
 // Bit h is set when some lexicon word hashes to h.
 extern uint64_t word_hashes[1024];
+
+// The lexicon's words of up to 8 bytes, open-addressed by hash: each its bytes as a
+// little-endian number, zero-padded (0: an empty slot, ending a probe), and its classes.
+struct ShortWord {
+  uint64_t word;
+  uint64_t classes;
+  uint64_t second;
+};
+constexpr uint32_t kShortMask = 2047;
+extern ShortWord short_words[kShortMask + 1];
+
+// The low `size` bytes (1..8) of a little-endian number.
+inline uint64_t lowBytes(size_t size) { return ~0ull >> (64 - 8 * size); }
 
 }  // namespace lexicon_detail
 
@@ -104,16 +118,47 @@ inline uint32_t hashLetters(const char* word, size_t size) {
   return lexicon_detail::hashWord(size, static_cast<unsigned char>(word[size - 1]) | 0x20, pair);
 }
 
+// hashLetters() of a word of two letters or more: its three letters folded with one OR.
+inline uint32_t hashLongerLetters(const char* word, size_t size) {
+  if constexpr (std::endian::native != std::endian::little) return hashLetters(word, size);
+  uint16_t two;
+  memcpy(&two, word, 2);
+  const uint32_t last = static_cast<unsigned char>(word[size - 1]);
+  return lexicon_detail::mix((static_cast<uint32_t>(size) << 24 | last << 16 | two) | 0x202020u);
+}
+
 // Whether a word of ASCII letters with this hash may be in the lexicon: false for most words,
 // for the price of one bit test; lookupLetters() settles the rest.
 inline bool mayBeLetters(uint32_t hash) {
   return lexicon_detail::word_hashes[hash >> 6] >> (hash & 63) & 1;
 }
 
+// lookupLetters() of a word too long or too near the text's end for its 8-byte fast path.
+uint64_t lookupLongLetters(const char* word, size_t size, uint32_t hash, uint64_t* second);
+
 // lookupWord() of a word of ASCII letters in any case (`hash` from hashLetters()), read where
 // it stands (no folded copy); `readable` bytes from `word` on may be read (at least `size`).
-uint64_t lookupLetters(const char* word, size_t size, uint32_t hash, size_t readable,
-                       uint64_t* second);
+// Inline: most tokens are short words, folded and compared as one 8-byte number.
+inline uint64_t lookupLetters(const char* word, size_t size, uint32_t hash, size_t readable,
+                              uint64_t* second) {
+  if (std::endian::native != std::endian::little || size > 8 || readable < 8) {
+    return lookupLongLetters(word, size, hash, second);
+  }
+  uint64_t v;
+  memcpy(&v, word, 8);
+  v = (v | 0x2020202020202020ull) & lexicon_detail::lowBytes(size);
+  for (uint32_t s = hash & lexicon_detail::kShortMask;; s = (s + 1) & lexicon_detail::kShortMask) {
+    const lexicon_detail::ShortWord& w = lexicon_detail::short_words[s];
+    if (w.word == v) {
+      *second = w.second;
+      return w.classes;
+    }
+    if (w.word == 0) {
+      *second = 0;
+      return 0;
+    }
+  }
+}
 
 // The classes of `word` (lower-case ASCII), 0 when it is not in the lexicon. `second` gets
 // the classes of the second word of a contraction ("you're" = you + are), else 0.

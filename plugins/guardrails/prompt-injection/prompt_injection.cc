@@ -2,7 +2,9 @@
 // overrides, jailbreak role-play, system-prompt extraction, fake turns and
 // chat-template markers, and such instructions hidden in encoded text; blocks
 // at or above `threshold`. See scorer.h and rules.cc.
+#include <bit>
 #include <cstdio>
+#include <cstring>
 #include <new>
 #include <string>
 #include <vector>
@@ -49,16 +51,50 @@ int create(const sluice_host* host, const char* config_json, void** instance, ch
 
 void destroy(void* instance) { delete static_cast<Instance*>(instance); }
 
-// On a stream, the last words stay back so a phrase cut between chunks is read whole.
-size_t holdBytes(std::string_view text) {
-  size_t n = text.size();
+// Bit 7 of each of the 8 bytes of `v` (little-endian): the byte is white space (isSpace()).
+uint64_t spaceBytes(uint64_t v) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull;
+  constexpr uint64_t kHigh = 0x80 * kOnes;
+  const uint64_t low = v & 0x7f * kOnes;  // per byte, no carries
+  const uint64_t not_blank = low ^ 0x20 * kOnes;  // zero where the byte is ' '
+  const uint64_t blank = ~((not_blank + 0x7f * kOnes) | not_blank);
+  const uint64_t control = (low + (0x80 - '\t') * kOnes) & ~(low + (0x80 - '\r' - 1) * kOnes);
+  return (blank | control) & ~v & kHigh;
+}
+
+// Where, walking back from the end, the hold-back reaches kHoldWords word starts (a space
+// before a non-space) or kHoldBytes bytes. Eight bytes per step while neither limit is near:
+// this runs on every check.
+size_t holdStart(std::string_view text) {
+  const size_t n = text.size();
   size_t at = n, words = 0;
-  while (at > 0 && n - at < kHoldBytes && words < kHoldWords) {
-    at--;
-    if (guardrails::isSpace(text[at]) && at + 1 < n && !guardrails::isSpace(text[at + 1])) {
-      words++;
+  bool next_space = true;  // the byte after `at`: past the end starts no word
+  if constexpr (std::endian::native == std::endian::little) {
+    while (at >= 8 && n - (at - 7) < kHoldBytes) {
+      uint64_t v;
+      memcpy(&v, text.data() + at - 8, 8);
+      const uint64_t spaces = spaceBytes(v);
+      const uint64_t after = spaces >> 8 | static_cast<uint64_t>(next_space) << 63;
+      const size_t starts = std::popcount(spaces & ~after);
+      if (words + starts >= kHoldWords) break;
+      words += starts;
+      next_space = spaces & 0x80;
+      at -= 8;
     }
   }
+  while (at > 0 && n - at < kHoldBytes && words < kHoldWords) {
+    at--;
+    const bool space = guardrails::isSpace(text[at]);
+    words += space && !next_space;
+    next_space = space;
+  }
+  return at;
+}
+
+// On a stream, the last words stay back so a phrase cut between chunks is read whole.
+size_t holdBytes(std::string_view text) {
+  const size_t n = text.size();
+  const size_t at = holdStart(text);
   size_t run = n;  // an encoded payload at the end: keep it whole
   while (run > 0 && n - run < kHoldEncoded && !guardrails::isSpace(text[run - 1])) run--;
   return n - guardrails::utf8Start(text, std::min(at, run));

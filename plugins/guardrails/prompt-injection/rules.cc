@@ -162,22 +162,35 @@ namespace {
 
 static_assert(sizeof(kRules) / sizeof(kRules[0]) <= 64, "possibleRules() has a bit per rule");
 
-// What each rule needs of a text's classes: every class of its one-class steps, and one
-// class of each other step.
+// What the rules need of a text's classes: every class of their one-class steps (kept by
+// class, and by byte of classes, so a text's missing classes strike out the rules that need
+// them eight at a time), and one class of each other step.
 struct Needs {
   struct Of {
-    uint64_t every = 0;
     uint64_t some[5];
     int somes = 0;
   } of[kRuleCount];
+  uint64_t singles = 0;          // the classes of one-class steps
+  uint64_t with_somes = 0;       // the rules with a step of several classes
+  uint64_t struck[8][256] = {};  // by byte of the missing classes: the rules they strike out
   Needs() {
+    uint64_t needing[64] = {};  // by class bit: the rules with a one-class step of that class
     for (size_t i = 0; i < kRuleCount; i++) {
       for (int s = 0; s < kRules[i].steps; s++) {
         const uint64_t c = kRules[i].step[s].classes;
         if (std::has_single_bit(c)) {
-          of[i].every |= c;
+          needing[std::countr_zero(c)] |= 1ull << i;
+          singles |= c;
         } else {
           of[i].some[of[i].somes++] = c;
+          with_somes |= 1ull << i;
+        }
+      }
+    }
+    for (int b = 0; b < 8; b++) {
+      for (int v = 0; v < 256; v++) {
+        for (int bit = 0; bit < 8; bit++) {
+          if (v >> bit & 1) struck[b][v] |= needing[b * 8 + bit];
         }
       }
     }
@@ -185,16 +198,19 @@ struct Needs {
 };
 const Needs kNeeds;
 
+constexpr uint64_t kAllRules = kRuleCount == 64 ? ~0ull : (1ull << kRuleCount) - 1;
+
 }  // namespace
 
 uint64_t possibleRules(uint64_t seen) {
-  uint64_t out = 0;
-  for (size_t i = 0; i < kRuleCount; i++) {
-    const Needs::Of& n = kNeeds.of[i];
-    if ((seen & n.every) != n.every) continue;
+  uint64_t out = kAllRules;
+  const uint64_t missing = kNeeds.singles & ~seen;
+  for (int b = 0; b < 8; b++) out &= ~kNeeds.struck[b][missing >> (8 * b) & 0xff];
+  for (uint64_t left = out & kNeeds.with_somes; left; left &= left - 1) {
+    const Needs::Of& n = kNeeds.of[std::countr_zero(left)];
     bool all = true;
     for (int k = 0; k < n.somes && all; k++) all = (seen & n.some[k]) != 0;
-    out |= static_cast<uint64_t>(all) << i;
+    if (!all) out &= ~(left & -left);
   }
   return out;
 }
@@ -219,14 +235,27 @@ bool matchFrom(const Rule& r, int step, size_t pos, const Tokens& tokens, size_t
   return false;
 }
 
+// The first token from `p` on that may have one of `classes`, four tokens per test: most
+// tokens have none of a rule's first classes.
+size_t skipTokens(const std::vector<Token>& list, size_t p, uint64_t classes) {
+  while (p + 4 <= list.size() &&
+         !((list[p].classes | list[p + 1].classes | list[p + 2].classes | list[p + 3].classes) &
+           classes)) {
+    p += 4;
+  }
+  return p;
+}
+
 }  // namespace
 
 bool findRule(const Rule& r, const Tokens& tokens, size_t* first, size_t* last) {
   for (int s = 0; s < r.steps; s++) {
     if ((tokens.seen & r.step[s].classes) == 0) return false;  // a word it needs never occurs
   }
-  for (size_t p = 0; p < tokens.list.size(); p++) {
-    if (stepMatches(r.step[0], tokens.list[p]) && matchFrom(r, 1, p, tokens, last)) {
+  const std::vector<Token>& list = tokens.list;
+  for (size_t p = skipTokens(list, 0, r.step[0].classes); p < list.size();
+       p = skipTokens(list, p + 1, r.step[0].classes)) {
+    if (stepMatches(r.step[0], list[p]) && matchFrom(r, 1, p, tokens, last)) {
       *first = p;
       return true;
     }

@@ -25,7 +25,6 @@ constexpr double kTranscriptWeight = 0.2;      // "User: ... Assistant: ..." alo
 constexpr double kTemplateMarkerWeight = 0.6;
 constexpr double kHiddenInstructionFloor = 0.85;
 constexpr double kHiddenInstructionScore = 0.4;  // a decoded text scoring this much is hidden
-constexpr size_t kMinEncodedRun = 16;
 constexpr int kMinEscapes = 4;
 
 constexpr double kMentionInDiscussion = 0.5;  // "the DAN jailbreak" in a question about it

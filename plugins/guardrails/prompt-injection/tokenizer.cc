@@ -161,8 +161,8 @@ uint64_t classify(char* w, size_t n, bool digits, uint64_t* second) {
   return classes;
 }
 
-// What an ASCII byte between words is to the tokenizer, one table lookup per byte.
-enum ByteClass : uint8_t {
+// What a byte is to the tokenizer, one table lookup per byte.
+enum ByteClass : uint16_t {
   kBase64Byte = 1,  // + / = _ - (letters and digits are words)
   kEscapeByte = 2,  // \ & %: escapes may spell out text
   kMarkupByte = 4,  // # [ < * = - > | ( may come before a role label on its line
@@ -171,12 +171,16 @@ enum ByteClass : uint8_t {
   kAlnumByte = 32,  // an ASCII letter or digit: a word
   kLabelByte = 64,  // , : after a word make a token of it ("System:")
   kMarkerByte = 128,  // < [ may start a chat-template marker
+  kGlueByte = 256,  // may continue a word after its ASCII letters: a digit, an apostrophe, any
+                    // non-ASCII character (a folded letter, a zero-width one)
+  kQuoteByte = 512,  // " ` open or close a quotation
+  kNewlineByte = 1024,
 };
 
-constexpr std::array<uint8_t, 256> makeByteClasses() {
-  std::array<uint8_t, 256> t{};
+constexpr std::array<uint16_t, 256> makeByteClasses() {
+  std::array<uint16_t, 256> t{};
   for (int c = 0; c < 256; c++) {
-    uint8_t k = 0;
+    uint16_t k = 0;
     if (c == '+' || c == '/' || c == '=' || c == '_' || c == '-') k |= kBase64Byte;
     if (c == '\\' || c == '&' || c == '%') k |= kEscapeByte;
     if (c == '#' || c == '[' || c == '<' || c == '*' || c == '=' || c == '-' || c == '>' ||
@@ -188,16 +192,23 @@ constexpr std::array<uint8_t, 256> makeByteClasses() {
     if (guardrails::isAlnum(static_cast<unsigned char>(c))) k |= kAlnumByte;
     if (c == ',' || c == ':') k |= kLabelByte;
     if (c == '<' || c == '[') k |= kMarkerByte;
+    if (isDigit(static_cast<unsigned char>(c)) || c == '\'' || c >= 0x80) k |= kGlueByte;
+    if (c == '"' || c == '`') k |= kQuoteByte;
+    if (c == '\n') k |= kNewlineByte;
     t[c] = k;
   }
   return t;
 }
-constexpr std::array<uint8_t, 256> kByteClasses = makeByteClasses();
+constexpr std::array<uint16_t, 256> kByteClasses = makeByteClasses();
 
-// What may continue a word after its ASCII letters: digits, an apostrophe, any non-ASCII
-// character (a folded letter, a zero-width one).
-constexpr guardrails::ByteSet kWordGlue =
-    guardrails::byteSet([](unsigned char c) { return isDigit(c) || c == '\'' || c >= 0x80; });
+// The flags a token gets from the byte after it: one lookup for a word that ends in ':' or ','.
+constexpr std::array<uint16_t, 256> makeAfterFlags() {
+  std::array<uint16_t, 256> t{};
+  t[':'] = kColonAfter | kPunctAfter;
+  t[','] = kPunctAfter;
+  return t;
+}
+constexpr std::array<uint16_t, 256> kAfterFlags = makeAfterFlags();
 
 class Builder {
  public:
@@ -209,9 +220,9 @@ class Builder {
     while (i < n) {
       size_t at = i;
       unsigned char c = text_[i];
-      uint8_t k = kByteClasses[c];
+      uint16_t k = kByteClasses[c];
       if (k & kAlnumByte) {  // most bytes: a run of ASCII letters and digits
-        i = len_ == 0 ? plainWord(i) : asciiWord(i);
+        i = len_ == 0 ? plainWords(i) : asciiWord(i);
         continue;
       }
       if (c == ' ') {  // the commonest separator: ends a word, and nothing else
@@ -264,57 +275,99 @@ class Builder {
   }
 
  private:
-  // A word starting at text_[i]. Most are ASCII letters followed by a space or punctuation:
-  // such a word is finished here, with what the byte after it does, without a trip round
-  // run(). Words not in the lexicon (most) are only counted.
-  size_t plainWord(size_t i) {
+  // Words from text_[i] on, one after another while the next starts right after the byte
+  // that ends this one ("the cat sat"). Most are ASCII letters followed by a space or
+  // punctuation: such a word is finished here, with what the byte after it does, without a
+  // trip round run(). Words not in the lexicon (most) are only counted.
+  size_t plainWords(size_t i) {
     const size_t n = text_.size();
-    const size_t j = guardrails::skipLetters(text_, i);
-    if (j == n) return startPlain(i, j);
-    const unsigned char c = text_[j];
-    if (kWordGlue[c]) return asciiWord(i);
-    const size_t len = j - i;
-    const uint8_t k = kByteClasses[c];
-    if ((k & kMarkerByte) || len > kMaxWord) return startPlain(i, j);
-    bool token = len == 1 || (k & kLabelByte);
-    bool hashed = false;
-    uint32_t hash = 0;
-    if (!token) {
-      hash = hashLetters(text_.data() + i, len);
-      hashed = token = mayBeLetters(hash);
+    for (;;) {
+      const size_t j = guardrails::skipLetters(text_, i);
+      if (j == n) return startPlain(i, j);
+      const unsigned char c = text_[j];
+      const uint16_t k = kByteClasses[c];
+      const size_t len = j - i;
+      if ((k & (kGlueByte | kMarkerByte)) || len > kMaxWord) {
+        return (k & kGlueByte) ? asciiWord(i) : startPlain(i, j);
+      }
+      plainWordEncoding(len, c, k, j);
+      const char* w = text_.data() + i;
+      const uint32_t hash = len == 1 ? hashLetters(w, 1) : hashLongerLetters(w, len);
+      if (len == 1 || (k & kLabelByte) || mayBeLetters(hash)) {
+        keepPlainWord(i, len, hash, c, k);
+      } else {  // what countPlainWord() does
+        singles_ = 0;
+        countWord();
+      }
+      i = afterPlainWord(c, k, j + 1);
+      if (startsWord(i)) continue;
+      if (i >= n || text_[i] != ' ' || run_ != 0) return i;
+      i = spacesAfterPunctuation(i);
+      if (!startsWord(i)) return i;
     }
+  }
+
+  // noteEncoding() of the byte after a plain word of `len` letters: most end a short run.
+  void plainWordEncoding(size_t len, unsigned char c, uint16_t k, size_t at) {
     run_ += len;  // letters are base64 too
     if (k & kBase64Byte) {
       run_++;
+    } else if (run_ >= kMinEncodedRun || run_ == 2 || (k & kEscapeByte)) {
+      endRun(c, k, at);
     } else {
-      endRun(c, k, j);
+      pairs_ = 0;
+      run_ = 0;
     }
-    if (token) {
+  }
+
+  // A plain word the filter lets through: a token when it is a lexicon word, a single letter
+  // or a label; the filter's near misses are only counted.
+  void keepPlainWord(size_t i, size_t len, uint32_t hash, unsigned char c, uint16_t k) {
+    uint64_t second = 0;
+    const uint64_t classes =
+        lookupLetters(text_.data() + i, len, hash, text_.size() - i, &second);
+    const char letter = len == 1 ? static_cast<char>(text_[i] | 0x20) : 0;
+    if (classes || second || letter || (k & kLabelByte)) {
       begin_ = i;
-      len_ = len;
-      letters_ = len;
-      plain_ = true;
-      uint64_t second = 0;
-      if (!hashed) hash = hashLetters(text_.data() + i, len);
-      const uint64_t classes = lookupLetters(text_.data() + i, len, hash, n - i, &second);
-      keepWord(classes, second, j, static_cast<char>(c),
-               len == 1 ? static_cast<char>(text_[i] | 0x20) : 0);
-    } else {  // what countPlainWord() does
+      addToken(classes, second, i + len, static_cast<char>(c), letter,
+               len >= 2 && capitals(text_.data() + i, len));
+    } else {
       singles_ = 0;
-      out_->words++;
-      line_start_ = false;
-      last_line_blank_ = false;
     }
-    // What run() does with the byte after the word once the word is finished.
-    size_t next = j + 1;
+    countWord();
+  }
+
+  // Whether a word of ASCII letters is written in capitals.
+  static bool capitals(const char* w, size_t len) {
+    size_t k = 0;
+    while (k < len && !(w[k] & 0x20)) k++;
+    return k == len;
+  }
+
+  bool startsWord(size_t i) const {
+    return i < text_.size() && (kByteClasses[static_cast<unsigned char>(text_[i])] & kAlnumByte);
+  }
+
+  // What run() does with spaces after a word's punctuation (". ", ",\n  "), no run of base64
+  // being open: they end the hex pairs, and nothing else.
+  size_t spacesAfterPunctuation(size_t i) {
+    const size_t n = text_.size();
+    pairs_ = 0;
+    do i++; while (i < n && text_[i] == ' ');
+    return i;
+  }
+
+  // What run() does with the byte after the word once the word is finished.
+  size_t afterPlainWord(unsigned char c, uint16_t k, size_t next) {
     if (c == ' ') {
+      const size_t n = text_.size();
       if (next < n && text_[next] == ' ') {
         do next++; while (next < n && text_[next] == ' ');
         pairs_ = 0;
       }
-    } else if (c == '"' || c == '`') {
+    } else if (k & kQuoteByte) {
       quoted_ = !quoted_;
-    } else if (c == '\n') {
+    } else if (k & kNewlineByte) {
       newline();
     }
     return next;
@@ -334,7 +387,7 @@ class Builder {
   // hot loop: a copy and one arithmetic test per byte; the rest is worked out per word.
   size_t asciiWord(size_t i) {
     const size_t n = text_.size();
-    if (len_ == 0) {  // not a plain word (see plainWord)
+    if (len_ == 0) {  // not a plain word (see plainWords)
       begin_ = i;
       caps_ = true;
       letters_ = 0;
@@ -383,7 +436,7 @@ class Builder {
     quote(at, next);
   }
 
-  void other(size_t at, char c, uint8_t k) {
+  void other(size_t at, char c, uint16_t k) {
     if (len_ > 0) finishWord(at);
     if (c == '"' || c == '`') quoted_ = !quoted_;
     if (c == '\n') newline();
@@ -392,7 +445,7 @@ class Builder {
 
   // Tracks base64 runs and hex byte pairs between words (asciiWord counts letters and
   // digits into the run).
-  void noteEncoding(unsigned char c, uint8_t k, size_t at) {
+  void noteEncoding(unsigned char c, uint16_t k, size_t at) {
     if (k & kBase64Byte) {
       run_++;
       return;
@@ -406,9 +459,9 @@ class Builder {
 
   // A byte that is not base64 ends the run (maybe empty) before it: the part of
   // noteEncoding() a word's end needs, the word's letters being a run already.
-  void endRun(unsigned char c, uint8_t k, size_t at) {
+  void endRun(unsigned char c, uint16_t k, size_t at) {
     if (k & kEscapeByte) out_->escapes = true;
-    if (run_ > out_->longest_run) out_->longest_run = run_;
+    if (run_ >= kMinEncodedRun && run_ > out_->longest_run) out_->longest_run = run_;
     if (run_ == 2 && (c == ' ' || c == '\n') && hexPairAt(at - 2)) {
       if (++pairs_ > out_->hex_pairs) out_->hex_pairs = pairs_;
     } else {
@@ -507,32 +560,42 @@ class Builder {
   }
 
   // The word ends: a token when the rules may look at it, else only counted.
-  void keepWord(uint64_t classes, uint64_t second, size_t end, char after, char letter) {
+  [[gnu::always_inline]] void keepWord(uint64_t classes, uint64_t second, size_t end, char after,
+                                       char letter) {
     if (classes || second || letter || after == ':' || after == ',') {
       if (plain_) plainWordCaps();
-      uint16_t flags = (line_start_ ? kLineStart : 0) | (quoted_ ? kQuoted : 0) |
-                       (caps_ && letters_ >= 2 ? kAllCaps : 0) | (after == ':' ? kColonAfter : 0) |
-                       (after == ':' || after == ',' ? kPunctAfter : 0);
-      push(classes, static_cast<uint32_t>(end), flags, after, letter);
-      if (second) {
-        out_->words++;  // "you're": two words
-        push(second, static_cast<uint32_t>(end), flags, after, 0);
-      }
-      singles_ = letter ? singles_ + 1 : 0;
-      if (singles_ > singles_in_a_row_) singles_in_a_row_ = singles_;
+      addToken(classes, second, end, after, letter, caps_ && letters_ >= 2);
     } else {
       singles_ = 0;
     }
     endWord();
   }
 
+  // The word from begin_ to `end` becomes a token (two for a contraction).
+  [[gnu::always_inline]] void addToken(uint64_t classes, uint64_t second, size_t end, char after,
+                                       char letter, bool caps) {
+    uint16_t flags = (line_start_ ? kLineStart : 0) | (quoted_ ? kQuoted : 0) |
+                     (caps ? kAllCaps : 0) | kAfterFlags[static_cast<unsigned char>(after)];
+    push(classes, static_cast<uint32_t>(end), flags, after, letter);
+    if (second) {
+      out_->words++;  // "you're": two words
+      push(second, static_cast<uint32_t>(end), flags, after, 0);
+    }
+    singles_ = letter ? singles_ + 1 : 0;
+    if (singles_ > singles_in_a_row_) singles_in_a_row_ = singles_;
+  }
+
   // Counted, and the next word starts afresh.
   void endWord() {
+    countWord();
+    len_ = 0;
+    plain_ = false;
+  }
+
+  void countWord() {
     out_->words++;
     line_start_ = false;
     last_line_blank_ = false;
-    len_ = 0;
-    plain_ = false;
   }
 
   void push(uint64_t classes, uint32_t end, uint16_t flags, char after, char letter) {

@@ -32,13 +32,16 @@ struct Token {
   char letter;  // a single-letter word: its letter, else 0
 };
 
+// The shortest run of base64 characters worth decoding.
+constexpr size_t kMinEncodedRun = 16;
+
 struct Tokens {
   std::vector<Token> list;
   uint32_t words = 0;        // every word, kept or not
   int template_markers = 0;  // chat-template tokens: <|im_start|>, [INST], <<SYS>>, ...
   uint64_t seen = 0;         // union of every token's classes
   // What encoded text could be in there, so the decoders run only when it may be.
-  size_t longest_run = 0;  // the longest run of base64 characters
+  size_t longest_run = 0;  // the longest run of base64 characters if kMinEncodedRun or more, else 0
   int hex_pairs = 0;       // the most hex byte pairs one space apart ("69 67 6e")
   bool escapes = false;    // a '\\', '&' or '%' occurs
   void clear() {

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <fstream>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -234,6 +236,39 @@ TEST(PromptInjectionPlugin, HoldBytesKeepTheLastWordsAndAnyEncodedTail) {
   std::string encoded = "data: " + std::string(300, 'A');
   EXPECT_EQ(guard.check(encoded, SLUICE_HOOK_LLM_OUTPUT).hold, 300u);
   EXPECT_EQ(guard.check("", SLUICE_HOOK_LLM_OUTPUT).hold, 0u);
+}
+
+// What the hold-back was before it read eight bytes at a time: the last 12 words or 160
+// bytes, or an encoded tail of up to 512.
+size_t simpleHold(std::string_view text) {
+  auto space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
+  size_t n = text.size();
+  size_t at = n, words = 0;
+  while (at > 0 && n - at < 160 && words < 12) {
+    at--;
+    if (space(text[at]) && at + 1 < n && !space(text[at + 1])) words++;
+  }
+  size_t run = n;
+  while (run > 0 && n - run < 512 && !space(text[run - 1])) run--;
+  at = std::min(at, run);
+  while (at > 0 && at < n && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80) at--;
+  return n - at;
+}
+
+TEST(PromptInjectionPlugin, HoldBytesAreTheSimpleCountOnRandomTexts) {
+  GuardHarness guard;
+  const char* const pieces[] = {"a", "bb", "word", "longerword", " ", "  ", "\n", "\t",
+                                "\r\n", "\v", "\f", ".", "\xc3\xa9", "\xe2\x80\x8b", "\xa0"};
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<size_t> piece(0, std::size(pieces) - 1);
+  std::uniform_int_distribution<int> length(0, 200);
+  for (int round = 0; round < 3000; round++) {
+    std::string text;
+    for (int k = length(rng); k > 0; k--) text += pieces[piece(rng)];
+    GuardAnswer a = guard.check(text, SLUICE_HOOK_LLM_OUTPUT);
+    ASSERT_EQ(a.verdict, SLUICE_VERDICT_PASS) << text;
+    ASSERT_EQ(a.hold, simpleHold(text)) << text;
+  }
 }
 
 TEST(PromptInjectionPlugin, ABlockWithoutRequestStateFails) {

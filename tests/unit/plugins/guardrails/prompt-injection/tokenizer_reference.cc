@@ -1,0 +1,620 @@
+// The tokenizer as it was before its byte loop was rebuilt for speed, kept only here: the
+// differential test holds the product tokenizer to exactly what this one produces.
+#include "tokenizer_reference.h"
+
+#include <algorithm>
+#include <array>
+#include <iterator>
+
+#include "lexicon.h"
+#include "text.h"
+
+namespace sluice::injection::reference {
+namespace {
+
+using guardrails::isAlpha;
+using guardrails::isDigit;
+using guardrails::isUpper;
+
+constexpr size_t kMaxWord = 40;
+
+// Chat-template control tokens that never belong in a user's text.
+constexpr std::string_view kTemplateMarkers[] = {
+    "<|im_start|>",      "<|im_end|>",    "<|system|>", "<|user|>",
+    "<|assistant|>",     "<|endoftext|>", "<|eot_id|>", "<|start_header_id|>",
+    "<|end_header_id|>", "[INST]",        "[/INST]",    "<<SYS>>",
+    "<</SYS>>",          "</s><s>",
+};
+
+// One decoded character: a letter or digit to append (lower case), an apostrophe, a
+// character to drop without ending the word, or anything else (a separator).
+struct Char {
+  enum Kind { kLetter, kDigit, kApostrophe, kDrop, kOther } kind;
+  char ascii;        // kLetter/kDigit: the folded character; kOther: the byte for ASCII, else 0
+  bool upper;        // kLetter: written in upper case
+  bool open_quote;   // “ «
+  bool close_quote;  // ” »
+};
+
+// Cyrillic and Greek letters that look like Latin ones ("Іgnоre" with Cyrillic І and о).
+char foldCyrillicGreek(uint32_t cp) {
+  struct Fold {
+    uint16_t cp;
+    char ascii;
+  };
+  static constexpr Fold kFolds[] = {
+      {0x0391, 'a'}, {0x0392, 'b'}, {0x0395, 'e'}, {0x0396, 'z'}, {0x0397, 'h'}, {0x0399, 'i'},
+      {0x039A, 'k'}, {0x039C, 'm'}, {0x039D, 'n'}, {0x039F, 'o'}, {0x03A1, 'p'}, {0x03A4, 't'},
+      {0x03A5, 'y'}, {0x03A7, 'x'}, {0x03B1, 'a'}, {0x03B5, 'e'}, {0x03B9, 'i'}, {0x03BA, 'k'},
+      {0x03BD, 'v'}, {0x03BF, 'o'}, {0x03C1, 'p'}, {0x03C4, 't'}, {0x03C5, 'y'}, {0x03C7, 'x'},
+      {0x0405, 's'}, {0x0406, 'i'}, {0x0408, 'j'}, {0x0410, 'a'}, {0x0412, 'b'}, {0x0415, 'e'},
+      {0x041A, 'k'}, {0x041C, 'm'}, {0x041D, 'h'}, {0x041E, 'o'}, {0x0420, 'p'}, {0x0421, 'c'},
+      {0x0422, 't'}, {0x0425, 'x'}, {0x0430, 'a'}, {0x0435, 'e'}, {0x043E, 'o'}, {0x0440, 'p'},
+      {0x0441, 'c'}, {0x0443, 'y'}, {0x0445, 'x'}, {0x0455, 's'}, {0x0456, 'i'}, {0x0458, 'j'},
+      {0x0501, 'd'},
+  };
+  auto it = std::lower_bound(std::begin(kFolds), std::end(kFolds), cp,
+                             [](const Fold& f, uint32_t c) { return f.cp < c; });
+  return it != std::end(kFolds) && it->cp == cp ? it->ascii : 0;
+}
+
+// Latin-1 and Latin Extended-A letters with accents, by their base letter.
+char foldAccent(uint32_t cp) {
+  static constexpr char kLatin1[] =  // U+00C0..U+00FF
+      "aaaaaaaceeeeiiiidnooooo\0ouuuuyts"
+      "aaaaaaaceeeeiiiidnooooo\0ouuuuyty";
+  if (cp >= 0xC0 && cp <= 0xFF) return kLatin1[cp - 0xC0];
+  if (cp >= 0x100 && cp <= 0x17F) {
+    static constexpr char kExtA[] =  // U+0100..U+017F
+        "aaaaaaccccccccddddeeeeeeeeeegggggggghhhhiiiiiiiiii??jjkkklllllll"
+        "lllnnnnnnnnnoooooo??rrrrrrssssssssttttttuuuuuuuuuuuuwwyyyzzzzzzs";
+    char a = kExtA[cp - 0x100];
+    return a == '?' ? 0 : a;  // ligatures: not folded
+  }
+  return 0;
+}
+
+// Reads the character at text[*i] and advances *i past it.
+Char readChar(std::string_view text, size_t* i) {
+  unsigned char c = text[*i];
+  if (c < 0x80) {
+    (*i)++;
+    if (isAlpha(c)) return {Char::kLetter, static_cast<char>(c | 0x20), isUpper(c), false, false};
+    if (isDigit(c)) return {Char::kDigit, static_cast<char>(c), false, false, false};
+    if (c == '\'') return {Char::kApostrophe, '\'', false, false, false};
+    return {Char::kOther, static_cast<char>(c), false, false, false};
+  }
+  int len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+  if (*i + len > text.size() || len == 1) {
+    (*i)++;
+    return {Char::kOther, 0, false, false, false};
+  }
+  uint32_t cp = c & (0xFF >> (len + 1));
+  for (int k = 1; k < len; k++) cp = (cp << 6) | (static_cast<unsigned char>(text[*i + k]) & 0x3F);
+  *i += len;
+  if (cp == 0x200B || cp == 0x200C || cp == 0x200D || cp == 0x2060 || cp == 0xFEFF ||
+      cp == 0x00AD) {
+    return {Char::kDrop, 0, false, false, false};
+  }
+  if (cp == 0x2019 || cp == 0x2018 || cp == 0x02BC) {
+    return {Char::kApostrophe, '\'', false, false, false};
+  }
+  if (cp == 0x201C || cp == 0x00AB) return {Char::kOther, 0, false, true, false};
+  if (cp == 0x201D || cp == 0x00BB) return {Char::kOther, 0, false, false, true};
+  if (cp >= 0xFF01 && cp <= 0xFF5E) {  // full-width ASCII
+    char a = static_cast<char>(cp - 0xFEE0);
+    if (isAlpha(a)) return {Char::kLetter, static_cast<char>(a | 0x20), isUpper(a), false, false};
+    if (isDigit(a)) return {Char::kDigit, a, false, false, false};
+    return {Char::kOther, a, false, false, false};
+  }
+  if (cp >= 0x1D400 && cp <= 0x1D6A3) {  // mathematical bold, italic, script, ... letters
+    uint32_t k = (cp - 0x1D400) % 52;
+    return {Char::kLetter, static_cast<char>('a' + k % 26), k < 26, false, false};
+  }
+  if (char a = foldCyrillicGreek(cp)) return {Char::kLetter, a, false, false, false};
+  if (char a = foldAccent(cp)) return {Char::kLetter, a, cp < 0xE0, false, false};
+  return {Char::kOther, 0, false, false, false};
+}
+
+// Digits standing for letters in a word that has letters too: "1gn0r3" -> "ignore".
+bool unLeet(char* w, size_t n) {
+  bool letters = false, digits = false;
+  for (size_t i = 0; i < n; i++) {
+    letters = letters || isAlpha(w[i]);
+    digits = digits || isDigit(w[i]);
+  }
+  if (!letters || !digits) return false;
+  for (size_t i = 0; i < n; i++) {
+    switch (w[i]) {
+      case '0':
+        w[i] = 'o';
+        break;
+      case '1':
+        w[i] = 'i';
+        break;
+      case '3':
+        w[i] = 'e';
+        break;
+      case '4':
+        w[i] = 'a';
+        break;
+      case '5':
+        w[i] = 's';
+        break;
+      case '7':
+        w[i] = 't';
+        break;
+      default:
+        break;
+    }
+  }
+  return true;
+}
+
+uint64_t classify(char* w, size_t n, bool digits, uint64_t* second) {
+  if (n == 0 || n > kMaxWord) {
+    *second = 0;
+    return 0;
+  }
+  uint64_t classes = lookupWord(std::string_view(w, n), second);
+  if (classes == 0 && *second == 0 && digits && unLeet(w, n)) {
+    classes = lookupWord(std::string_view(w, n), second);
+  }
+  return classes;
+}
+
+// What an ASCII byte between words is to the tokenizer, one table lookup per byte.
+enum ByteClass : uint8_t {
+  kBase64Byte = 1,  // + / = _ - (letters and digits are words)
+  kEscapeByte = 2,  // \ & %: escapes may spell out text
+  kMarkupByte = 4,  // # [ < * = - > | ( may come before a role label on its line
+  kSpaceByte = 8,
+  kHighByte = 16,  // the first byte of a UTF-8 sequence (or a stray one)
+  kAlnumByte = 32,  // an ASCII letter or digit: a word
+  kLabelByte = 64,  // , : after a word make a token of it ("System:")
+  kMarkerByte = 128,  // < [ may start a chat-template marker
+};
+
+constexpr std::array<uint8_t, 256> makeByteClasses() {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; c++) {
+    uint8_t k = 0;
+    if (c == '+' || c == '/' || c == '=' || c == '_' || c == '-') k |= kBase64Byte;
+    if (c == '\\' || c == '&' || c == '%') k |= kEscapeByte;
+    if (c == '#' || c == '[' || c == '<' || c == '*' || c == '=' || c == '-' || c == '>' ||
+        c == '|' || c == '(') {
+      k |= kMarkupByte;
+    }
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') k |= kSpaceByte;
+    if (c >= 0x80) k |= kHighByte;
+    if (guardrails::isAlnum(static_cast<unsigned char>(c))) k |= kAlnumByte;
+    if (c == ',' || c == ':') k |= kLabelByte;
+    if (c == '<' || c == '[') k |= kMarkerByte;
+    t[c] = k;
+  }
+  return t;
+}
+constexpr std::array<uint8_t, 256> kByteClasses = makeByteClasses();
+
+// What may continue a word after its ASCII letters: digits, an apostrophe, any non-ASCII
+// character (a folded letter, a zero-width one).
+constexpr guardrails::ByteSet kWordGlue =
+    guardrails::byteSet([](unsigned char c) { return isDigit(c) || c == '\'' || c >= 0x80; });
+
+class Builder {
+ public:
+  Builder(std::string_view text, RefTokens* out) : text_(text), out_(out) {}
+
+  void run() {
+    const size_t n = text_.size();
+    size_t i = 0;
+    while (i < n) {
+      size_t at = i;
+      unsigned char c = text_[i];
+      uint8_t k = kByteClasses[c];
+      if (k & kAlnumByte) {  // most bytes: a run of ASCII letters and digits
+        i = len_ == 0 ? plainWord(i) : asciiWord(i);
+        continue;
+      }
+      if (c == ' ') {  // the commonest separator: ends a word, and nothing else
+        noteEncoding(c, kSpaceByte, at);
+        if (len_ > 0) finishWord(at);
+        i++;
+        if (i < n && text_[i] == ' ') {  // indentation: more spaces only end the hex pairs
+          do i++; while (i < n && text_[i] == ' ');
+          pairs_ = 0;
+        }
+        continue;
+      }
+      noteEncoding(c, k, at);
+      if ((c == '<' || c == '[') && templateMarker(&i)) {
+        finishWord(at);
+        continue;
+      }
+      if (!(k & kHighByte)) {  // other ASCII: a separator, or an apostrophe inside a word
+        i++;
+        if (c == '\'') {
+          apostrophe(at, i);
+        } else {
+          other(at, static_cast<char>(c), k);
+        }
+        continue;
+      }
+      Char ch = readChar(text_, &i);
+      switch (ch.kind) {
+        case Char::kLetter:
+        case Char::kDigit:
+          addChar(at, ch.ascii, ch.kind == Char::kDigit, ch.upper);
+          break;
+        case Char::kApostrophe:
+          apostrophe(at, i);
+          break;
+        case Char::kDrop:
+          break;
+        case Char::kOther:
+          finishWord(at);
+          if (ch.open_quote) quoted_ = true;
+          if (ch.close_quote) quoted_ = false;
+          line_start_ = false;
+          break;
+      }
+    }
+    finishWord(n);
+    endLine();
+    noteEncoding(' ', kSpaceByte, n);
+    if (singles_in_a_row_ >= 3) joinSpelledLetters();
+  }
+
+ private:
+  // A word starting at text_[i]. Most are ASCII letters followed by a space or punctuation:
+  // such a word is finished here, with what the byte after it does, without a trip round
+  // run(). Words not in the lexicon (most) are only counted.
+  size_t plainWord(size_t i) {
+    const size_t n = text_.size();
+    const size_t j = guardrails::skipLetters(text_, i);
+    if (j == n) return startPlain(i, j);
+    const unsigned char c = text_[j];
+    if (kWordGlue[c]) return asciiWord(i);
+    const size_t len = j - i;
+    const uint8_t k = kByteClasses[c];
+    if ((k & kMarkerByte) || len > kMaxWord) return startPlain(i, j);
+    bool token = len == 1 || (k & kLabelByte);
+    bool hashed = false;
+    uint32_t hash = 0;
+    if (!token) {
+      hash = hashLetters(text_.data() + i, len);
+      hashed = token = mayBeLetters(hash);
+    }
+    run_ += len;  // letters are base64 too
+    if (k & kBase64Byte) {
+      run_++;
+    } else {
+      endRun(c, k, j);
+    }
+    if (token) {
+      begin_ = i;
+      len_ = len;
+      letters_ = len;
+      plain_ = true;
+      uint64_t second = 0;
+      if (!hashed) hash = hashLetters(text_.data() + i, len);
+      const uint64_t classes = lookupLetters(text_.data() + i, len, hash, n - i, &second);
+      keepWord(classes, second, j, static_cast<char>(c),
+               len == 1 ? static_cast<char>(text_[i] | 0x20) : 0);
+    } else {  // what countPlainWord() does
+      singles_ = 0;
+      out_->words++;
+      line_start_ = false;
+      last_line_blank_ = false;
+    }
+    // What run() does with the byte after the word once the word is finished.
+    size_t next = j + 1;
+    if (c == ' ') {
+      if (next < n && text_[next] == ' ') {
+        do next++; while (next < n && text_[next] == ' ');
+        pairs_ = 0;
+      }
+    } else if (c == '"' || c == '`') {
+      quoted_ = !quoted_;
+    } else if (c == '\n') {
+      newline();
+    }
+    return next;
+  }
+
+  // The word is text_[i, j), ASCII letters only: looked up where it stands when it ends.
+  size_t startPlain(size_t i, size_t j) {
+    begin_ = i;
+    len_ = j - i;
+    letters_ = len_;
+    plain_ = true;
+    run_ += j - i;
+    return j;
+  }
+
+  // Reads ASCII letters and digits from text_[i] into the word; returns where they end. The
+  // hot loop: a copy and one arithmetic test per byte; the rest is worked out per word.
+  size_t asciiWord(size_t i) {
+    const size_t n = text_.size();
+    if (len_ == 0) {  // not a plain word (see plainWord)
+      begin_ = i;
+      caps_ = true;
+      letters_ = 0;
+    }
+    size_t len = len_;
+    size_t digits = 0;
+    size_t j = i;
+    unsigned char c = text_[j];
+    do {
+      if (len < sizeof word_) word_[len] = static_cast<char>(c | 0x20);  // digits keep
+      len++;
+      digits += guardrails::isDigit(c);
+      if (++j == n) break;
+      c = text_[j];
+    } while (guardrails::isAlnum(c));
+    for (size_t k = i; k < j && caps_; k++) caps_ = !guardrails::isLower(text_[k]);
+    letters_ += (j - i) - digits;
+    len_ = len;
+    run_ += j - i;  // letters and digits are base64 too
+    return j;
+  }
+
+  // A letter or digit folded from a non-ASCII character ("é", a Cyrillic "о").
+  void addChar(size_t at, char folded, bool digit, bool upper) {
+    if (len_ == 0) {
+      begin_ = at;
+      caps_ = true;
+      letters_ = 0;
+    }
+    if (len_ < sizeof word_) word_[len_] = folded;
+    len_++;
+    if (!digit) {
+      letters_++;
+      caps_ = caps_ && upper;
+    }
+  }
+
+  // An apostrophe inside a word ("don't") belongs to it; elsewhere it may quote.
+  void apostrophe(size_t at, size_t next) {
+    if (len_ > 0 && next < text_.size() && isAlpha(text_[next])) {
+      if (len_ < sizeof word_) word_[len_] = '\'';
+      len_++;
+      return;
+    }
+    finishWord(at);
+    quote(at, next);
+  }
+
+  void other(size_t at, char c, uint8_t k) {
+    if (len_ > 0) finishWord(at);
+    if (c == '"' || c == '`') quoted_ = !quoted_;
+    if (c == '\n') newline();
+    if (!(k & (kMarkupByte | kSpaceByte))) line_start_ = false;
+  }
+
+  // Tracks base64 runs and hex byte pairs between words (asciiWord counts letters and
+  // digits into the run).
+  void noteEncoding(unsigned char c, uint8_t k, size_t at) {
+    if (k & kBase64Byte) {
+      run_++;
+      return;
+    }
+    if (run_ == 0 && !(k & kEscapeByte)) {
+      pairs_ = 0;
+      return;
+    }
+    endRun(c, k, at);
+  }
+
+  // A byte that is not base64 ends the run (maybe empty) before it: the part of
+  // noteEncoding() a word's end needs, the word's letters being a run already.
+  void endRun(unsigned char c, uint8_t k, size_t at) {
+    if (k & kEscapeByte) out_->escapes = true;
+    if (run_ > out_->longest_run) out_->longest_run = run_;
+    if (run_ == 2 && (c == ' ' || c == '\n') && hexPairAt(at - 2)) {
+      if (++pairs_ > out_->hex_pairs) out_->hex_pairs = pairs_;
+    } else {
+      pairs_ = 0;
+    }
+    run_ = 0;
+  }
+
+  bool hexPairAt(size_t at) const {
+    return guardrails::isHexDigit(text_[at]) && guardrails::isHexDigit(text_[at + 1]);
+  }
+
+  bool templateMarker(size_t* i) {
+    std::string_view rest = text_.substr(*i);
+    for (std::string_view m : kTemplateMarkers) {
+      if (guardrails::startsWith(rest, m)) {
+        out_->template_markers++;
+        *i += m.size();
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // A single quote opens a quotation before a word and closes one after a word.
+  void quote(size_t at, size_t next) {
+    bool before_word = next < text_.size() && isAlpha(text_[next]);
+    bool after_word = at > 0 && (isAlpha(text_[at - 1]) || text_[at - 1] == '.' ||
+                                 text_[at - 1] == '!' || text_[at - 1] == '?');
+    if (!quoted_ && before_word && !after_word) {
+      quoted_ = true;
+    } else if (quoted_ && after_word && !before_word) {
+      quoted_ = false;
+    }
+  }
+
+  void newline() {
+    endLine();
+    if (line_start_ && last_line_blank_) quoted_ = false;  // a blank line ends a quotation
+    last_line_blank_ = line_start_;
+    line_start_ = true;
+  }
+
+  // A plain word (ASCII letters only) is looked up where it stands; word_ gets only its first
+  // letter (a single-letter word's).
+  uint64_t classifyPlainWord(uint64_t* second) {
+    const char* w = text_.data() + begin_;
+    word_[0] = static_cast<char>(w[0] | 0x20);
+    if (len_ > kMaxWord) return 0;
+    if (!hashed_) hash_ = hashLetters(w, len_);
+    return lookupLetters(w, len_, hash_, text_.size() - begin_, second);
+  }
+
+  // Whether a plain word is written in capitals: only asked of words that become tokens.
+  void plainWordCaps() {
+    plain_ = false;
+    const char* w = text_.data() + begin_;
+    size_t k = 0;
+    while (k < len_ && !guardrails::isLower(w[k])) k++;
+    caps_ = k == len_;
+  }
+  void finishWord(size_t end) {
+    if (len_ == 0) return;
+    hashed_ = false;
+    if (plain_ && countPlainWord(end)) return;
+    finishToken(end);
+  }
+
+  // Most words are plain, not in the lexicon and followed by neither ':' nor ',': they are
+  // only counted, without a lookup.
+  bool countPlainWord(size_t end) {
+    if (len_ == 1) return false;
+    if (len_ <= kMaxWord) {
+      hash_ = hashLetters(text_.data() + begin_, len_);
+      hashed_ = true;
+      if (mayBeLetters(hash_)) return false;
+    }
+    char after = end < text_.size() ? text_[end] : 0;
+    if (after == ':' || after == ',') return false;
+    singles_ = 0;
+    endWord();
+    return true;
+  }
+
+  // Out of line, so the count-only path above stays small enough to inline where words end.
+  [[gnu::noinline]] void finishToken(size_t end) {
+    uint64_t second = 0;
+    size_t n = len_ < sizeof word_ ? len_ : sizeof word_;
+    bool digits = letters_ < len_;  // a word holds letters, digits and apostrophes
+    uint64_t classes = plain_             ? classifyPlainWord(&second)
+                       : len_ <= kMaxWord ? classify(word_, n, digits, &second)
+                                          : 0;
+    char after = end < text_.size() ? text_[end] : 0;
+    char letter = len_ == 1 && letters_ == 1 ? word_[0] : 0;
+    keepWord(classes, second, end, after, letter);
+  }
+
+  // The word ends: a token when the rules may look at it, else only counted.
+  void keepWord(uint64_t classes, uint64_t second, size_t end, char after, char letter) {
+    if (classes || second || letter || after == ':' || after == ',') {
+      if (plain_) plainWordCaps();
+      uint16_t flags = (line_start_ ? kLineStart : 0) | (quoted_ ? kQuoted : 0) |
+                       (caps_ && letters_ >= 2 ? kAllCaps : 0) | (after == ':' ? kColonAfter : 0) |
+                       (after == ':' || after == ',' ? kPunctAfter : 0);
+      push(classes, static_cast<uint32_t>(end), flags, after, letter);
+      if (second) {
+        out_->words++;  // "you're": two words
+        push(second, static_cast<uint32_t>(end), flags, after, 0);
+      }
+      singles_ = letter ? singles_ + 1 : 0;
+      if (singles_ > singles_in_a_row_) singles_in_a_row_ = singles_;
+    } else {
+      singles_ = 0;
+    }
+    endWord();
+  }
+
+  // Counted, and the next word starts afresh.
+  void endWord() {
+    out_->words++;
+    line_start_ = false;
+    last_line_blank_ = false;
+    len_ = 0;
+    plain_ = false;
+  }
+
+  void push(uint64_t classes, uint32_t end, uint16_t flags, char after, char letter) {
+    classes |= kWord;
+    out_->list.push_back(
+        {classes, out_->words, static_cast<uint32_t>(begin_), end, 0, flags, after, letter});
+    out_->seen |= classes;
+  }
+
+  // The line ends: its tokens learn how many words follow them on it.
+  void endLine() {
+    uint32_t line_end = out_->words;
+    for (size_t i = line_tokens_; i < out_->list.size(); i++) {
+      Token& t = out_->list[i];
+      uint32_t after = line_end - t.ordinal - 1;
+      t.words_after = static_cast<uint16_t>(after > 0xFFFF ? 0xFFFF : after);
+    }
+    line_tokens_ = out_->list.size();
+  }
+
+  // "I g n o r e   a l l": three or more single letters one space apart make a word.
+  void joinSpelledLetters() {
+    std::vector<Token>& list = out_->list;
+    size_t kept = 0;
+    uint32_t shift = 0;  // letters merged away so far: later words move up
+    for (size_t i = 0; i < list.size();) {
+      size_t j = i;
+      char word[kMaxWord + 1];
+      size_t len = 0;
+      while (j < list.size() && list[j].letter && len < kMaxWord &&
+             (j == i || (list[j].begin == list[j - 1].end + 1 &&
+                         list[j].ordinal == list[j - 1].ordinal + 1))) {
+        word[len++] = list[j].letter;
+        j++;
+      }
+      Token t = list[i];
+      t.ordinal -= shift;
+      if (j - i >= 3) {
+        t.end = list[j - 1].end;
+        t.words_after = list[j - 1].words_after;
+        t.letter = 0;
+        uint64_t second = 0;
+        t.classes = lookupWord(std::string_view(word, len), &second) | kWord;
+        out_->seen |= t.classes;
+        shift += static_cast<uint32_t>(j - i - 1);
+        i = j;
+      } else {
+        i++;
+      }
+      list[kept++] = t;
+    }
+    list.resize(kept);
+    out_->words -= shift;
+  }
+
+  std::string_view text_;
+  RefTokens* out_;
+  char word_[kMaxWord + 1];
+  size_t len_ = 0;
+  size_t begin_ = 0;
+  bool plain_ = false;  // the word is text_[begin_, begin_ + len_), not yet in word_
+  bool hashed_ = false;  // hash_ is the plain word's hashLetters()
+  uint32_t hash_ = 0;
+  bool caps_ = true;
+  size_t letters_ = 0;
+  bool quoted_ = false;
+  bool line_start_ = true;
+  bool last_line_blank_ = false;
+  size_t line_tokens_ = 0;    // the first token of the current line
+  int singles_ = 0;           // single-letter words in a row so far
+  int singles_in_a_row_ = 0;  // ... at most
+  size_t run_ = 0;            // base64 characters in a row so far
+  int pairs_ = 0;             // hex byte pairs one space apart so far
+};
+
+}  // namespace
+
+void tokenize(std::string_view text, RefTokens* out) {
+  out->clear();
+  Builder(text, out).run();
+}
+
+}  // namespace sluice::injection::reference
