@@ -295,10 +295,8 @@ void Hub::deliver(std::vector<std::unique_ptr<pipeline::RequestRecord>>* records
           .fetch_add(batch_.size(), std::memory_order_relaxed);
     }
   }
-  // Back to the worker that made each one, cleared here, off the request path
-  // (freed here only if its ring is full).
+  // Back to the worker that made each one (freed here only if its ring is full).
   for (size_t i = 0; i < records->size(); i++) {
-    (*records)[i]->clear();
     if (taken_from_[i]->returned_.push((*records)[i].get())) (*records)[i].release();
   }
   records->clear();

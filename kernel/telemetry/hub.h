@@ -43,9 +43,13 @@ class Outbox {
   // Some sink is configured: records are worth building.
   bool active() const { return active_->load(std::memory_order_relaxed); }
   // A cleared record to fill, one the sink thread is done with, or null when
-  // none has come back yet.
+  // none has come back yet. Cleared here, on the worker whose allocations its
+  // lists hold: what clearing frees goes back to this thread's malloc cache
+  // for the request about to fill it, not across threads.
   std::unique_ptr<pipeline::RequestRecord> reuse() {
-    return std::unique_ptr<pipeline::RequestRecord>(returned_.pop());
+    std::unique_ptr<pipeline::RequestRecord> r(returned_.pop());
+    if (r) r->clear();
+    return r;
   }
   // Hands a filled record to the sink thread.
   void submit(std::unique_ptr<pipeline::RequestRecord> record);
