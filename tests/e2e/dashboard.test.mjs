@@ -39,7 +39,9 @@ before(async () => {
           { email: 'bob@example.com', token_sha256: bob.sha256, models: ['mock/small'] },
         ],
       },
-      rate_limits: [{ id: 'per-caller', limit_to: 100, unit: 'requests_per_minute', applies_per: ['subject'] }],
+      // Per day, like the budget: a per-minute window could end between the requests and the
+      // page that shows them, and the page would read a fresh window.
+      rate_limits: [{ id: 'per-caller', limit_to: 100, unit: 'requests_per_day', applies_per: ['subject'] }],
       budgets: [{ id: 'team-daily', limit_to: 10, unit: 'cost_per_day', applies_per: ['team'] }],
       logging: { flush_interval_ms: 20 },
       sinks: [{ plugin: 'sqlite', config: { path: './requests.db' } }, { plugin: 'prometheus' }],
@@ -147,7 +149,7 @@ test(
     await loaded('limits');
     assert.match(await page.textContent('#state-line'), /State backend: memory \(connected/);
     const rates = (await page.locator('#rate-limits tr').allTextContents()).join('\n');
-    assert.match(rates, /per-callerrequests_per_minutesubject=user:alice@example\.com496100/);
+    assert.match(rates, /per-callerrequests_per_daysubject=user:alice@example\.com496100/);
     const budgets = (await page.locator('#budgets tr').allTextContents()).join('\n');
     assert.match(budgets, /team-dailycost_per_dayteam=payments\$0\.0\d+/);
     await shot('limits');
