@@ -70,7 +70,6 @@ class Connection {
   // Copies only what the socket does not take at once.
   void sendCopy(std::string_view data);
   void sendRaw(std::string data);
-  void sendPlain(std::string data);
   // What the socket takes now, when nothing is queued: bytes written, or -1
   // when the connection failed (and is closing).
   ssize_t writeNow(std::string_view data);
