@@ -9,6 +9,7 @@ CounterStoreFactory counterStoreFactory(const manifest::StateConfig& state) {
   if (state.backend == manifest::StateConfig::Backend::Redis) {
     RedisOptions options;
     options.url = state.redis_url;
+    options.timeout_ms = state.redis_timeout_ms;
     return redisStoreFactory(options);
   }
   return memoryStoreFactory(std::make_shared<MemoryCounters>());

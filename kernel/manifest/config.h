@@ -267,6 +267,7 @@ struct LoggingConfig {
 struct StateConfig {
   enum class Backend { Memory, Redis } backend = Backend::Memory;
   std::string redis_url;
+  uint32_t redis_timeout_ms = 250;  // per command; past it a call is answered Unavailable
   enum class OnUnavailable { FailOpen, FailClosed } on_unavailable = OnUnavailable::FailOpen;
 };
 

@@ -63,9 +63,9 @@ void readOnExceed(Context& ctx, const Field& f, const Catalog& catalog, BudgetRu
   } else if (f.node.IsScalar()) {
     return;  // the reference error is recorded
   }
-  ctx.error(f.mark, f.path,
-            "on_exceed must be one of block, audit, {downgrade_to: MODEL} (got " +
-                (f.node.IsScalar() ? "'" + rawText(f.node) + "'" : describe(f.node)) + ")");
+  std::string got = f.node.IsScalar() ? rawText(f.node) : describe(f.node);
+  if (f.node.IsScalar()) got = "'" + got + "'";
+  ctx.error(f.mark, f.path, "on_exceed must be one of block, audit, {downgrade_to: MODEL} (got " + got + ")");
 }
 
 void readAlerts(Context& ctx, const Field& f, std::optional<BudgetAlerts>* out) {
@@ -163,6 +163,7 @@ void loadState(Context& ctx, MapReader& root, StateConfig* out) {
         ctx.error(url.mark, url.path, "url must start with redis:// or unix://");
       }
     }
+    r.integral("timeout_ms", &out->redis_timeout_ms, 1, 60000);
     r.finish();
   }
   m.oneOf<StateConfig::OnUnavailable>("on_unavailable",

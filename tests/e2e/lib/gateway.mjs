@@ -278,18 +278,27 @@ export async function startGateway(manifest, opts = {}) {
   return gw;
 }
 
+const lastLines = (text, n) => text.split('\n').slice(-n).join('\n');
+
 // Wraps a node:test function so that a failure prints the output of every
-// gateway started during the test (and of any still running).
+// gateway started during the test (and of any still running), and carries
+// the end of each one's stderr in the error itself, so the failure summary
+// at the end of a run (all a CI log may keep) says what the gateway saw.
 export function withLogs(fn) {
   return async function wrapped(t) {
     const firstId = nextId;
     try {
       return await fn(t);
     } catch (err) {
+      const tails = [];
       for (const gw of started) {
-        if (gw.id >= firstId || gw.exit === null) process.stderr.write(`${gw.dump()}\n`);
+        if (gw.id < firstId && gw.exit !== null) continue;
+        process.stderr.write(`${gw.dump()}\n`);
+        const exit = gw.exit ? ` exit=${JSON.stringify(gw.exit)}` : ' (running)';
+        tails.push(`----- gateway #${gw.id}${exit}, last stderr lines:\n${lastLines(gw.stderr, 30)}`);
       }
-      throw err;
+      if (tails.length === 0) throw err;
+      throw new Error(`${err?.message ?? err}\n${tails.join('\n')}`, { cause: err });
     }
   };
 }

@@ -514,6 +514,17 @@ TEST(Errors, StateRedisNeedsAUrl) {
   ASSERT_EQ(errorStrings(r), Strings{});
   EXPECT_EQ(r.config.state.backend, StateConfig::Backend::Redis);
   EXPECT_EQ(r.config.state.on_unavailable, StateConfig::OnUnavailable::FailClosed);
+  EXPECT_EQ(r.config.state.redis_timeout_ms, 250u);
+}
+
+TEST(Errors, StateRedisTimeoutIsBounded) {
+  LoadResult r = load(kHead + "state: {backend: redis, redis: {url: \"redis://r\", timeout_ms: 2000}}\n");
+  ASSERT_EQ(errorStrings(r), Strings{});
+  EXPECT_EQ(r.config.state.redis_timeout_ms, 2000u);
+  EXPECT_EQ(errorStrings(load(kHead + "state: {backend: redis, redis: {url: \"redis://r\", timeout_ms: 0}}\n")),
+            Strings{"test.yaml:4:63: state.redis.timeout_ms: must be between 1 and 60000 (got 0)"});
+  EXPECT_EQ(errorStrings(load(kHead + "state: {backend: redis, redis: {url: \"redis://r\", timeout: 5}}\n")),
+            Strings{"test.yaml:4:51: state.redis: unknown key 'timeout'"});
 }
 
 TEST(Errors, AllErrorsAreReportedInFileOrder) {
