@@ -61,16 +61,25 @@ class Headers {
 
 template <typename Write>
 void Headers::addWritten(HeaderName name, size_t max_bytes, Write write) {
-  size_t at = text_.size();
-  text_.resize(at + name.text().size() + max_bytes + 4);
-  char* p = text_.data() + at;
-  p = std::copy(name.text().begin(), name.text().end(), p);
+  // The line is written on the stack and appended once: resizing the buffer
+  // to the most the value can take would zero-fill it and then shrink it.
+  constexpr size_t kMaxLine = 128;
+  std::string_view n = name.text();
+  size_t most = n.size() + max_bytes + 4;
+  char stack_line[kMaxLine];
+  std::string heap_line;
+  char* line = stack_line;
+  if (most > kMaxLine) {
+    heap_line.resize(most);
+    line = heap_line.data();
+  }
+  char* p = std::copy(n.begin(), n.end(), line);
   *p++ = ':';
   *p++ = ' ';
   p = write(p);
   *p++ = '\r';
   *p++ = '\n';
-  text_.resize(static_cast<size_t>(p - text_.data()));
+  text_.append(line, static_cast<size_t>(p - line));
 }
 
 }  // namespace sluice::http

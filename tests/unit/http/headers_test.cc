@@ -48,6 +48,13 @@ TEST(Headers, WrittenValuesGoInPlace) {
   EXPECT_EQ(h.text(), "A: 1\r\nx-ratelimit-reset-tokens: 1m30s\r\nX-Empty: \r\n");
 }
 
+TEST(Headers, AWrittenValueLongerThanALineOnTheStackIsWhole) {
+  Headers h;
+  std::string value(300, 'v');
+  h.addWritten("X-Long", value.size(), [&value](char* at) { return std::copy(value.begin(), value.end(), at); });
+  EXPECT_EQ(h.text(), "X-Long: " + value + "\r\n");
+}
+
 TEST(Headers, FindIsCaseInsensitiveAndTakesTheFirst) {
   Headers h{{"Retry-After", "3"}, {"retry-after", "9"}, {"Retry", "x"}};
   EXPECT_EQ(h.find("retry-after"), "3");
