@@ -82,6 +82,44 @@ std::string jsonErrorWhere(const std::string& body, const char* err) {
   return " (at line " + std::to_string(line) + " column " + std::to_string(col) + ")";
 }
 
+// The body's top-level members the handler reads, found in one walk over
+// the object: cJSON's lookup walks it again for every name. As that lookup
+// does, the first of duplicated names wins.
+struct TopMembers {
+  const cJSON* model = nullptr;
+  const cJSON* required = nullptr;  // the endpoint's required member (e.g. messages)
+  const cJSON* stream = nullptr;
+  const cJSON* stream_options = nullptr;
+  const cJSON* max_completion_tokens = nullptr;
+  const cJSON* max_tokens = nullptr;
+};
+
+TopMembers topMembers(const cJSON* root, const char* required) {
+  TopMembers m;
+  for (const cJSON* c = root->child; c; c = c->next) {
+    const char* name = c->string;
+    if (!name) continue;
+    auto take = [c, name](const cJSON** slot, const char* wanted) {
+      if (*slot || strcmp(name, wanted) != 0) return false;
+      *slot = c;
+      return true;
+    };
+    if (take(&m.required, required)) continue;
+    switch (name[0]) {
+      case 'm':
+        take(&m.model, "model") || take(&m.max_tokens, "max_tokens") ||
+            take(&m.max_completion_tokens, "max_completion_tokens");
+        break;
+      case 's':
+        take(&m.stream, "stream") || take(&m.stream_options, "stream_options");
+        break;
+      default:
+        break;
+    }
+  }
+  return m;
+}
+
 }  // namespace
 
 void RequestHandler::respondError(http::Response& res, const ApiError& e,
@@ -232,7 +270,8 @@ void RequestHandler::handle(http::Request& req, http::Response& res) {
                  request_id);
     return;
   }
-  const cJSON* model = cJSON_GetObjectItemCaseSensitive(root, "model");
+  const TopMembers top = topMembers(root, ep->required);
+  const cJSON* model = top.model;
   if (!model) {
     respondError(res,
                  makeError(400, "you must provide a model parameter", "missing_required_parameter",
@@ -246,7 +285,7 @@ void RequestHandler::handle(http::Request& req, http::Response& res) {
                  request_id);
     return;
   }
-  const cJSON* required = cJSON_GetObjectItemCaseSensitive(root, ep->required);
+  const cJSON* required = top.required;
   if (!required) {
     respondError(res,
                  makeError(400, std::string("'") + ep->required + "' is a required property",
@@ -259,7 +298,7 @@ void RequestHandler::handle(http::Request& req, http::Response& res) {
     respondError(res, makeError(400, bad_shape, "invalid_type", ep->required), request_id);
     return;
   }
-  const cJSON* stream_flag = cJSON_GetObjectItemCaseSensitive(root, "stream");
+  const cJSON* stream_flag = top.stream;
   if (stream_flag && !cJSON_IsBool(stream_flag) && !cJSON_IsNull(stream_flag)) {
     respondError(res, makeError(400, "'stream' must be a boolean", "invalid_type", "stream"),
                  request_id);
@@ -329,7 +368,7 @@ void RequestHandler::handle(http::Request& req, http::Response& res) {
   spec.endpoint = ep->endpoint;
   spec.request_id = std::move(request_id);
   spec.stream = ep->streamable && cJSON_IsTrue(stream_flag);
-  const cJSON* opts = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+  const cJSON* opts = top.stream_options;
   const cJSON* include = cJSON_IsObject(opts)
                              ? cJSON_GetObjectItemCaseSensitive(opts, "include_usage")
                              : nullptr;
@@ -346,8 +385,7 @@ void RequestHandler::handle(http::Request& req, http::Response& res) {
     // Worst case for the reservation: ~4 bytes of request per prompt token
     // (JSON overhead makes it an over-estimate) plus what the answer may use.
     spec.prompt_estimate = static_cast<int64_t>((req.body.size() + 3) / 4);
-    for (const char* name : {"max_completion_tokens", "max_tokens"}) {
-      const cJSON* v = cJSON_GetObjectItemCaseSensitive(root, name);
+    for (const cJSON* v : {top.max_completion_tokens, top.max_tokens}) {
       if (cJSON_IsNumber(v) && v->valuedouble >= 0) {
         spec.max_tokens = static_cast<int64_t>(v->valuedouble);
         break;
