@@ -18,6 +18,12 @@
 # that core is full RPS hides the gateway's cost; CPU per request does not.
 #
 #   DURATION=30s ROUNDS=5 ...        longer and more rounds (default 10 s, 3)
+#   SIDE_BY_SIDE=1 ...               both gateways loaded at once on their shared
+#                                    core (bench/lib.sh side_by_side): each gets
+#                                    half of it, and a disturbance of the machine
+#                                    hits both in the same moment, so their RPS
+#                                    ratio is their cost ratio, steadier than
+#                                    runs taken in turn
 #   ... --callgrind                  instructions per request instead
 #
 # --callgrind runs each gateway under valgrind's callgrind twice, for FEW and
@@ -38,6 +44,7 @@ WARMUP=${WARMUP:-2s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
 ROUNDS=${ROUNDS:-3}
+SIDE_BY_SIDE=${SIDE_BY_SIDE:-0}
 LABEL=${LABEL:-with}
 BASE=${BASE:-$BENCH_ROOT/bench/sluice.yaml.template}
 [[ -n ${WITH:-} ]] || die "WITH must name the feature's manifest template"
@@ -143,19 +150,31 @@ for config in "${CONFIGS[@]}"; do
 done
 check_feature
 
+# account CONFIG LINE TICKS: one measured run's figures.
+account() {
+  [[ -n $2 ]] || die "$1: wrk printed no summary"
+  RPS_RUNS[$1]+=" $(field "$2" rps)"
+  CPU_RUNS[$1]+=" $(per_request_us "$3" "$(field "$2" requests)")"
+  P50_RUNS[$1]+=" $(field "$2" p50_us)"
+  P99_RUNS[$1]+=" $(field "$2" p99_us)"
+  NON2XX[$1]=$((${NON2XX[$1]:-0} + $(field "$2" non2xx)))
+}
+
 for ((round = 1; round <= ROUNDS; round++)); do
+  if [[ $SIDE_BY_SIDE == 1 ]]; then
+    echo "bench: round $round of $ROUNDS: ${CONFIGS[*]} side by side" >&2
+    side_by_side "$WARMUP" "${CONFIGS[@]}"
+    side_by_side "$DURATION" "${CONFIGS[@]}"
+    for config in "${CONFIGS[@]}"; do account "$config" "${SIDE_LINE[$config]}" "${SIDE_TICKS[$config]}"; done
+    continue
+  fi
   for config in "${CONFIGS[@]}"; do
     echo "bench: round $round of $ROUNDS: $config" >&2
     wrk_line "${URL[$config]}" "$WARMUP" >/dev/null
     before=$(cpu_ticks "${GW_PID[$config]}")
     line=$(wrk_line "${URL[$config]}" "$DURATION")
     after=$(cpu_ticks "${GW_PID[$config]}")
-    [[ -n $line ]] || die "$config: wrk printed no summary"
-    RPS_RUNS[$config]+=" $(field "$line" rps)"
-    CPU_RUNS[$config]+=" $(per_request_us $((after - before)) "$(field "$line" requests)")"
-    P50_RUNS[$config]+=" $(field "$line" p50_us)"
-    P99_RUNS[$config]+=" $(field "$line" p99_us)"
-    NON2XX[$config]=$((${NON2XX[$config]:-0} + $(field "$line" non2xx)))
+    account "$config" "$line" $((after - before))
   done
 done
 
@@ -165,6 +184,8 @@ echo "POST /v1/chat/completions, $(wc -c <"$BENCH_BODY") byte body;" \
   "wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after a $WARMUP warm-up each time)"
 echo "cores: sluice on core $GATEWAY_CORE (1 worker), mock upstream on core $MOCK_CORE," \
   "wrk on core $WRK_CORE; medians of $ROUNDS rounds"
+[[ $SIDE_BY_SIDE != 1 ]] || echo "side by side: both gateways loaded at once, sharing core $GATEWAY_CORE" \
+  "(RPS is each one's on half a core)"
 [[ -z ${NOTE:-} ]] || echo "$LABEL: $NOTE"
 echo
 printf '%-8s %10s %9s %9s %8s %8s %11s %12s\n' config RPS "p50 ms" "p99 ms" non-2xx "vs bare" \

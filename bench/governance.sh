@@ -29,6 +29,10 @@
 #   bench/governance.sh                       all three, 3 rounds of 10 s
 #   DURATION=30s ROUNDS=5 CONNECTIONS=128 bench/governance.sh
 #   CONFIGS="bare redis" bench/governance.sh  a subset
+#   SIDE_BY_SIDE=1 bench/governance.sh        every configuration loaded at once on
+#                                             the shared gateway core (bench/lib.sh
+#                                             side_by_side): RPS ratios steady on a
+#                                             busy machine, RPS each on a share of it
 #
 # Needs a Release build in BUILD_DIR (default build/; built here if needed),
 # wrk, curl, jq, openssl, sha256sum, taskset (scripts/setup-deps.sh --bench)
@@ -42,6 +46,7 @@ WARMUP=${WARMUP:-2s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
 ROUNDS=${ROUNDS:-3}
+SIDE_BY_SIDE=${SIDE_BY_SIDE:-0}
 CONFIGS=${CONFIGS:-bare memory redis}
 PROBE_REQUESTS=${PROBE_REQUESTS:-1000}
 
@@ -197,8 +202,7 @@ start_config() {
 measure() {
   local name=$1 round=$2 warm line
   # post.lua sends Authorization: Bearer $BENCH_TOKEN when it is set.
-  export BENCH_TOKEN=
-  [[ $name == bare ]] || BENCH_TOKEN=$BENCH_TOKEN_VALUE
+  export BENCH_TOKEN=${BEARER[$name]}
   local gw_before gw_after redis_before=0 redis_after=0
   warm=$(wrk_line "${URL[$name]}" "$WARMUP")
   gw_before=$(cpu_ticks "${GW_PID[$name]}")
@@ -206,15 +210,39 @@ measure() {
   line=$(wrk_line "${URL[$name]}" "$DURATION")
   gw_after=$(cpu_ticks "${GW_PID[$name]}")
   [[ $name == redis ]] && redis_after=$(cpu_ticks "$REDIS_PID")
+  account "$name" "$round" "$warm" "$line" $((gw_after - gw_before)) $((redis_after - redis_before))
+}
+
+# measure_side_by_side ROUND NAME...: every configuration loaded at once
+# (bench/lib.sh side_by_side); redis-server's ticks go to the redis one.
+measure_side_by_side() {
+  local round=$1 name redis_before=0 redis_after=0 redis_ticks
+  shift
+  side_by_side "$WARMUP" "$@"
+  local -A warm_lines
+  for name; do warm_lines[$name]=${SIDE_LINE[$name]}; done
+  [[ -n $REDIS_PID ]] && redis_before=$(cpu_ticks "$REDIS_PID")
+  side_by_side "$DURATION" "$@"
+  [[ -n $REDIS_PID ]] && redis_after=$(cpu_ticks "$REDIS_PID")
+  for name; do
+    redis_ticks=0
+    [[ $name == redis ]] && redis_ticks=$((redis_after - redis_before))
+    account "$name" "$round" "${warm_lines[$name]}" "${SIDE_LINE[$name]}" "${SIDE_TICKS[$name]}" "$redis_ticks"
+  done
+}
+
+# account NAME ROUND WARM_LINE LINE GATEWAY_TICKS REDIS_TICKS: one measured
+# run's figures.
+account() {
+  local name=$1 round=$2 warm=$3 line=$4
   echo "round $round: $line" >>"$BENCH_WORK/wrk-$name.txt"
   if [[ -z $warm || -z $line ]]; then
     NOTE[$name]="wrk printed no summary"
     return 0
   fi
   RPS_RUNS[$name]+=" $(field "$line" rps)"
-  CPU_RUNS[$name]+=" $(per_request_us $((gw_after - gw_before)) "$(field "$line" requests)")"
-  REDIS_CPU_RUNS[$name]+=" $(per_request_us $((redis_after - redis_before)) \
-    "$(field "$line" requests)")"
+  CPU_RUNS[$name]+=" $(per_request_us "$5" "$(field "$line" requests)")"
+  REDIS_CPU_RUNS[$name]+=" $(per_request_us "$6" "$(field "$line" requests)")"
   P50_RUNS[$name]+=" $(field "$line" p50_us)"
   P99_RUNS[$name]+=" $(field "$line" p99_us)"
   NON2XX[$name]=$((${NON2XX[$name]:-0} + $(field "$line" non2xx) + $(field "$warm" non2xx)))
@@ -318,7 +346,18 @@ for config in $CONFIGS; do
   start_config "$config"
   [[ -z ${NOTE[$config]:-} ]] || FAILED=1
 done
+for config in $CONFIGS; do
+  BEARER[$config]=
+  [[ $config == bare ]] || BEARER[$config]=$BENCH_TOKEN_VALUE
+done
 for ((round = 1; round <= ROUNDS; round++)); do
+  if [[ $SIDE_BY_SIDE == 1 ]]; then
+    running=()
+    for config in $CONFIGS; do [[ -n ${NOTE[$config]:-} ]] || running+=("$config"); done
+    echo "bench: round $round of $ROUNDS: ${running[*]} side by side" >&2
+    measure_side_by_side "$round" "${running[@]}"
+    continue
+  fi
   for config in $CONFIGS; do
     [[ -z ${NOTE[$config]:-} ]] || continue
     echo "bench: round $round of $ROUNDS: $(label "$config")" >&2
@@ -340,8 +379,13 @@ echo "cores: sluice on core $GATEWAY_CORE (1 worker), mock upstream and redis on
   "wrk on core $WRK_CORE"
 echo "governance: Bearer-token virtual account, requests_per_day per subject," \
   "tokens_per_minute per team, cost_per_month budget per team; none can refuse"
-echo "medians of $ROUNDS rounds, configurations taken in turn; 'vs bare' is the median of each" \
-  "round's RPS over bare's in that round (KEEP_WORK=1 keeps every run's wrk summary and logs)"
+if [[ $SIDE_BY_SIDE == 1 ]]; then
+  echo "medians of $ROUNDS rounds, configurations loaded side by side on core $GATEWAY_CORE (each" \
+    "on its share of it); 'vs bare' is the median of each round's RPS over bare's in that round"
+else
+  echo "medians of $ROUNDS rounds, configurations taken in turn; 'vs bare' is the median of each" \
+    "round's RPS over bare's in that round (KEEP_WORK=1 keeps every run's wrk summary and logs)"
+fi
 echo
 printf '%-18s %10s %9s %9s %8s %8s %11s %12s %13s\n' config RPS "p50 ms" "p99 ms" non-2xx \
   "vs bare" "CPU us/req" "CPU vs bare" "redis us/req"

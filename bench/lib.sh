@@ -213,6 +213,33 @@ wrk_line() {
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 
+# side_by_side SECONDS NAME...: one wrk run per named gateway, all at once
+# (URL[NAME]; BEARER[NAME], when that array sets it, else BENCH_TOKEN, as the
+# Bearer token). The gateways share GATEWAY_CORE, so the scheduler gives each
+# an equal share of it and whatever disturbs the machine hits all of them in
+# the same moment: their RPS compare as their costs per request do, without
+# the drift between runs taken one after another. Sets SIDE_LINE[NAME] (the
+# BENCH summary line) and SIDE_TICKS[NAME] (the gateway's CPU ticks over it).
+declare -A SIDE_LINE SIDE_TICKS BEARER
+side_by_side() {
+  local seconds=$1 name pids=()
+  shift
+  local -A before
+  for name; do before[$name]=$(cpu_ticks "${GW_PID[$name]}"); done
+  for name; do
+    (
+      export BENCH_TOKEN=${BEARER[$name]-${BENCH_TOKEN:-}}
+      wrk_line "${URL[$name]}" "$seconds" >"$BENCH_WORK/side-$name.txt"
+    ) &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  for name; do
+    SIDE_TICKS[$name]=$(($(cpu_ticks "${GW_PID[$name]}") - before[$name]))
+    SIDE_LINE[$name]=$(cat "$BENCH_WORK/side-$name.txt")
+  done
+}
+
 # per_request_us TICKS REQUESTS: CPU microseconds per request.
 per_request_us() {
   awk -v t="$1" -v us="$TICK_US" -v n="$2" 'BEGIN { printf "%.2f", (n > 0 ? t * us / n : 0) }'
