@@ -19,6 +19,8 @@
 #
 #   bench/sinks.sh                            3 rounds of 10 s
 #   DURATION=30s ROUNDS=5 bench/sinks.sh
+#   SIDE_BY_SIDE=1 bench/sinks.sh             both loaded at once on the shared core
+#                                             (bench/lib.sh side_by_side)
 #
 # Needs a Release build in BUILD_DIR (default build/; built here if needed),
 # wrk, curl, sqlite3 and taskset (scripts/setup-deps.sh --bench).
@@ -31,6 +33,7 @@ WARMUP=${WARMUP:-2s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
 ROUNDS=${ROUNDS:-3}
+SIDE_BY_SIDE=${SIDE_BY_SIDE:-0}
 CONFIGS=(none sinks)
 
 for tool in wrk curl sqlite3 taskset cmake; do need "$tool"; done
@@ -42,7 +45,7 @@ build_sluice || die "sluice unavailable: $SLUICE_WHY"
 export BENCH_BODY=$BENCH_ROOT/bench/chat-1k.json
 export BENCH_TOKEN=
 
-declare -A URL ADMIN PID RPS_RUNS P50_RUNS P99_RUNS CPU_RUNS NON2XX ANSWERED
+declare -A URL ADMIN GW_PID RPS_RUNS P50_RUNS P99_RUNS CPU_RUNS NON2XX ANSWERED
 FAILED=0
 
 # start_gateway NAME SINKS: sets URL, ADMIN and PID for NAME.
@@ -56,9 +59,9 @@ start_gateway() {
   sed -i -e "s|@ADMIN_PORT@|$admin|g" -e "s|@SINKS@|$sinks|g" "$dir/sluice.yaml"
   (cd "$dir" && exec taskset -c "$GATEWAY_CORE" "$SLUICE_BIN" serve -c sluice.yaml) \
     >"$dir/sluice.log" 2>&1 &
-  PID[$name]=$!
-  BENCH_PIDS+=("${PID[$name]}")
-  wait_port "$port" "${PID[$name]}" sluice && wait_port "$admin" "${PID[$name]}" sluice || {
+  GW_PID[$name]=$!
+  BENCH_PIDS+=("${GW_PID[$name]}")
+  wait_port "$port" "${GW_PID[$name]}" sluice && wait_port "$admin" "${GW_PID[$name]}" sluice || {
     tail -5 "$dir/sluice.log" >&2
     return 1
   }
@@ -70,12 +73,18 @@ start_gateway() {
 measure() {
   local name=$1 warm line before after
   warm=$(wrk_line "${URL[$name]}" "$WARMUP")
-  before=$(cpu_ticks "${PID[$name]}")
+  before=$(cpu_ticks "${GW_PID[$name]}")
   line=$(wrk_line "${URL[$name]}" "$DURATION")
-  after=$(cpu_ticks "${PID[$name]}")
+  after=$(cpu_ticks "${GW_PID[$name]}")
+  account "$name" "$warm" "$line" $((after - before))
+}
+
+# account NAME WARM_LINE LINE TICKS: one measured run's figures.
+account() {
+  local name=$1 warm=$2 line=$3
   [[ -n $warm && -n $line ]] || die "$name: wrk printed no summary"
   RPS_RUNS[$name]+=" $(field "$line" rps)"
-  CPU_RUNS[$name]+=" $(per_request_us $((after - before)) "$(field "$line" requests)")"
+  CPU_RUNS[$name]+=" $(per_request_us "$4" "$(field "$line" requests)")"
   P50_RUNS[$name]+=" $(field "$line" p50_us)"
   P99_RUNS[$name]+=" $(field "$line" p99_us)"
   NON2XX[$name]=$((${NON2XX[$name]:-0} + $(field "$line" non2xx) + $(field "$warm" non2xx)))
@@ -91,6 +100,17 @@ start_mock
 start_gateway none "[]"
 start_gateway sinks "[{plugin: access-log, config: {path: ./access.log}}, {plugin: sqlite, config: {path: ./requests.db}}, {plugin: prometheus}]"
 for ((round = 1; round <= ROUNDS; round++)); do
+  if [[ $SIDE_BY_SIDE == 1 ]]; then
+    echo "bench: round $round of $ROUNDS: ${CONFIGS[*]} side by side" >&2
+    side_by_side "$WARMUP" "${CONFIGS[@]}"
+    declare -A warm_lines=()
+    for config in "${CONFIGS[@]}"; do warm_lines[$config]=${SIDE_LINE[$config]}; done
+    side_by_side "$DURATION" "${CONFIGS[@]}"
+    for config in "${CONFIGS[@]}"; do
+      account "$config" "${warm_lines[$config]}" "${SIDE_LINE[$config]}" "${SIDE_TICKS[$config]}"
+    done
+    continue
+  fi
   for config in "${CONFIGS[@]}"; do
     echo "bench: round $round of $ROUNDS: $config" >&2
     measure "$config"
@@ -119,8 +139,8 @@ for sink in access-log sqlite prometheus; do
   report+=$'\n'"  $sink: $n records, $d dropped"
   [[ $n == "$records" && $d == 0 ]] || FAILED=1
 done
-for config in "${CONFIGS[@]}"; do kill -TERM "${PID[$config]}" 2>/dev/null || true; done
-for config in "${CONFIGS[@]}"; do wait "${PID[$config]}" 2>/dev/null || true; done
+for config in "${CONFIGS[@]}"; do kill -TERM "${GW_PID[$config]}" 2>/dev/null || true; done
+for config in "${CONFIGS[@]}"; do wait "${GW_PID[$config]}" 2>/dev/null || true; done
 rows=$(sqlite3 "$BENCH_WORK/sinks/requests.db" 'SELECT count(*) FROM requests')
 lines=$(wc -l <"$BENCH_WORK/sinks/access.log")
 report+=$'\n'"  after shutdown: $rows SQLite rows, $lines access-log lines"
@@ -132,6 +152,8 @@ echo "POST /v1/chat/completions, $(wc -c <"$BENCH_BODY") byte body;" \
   "wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after a $WARMUP warm-up each time)"
 echo "cores: sluice on core $GATEWAY_CORE (1 worker + the sink thread), mock upstream on core" \
   "$MOCK_CORE, wrk on core $WRK_CORE; medians of $ROUNDS rounds"
+[[ $SIDE_BY_SIDE != 1 ]] || echo "side by side: both gateways loaded at once, sharing core $GATEWAY_CORE" \
+  "(RPS is each one's on half a core)"
 echo
 printf '%-8s %10s %9s %9s %8s %8s %12s %12s\n' config RPS "p50 ms" "p99 ms" non-2xx "vs none" \
   "CPU us/req" "CPU vs none"
