@@ -1,5 +1,6 @@
 #include "request_store.h"
 
+#include <algorithm>
 #include <set>
 #include <string_view>
 
@@ -138,10 +139,11 @@ bool RequestStore::open(const StoreOptions& options, std::string* why) {
   // An append-only log: large pages and a 16 MB cache mean fewer, larger
   // WAL writes (page_size only takes effect on a new file). The WAL is
   // synced at checkpoints only: a power cut may lose the last commits, never
-  // the file.
+  // the file. A many-row INSERT keeps a statement journal: in memory, not
+  // in a temporary file opened, written and unlinked at every commit.
   if (!exec(writer_,
             "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-            "PRAGMA cache_size=-16000;",
+            "PRAGMA cache_size=-16000; PRAGMA temp_store=MEMORY;",
             why, options.path) ||
       !exec(writer_, kSchema, why, options.path) || !exec(writer_, kIdsSchema, why, options.path) ||
       !migrate(why)) {
@@ -157,9 +159,8 @@ bool RequestStore::open(const StoreOptions& options, std::string* why) {
                          -1, SQLITE_PREPARE_PERSISTENT, &insert_ids_, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v3(writer_, "DELETE FROM requests WHERE start_ms < ?1", -1,
                          SQLITE_PREPARE_PERSISTENT, &trim_age_, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v3(writer_,
-                         "DELETE FROM requests WHERE seq <= (SELECT MAX(seq) FROM requests) - ?1",
-                         -1, SQLITE_PREPARE_PERSISTENT, &trim_rows_, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v3(writer_, "DELETE FROM requests WHERE seq <= ?1", -1,
+                         SQLITE_PREPARE_PERSISTENT, &trim_rows_, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v3(writer_,
                          "DELETE FROM request_ids WHERE last_seq < "
                          "COALESCE((SELECT MIN(seq) FROM requests), 9223372036854775807)",
@@ -351,22 +352,39 @@ bool RequestStore::noteRow(int64_t seq, std::string_view id, std::string* why) {
   return keys_.size() < kMaxKeysPerRow || writeIds(why);
 }
 
+int64_t rowCapSlack(int64_t max_rows) { return std::min<int64_t>(max_rows / 64, 4096); }
+
+// Age retention: an index seek and a statement, so at most once a minute;
+// a row outlives the retention by that minute at most.
+bool RequestStore::trimByAge(int64_t now_ms, int* deleted) {
+  if (options_.retention_days <= 0 || now_ms < next_age_trim_ms_) return true;
+  next_age_trim_ms_ = now_ms + kAgeTrimEveryMs;
+  sqlite3_bind_int64(trim_age_, 1, now_ms - options_.retention_days * 86400000LL);
+  bool ok = sqlite3_step(trim_age_) == SQLITE_DONE;
+  sqlite3_reset(trim_age_);
+  *deleted += sqlite3_changes(writer_);
+  return ok;
+}
+
+// The row cap: once it is passed, down to rowCapSlack() rows below it, so
+// that the oldest rows go in runs of whole pages every few thousand rows
+// rather than a few rows (and the same first pages) at every commit.
+bool RequestStore::trimByCount(int* deleted) {
+  int64_t last = sqlite3_last_insert_rowid(writer_);
+  if (options_.max_rows <= 0 || last <= next_row_trim_seq_) return true;
+  int64_t slack = rowCapSlack(options_.max_rows);
+  next_row_trim_seq_ = last + slack;
+  sqlite3_bind_int64(trim_rows_, 1, last - (options_.max_rows - slack));
+  bool ok = sqlite3_step(trim_rows_) == SQLITE_DONE;
+  sqlite3_reset(trim_rows_);
+  *deleted += sqlite3_changes(writer_);
+  return ok;
+}
+
 bool RequestStore::commit(int64_t now_ms, std::string* why) {
   if (!in_tx_) return true;
-  bool ok = writeIds(why);
   int deleted = 0;
-  if (ok && options_.retention_days > 0) {
-    sqlite3_bind_int64(trim_age_, 1, now_ms - options_.retention_days * 86400000LL);
-    ok = sqlite3_step(trim_age_) == SQLITE_DONE;
-    sqlite3_reset(trim_age_);
-    deleted += sqlite3_changes(writer_);
-  }
-  if (ok && options_.max_rows > 0) {
-    sqlite3_bind_int64(trim_rows_, 1, options_.max_rows);
-    ok = sqlite3_step(trim_rows_) == SQLITE_DONE;
-    sqlite3_reset(trim_rows_);
-    deleted += sqlite3_changes(writer_);
-  }
+  bool ok = writeIds(why) && trimByAge(now_ms, &deleted) && trimByCount(&deleted);
   if (ok && deleted > 0) {
     ok = sqlite3_step(trim_ids_) == SQLITE_DONE;
     sqlite3_reset(trim_ids_);
