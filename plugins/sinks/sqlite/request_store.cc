@@ -49,8 +49,12 @@ CREATE TABLE IF NOT EXISTS request_ids (
 );
 )sql";
 
+// OR FAIL: a many-row INSERT that may abort midway keeps a statement
+// journal (a temporary file opened, written and unlinked in every
+// transaction); one that stops where a row fails needs none. Every NOT NULL
+// column is bound to a value, so no row fails its constraints.
 constexpr const char* kInsertColumns =
-    "INSERT INTO requests (id, start_ms, end_ms, subject, team, requested_model, resolved_model, "
+    "INSERT OR FAIL INTO requests (id, start_ms, end_ms, subject, team, requested_model, resolved_model, "
     "provider, status, error_code, stream, prompt_tokens, completion_tokens, cached_tokens, "
     "tokens_estimated, cost_usd, total_ms, ttft_ms, metadata, detail, request_body, "
     "response_body";
@@ -139,11 +143,10 @@ bool RequestStore::open(const StoreOptions& options, std::string* why) {
   // An append-only log: large pages and a 16 MB cache mean fewer, larger
   // WAL writes (page_size only takes effect on a new file). The WAL is
   // synced at checkpoints only: a power cut may lose the last commits, never
-  // the file. A many-row INSERT keeps a statement journal: in memory, not
-  // in a temporary file opened, written and unlinked at every commit.
+  // the file.
   if (!exec(writer_,
             "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-            "PRAGMA cache_size=-16000; PRAGMA temp_store=MEMORY;",
+            "PRAGMA cache_size=-16000;",
             why, options.path) ||
       !exec(writer_, kSchema, why, options.path) || !exec(writer_, kIdsSchema, why, options.path) ||
       !migrate(why)) {
