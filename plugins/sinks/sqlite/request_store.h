@@ -85,6 +85,9 @@ class RequestStore {
   sqlite3_stmt* trim_age_ = nullptr;
   sqlite3_stmt* trim_rows_ = nullptr;
   sqlite3_stmt* trim_ids_ = nullptr;
+  // Prepared once: sqlite3_exec would compile them at every commit.
+  sqlite3_stmt* begin_ = nullptr;
+  sqlite3_stmt* commit_ = nullptr;
   // Retention: the next age trim is due at this time, the next row-count
   // trim once a row's seq passes this one.
   int64_t next_age_trim_ms_ = 0;
