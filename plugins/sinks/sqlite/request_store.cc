@@ -361,6 +361,7 @@ bool RequestStore::noteRow(int64_t seq, std::string_view id, std::string* why) {
     return false;
   }
   if (keys_.empty()) first_seq_ = seq;
+  last_seq_ = seq;
   keys_.push_back(idKey(id));
   return keys_.size() < kMaxKeysPerRow || writeIds(why);
 }
@@ -382,7 +383,7 @@ bool RequestStore::trimByAge(int64_t now_ms, int* deleted) {
 // that the oldest rows go in runs of whole pages every few thousand rows
 // rather than a few rows (and the same first pages) at every commit.
 bool RequestStore::trimByCount(int* deleted) {
-  int64_t last = sqlite3_last_insert_rowid(writer_);
+  int64_t last = last_seq_;
   if (options_.max_rows <= 0 || last <= next_row_trim_seq_) return true;
   int64_t slack = rowCapSlack(options_.max_rows);
   next_row_trim_seq_ = last + slack;

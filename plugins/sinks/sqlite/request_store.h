@@ -92,6 +92,7 @@ class RequestStore {
   // trim once a row's seq passes this one.
   int64_t next_age_trim_ms_ = 0;
   int64_t next_row_trim_seq_ = 0;
+  int64_t last_seq_ = 0;  // the newest row written
   bool in_tx_ = false;
   bool legacy_ = false;
   // This transaction's rows: the seq of the first, and their id keys.
