@@ -136,6 +136,14 @@ build_sluice() {
   SLUICE_BIN=$BUILD_DIR/sluice
 }
 
+# build_all: the mock upstream and sluice (configuring BUILD_DIR if needed);
+# dies when sluice cannot be built.
+build_all() {
+  ensure_configured || true
+  build_mock
+  build_sluice || die "sluice unavailable: $SLUICE_WHY"
+}
+
 # start_mock ARGS...: sets MOCK_PORT and MOCK_PID.
 start_mock() {
   local port_file=$BENCH_WORK/mock.port
@@ -189,6 +197,35 @@ start_sluice() {
     tail -20 "$dir/sluice.log" >&2
     return 1
   }
+}
+
+# The sinks bench/sinks.sh measures: access-log, sqlite and prometheus.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+THREE_SINKS="[{plugin: access-log, config: {path: ./access.log}}, {plugin: sqlite, config: {path: ./requests.db}}, {plugin: prometheus}]"
+
+# start_sinks_gateway NAME SINKS: a gateway from bench/sinks.yaml.template
+# with SINKS, in BENCH_WORK/NAME; sets URL, ADMIN and GW_PID for NAME (arrays
+# the caller declares with declare -A).
+start_sinks_gateway() {
+  local name=$1 sinks=$2 dir=$BENCH_WORK/$1 port admin
+  mkdir -p "$dir"
+  port=$(free_port)
+  admin=$(free_port)
+  while [[ $admin == "$port" ]]; do admin=$(free_port); done
+  fill "$BENCH_ROOT/bench/sinks.yaml.template" "$dir/sluice.yaml" "$port"
+  sed -i -e "s|@ADMIN_PORT@|$admin|g" -e "s|@SINKS@|$sinks|g" "$dir/sluice.yaml"
+  (cd "$dir" && exec taskset -c "$GATEWAY_CORE" "$SLUICE_BIN" serve -c sluice.yaml) \
+    >"$dir/sluice.log" 2>&1 &
+  GW_PID[$name]=$!
+  BENCH_PIDS+=("${GW_PID[$name]}")
+  wait_port "$port" "${GW_PID[$name]}" sluice && wait_port "$admin" "${GW_PID[$name]}" sluice || {
+    tail -5 "$dir/sluice.log" >&2
+    return 1
+  }
+  URL[$name]="http://127.0.0.1:$port/v1/chat/completions"
+  # shellcheck disable=SC2034 # read by the caller
+  ADMIN[$name]=$admin
+  [[ $(preflight "${URL[$name]}") == 200 ]] || die "$name: preflight failed: $(head -c 200 "$BENCH_WORK/preflight.body")"
 }
 
 # preflight URL: prints the HTTP status of one request with the bench body.

@@ -39,36 +39,12 @@ CONFIGS=(none sinks)
 for tool in wrk curl sqlite3 taskset cmake; do need "$tool"; done
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer (got '$ROUNDS')"
 
-ensure_configured || true
-build_mock
-build_sluice || die "sluice unavailable: $SLUICE_WHY"
+build_all
 export BENCH_BODY=$BENCH_ROOT/bench/chat-1k.json
 export BENCH_TOKEN=
 
 declare -A URL ADMIN GW_PID RPS_RUNS P50_RUNS P99_RUNS CPU_RUNS NON2XX ANSWERED
 FAILED=0
-
-# start_gateway NAME SINKS: sets URL, ADMIN and PID for NAME.
-start_gateway() {
-  local name=$1 sinks=$2 dir=$BENCH_WORK/$1 port admin
-  mkdir -p "$dir"
-  port=$(free_port)
-  admin=$(free_port)
-  while [[ $admin == "$port" ]]; do admin=$(free_port); done
-  fill "$BENCH_ROOT/bench/sinks.yaml.template" "$dir/sluice.yaml" "$port"
-  sed -i -e "s|@ADMIN_PORT@|$admin|g" -e "s|@SINKS@|$sinks|g" "$dir/sluice.yaml"
-  (cd "$dir" && exec taskset -c "$GATEWAY_CORE" "$SLUICE_BIN" serve -c sluice.yaml) \
-    >"$dir/sluice.log" 2>&1 &
-  GW_PID[$name]=$!
-  BENCH_PIDS+=("${GW_PID[$name]}")
-  wait_port "$port" "${GW_PID[$name]}" sluice && wait_port "$admin" "${GW_PID[$name]}" sluice || {
-    tail -5 "$dir/sluice.log" >&2
-    return 1
-  }
-  URL[$name]="http://127.0.0.1:$port/v1/chat/completions"
-  ADMIN[$name]=$admin
-  [[ $(preflight "${URL[$name]}") == 200 ]] || die "$name: preflight failed: $(head -c 200 "$BENCH_WORK/preflight.body")"
-}
 
 measure() {
   local name=$1 warm line before after
@@ -97,8 +73,8 @@ metric() {
 }
 
 start_mock
-start_gateway none "[]"
-start_gateway sinks "[{plugin: access-log, config: {path: ./access.log}}, {plugin: sqlite, config: {path: ./requests.db}}, {plugin: prometheus}]"
+start_sinks_gateway none "[]"
+start_sinks_gateway sinks "$THREE_SINKS"
 for ((round = 1; round <= ROUNDS; round++)); do
   if [[ $SIDE_BY_SIDE == 1 ]]; then
     echo "bench: round $round of $ROUNDS: ${CONFIGS[*]} side by side" >&2

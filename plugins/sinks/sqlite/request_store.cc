@@ -1,5 +1,6 @@
 #include "request_store.h"
 
+#include <algorithm>
 #include <set>
 #include <string_view>
 
@@ -48,8 +49,12 @@ CREATE TABLE IF NOT EXISTS request_ids (
 );
 )sql";
 
+// OR FAIL: a many-row INSERT that may abort midway keeps a statement
+// journal (a temporary file opened, written and unlinked in every
+// transaction); one that stops where a row fails needs none. Every NOT NULL
+// column is bound to a value, so no row fails its constraints.
 constexpr const char* kInsertColumns =
-    "INSERT INTO requests (id, start_ms, end_ms, subject, team, requested_model, resolved_model, "
+    "INSERT OR FAIL INTO requests (id, start_ms, end_ms, subject, team, requested_model, resolved_model, "
     "provider, status, error_code, stream, prompt_tokens, completion_tokens, cached_tokens, "
     "tokens_estimated, cost_usd, total_ms, ttft_ms, metadata, detail, request_body, "
     "response_body";
@@ -95,6 +100,13 @@ std::string errorOf(sqlite3* db, const std::string& what) {
   return what + ": " + (db ? sqlite3_errmsg(db) : "out of memory");
 }
 
+// Runs a prepared statement that returns no rows; ready to run again after.
+bool runOnce(sqlite3_stmt* st) {
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE;
+}
+
 bool exec(sqlite3* db, const char* sql, std::string* why, const std::string& what) {
   char* err = nullptr;
   if (sqlite3_exec(db, sql, nullptr, nullptr, &err) == SQLITE_OK) return true;
@@ -123,6 +135,8 @@ RequestStore::~RequestStore() {
   sqlite3_finalize(trim_age_);
   sqlite3_finalize(trim_rows_);
   sqlite3_finalize(trim_ids_);
+  sqlite3_finalize(begin_);
+  sqlite3_finalize(commit_);
   sqlite3_close(writer_);
   sqlite3_close(reader_);
 }
@@ -157,13 +171,16 @@ bool RequestStore::open(const StoreOptions& options, std::string* why) {
                          -1, SQLITE_PREPARE_PERSISTENT, &insert_ids_, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v3(writer_, "DELETE FROM requests WHERE start_ms < ?1", -1,
                          SQLITE_PREPARE_PERSISTENT, &trim_age_, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v3(writer_,
-                         "DELETE FROM requests WHERE seq <= (SELECT MAX(seq) FROM requests) - ?1",
-                         -1, SQLITE_PREPARE_PERSISTENT, &trim_rows_, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v3(writer_, "DELETE FROM requests WHERE seq <= ?1", -1,
+                         SQLITE_PREPARE_PERSISTENT, &trim_rows_, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v3(writer_,
                          "DELETE FROM request_ids WHERE last_seq < "
                          "COALESCE((SELECT MIN(seq) FROM requests), 9223372036854775807)",
-                         -1, SQLITE_PREPARE_PERSISTENT, &trim_ids_, nullptr) != SQLITE_OK) {
+                         -1, SQLITE_PREPARE_PERSISTENT, &trim_ids_, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v3(writer_, "BEGIN IMMEDIATE", -1, SQLITE_PREPARE_PERSISTENT, &begin_,
+                         nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v3(writer_, "COMMIT", -1, SQLITE_PREPARE_PERSISTENT, &commit_, nullptr) !=
+          SQLITE_OK) {
     *why = errorOf(writer_, options.path);
     return false;
   }
@@ -233,7 +250,7 @@ bool RequestStore::migrate(std::string* why) {
 }
 
 bool RequestStore::begin(std::string* why) {
-  if (sqlite3_exec(writer_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+  if (!runOnce(begin_)) {
     *why = errorOf(writer_, "begin");
     return false;
   }
@@ -256,10 +273,9 @@ bool RequestStore::writeIds(std::string* why) {
   sqlite3_bind_int64(insert_ids_, 1, first_seq_ + static_cast<int64_t>(keys_.size()) - 1);
   sqlite3_bind_int64(insert_ids_, 2, first_seq_);
   sqlite3_bind_blob(insert_ids_, 3, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
-  int rc = sqlite3_step(insert_ids_);
-  sqlite3_reset(insert_ids_);
+  bool ok = runOnce(insert_ids_);
   keys_.clear();
-  if (rc != SQLITE_DONE) {
+  if (!ok) {
     *why = errorOf(writer_, "request ids");
     return false;
   }
@@ -285,9 +301,7 @@ bool RequestStore::insertRows(const sluice_record* records, size_t rows, std::st
   for (size_t i = 0; i < rows; i++) {
     bindRow(st, static_cast<int>(i) * kColumns, records[i], &scratch_[i]);
   }
-  int rc = sqlite3_step(st);
-  sqlite3_reset(st);
-  if (rc != SQLITE_DONE) {
+  if (!runOnce(st)) {
     *why = errorOf(writer_, "insert");
     return false;
   }
@@ -347,34 +361,47 @@ bool RequestStore::noteRow(int64_t seq, std::string_view id, std::string* why) {
     return false;
   }
   if (keys_.empty()) first_seq_ = seq;
+  last_seq_ = seq;
   keys_.push_back(idKey(id));
   return keys_.size() < kMaxKeysPerRow || writeIds(why);
 }
 
+int64_t rowCapSlack(int64_t max_rows) { return std::min<int64_t>(max_rows / 64, 4096); }
+
+// Age retention: an index seek and a statement, so at most once a minute;
+// a row outlives the retention by that minute at most.
+bool RequestStore::trimByAge(int64_t now_ms, int* deleted) {
+  if (options_.retention_days <= 0 || now_ms < next_age_trim_ms_) return true;
+  next_age_trim_ms_ = now_ms + kAgeTrimEveryMs;
+  sqlite3_bind_int64(trim_age_, 1, now_ms - options_.retention_days * 86400000LL);
+  bool ok = runOnce(trim_age_);
+  *deleted += sqlite3_changes(writer_);
+  return ok;
+}
+
+// The row cap: once it is passed, down to rowCapSlack() rows below it, so
+// that the oldest rows go in runs of whole pages every few thousand rows
+// rather than a few rows (and the same first pages) at every commit.
+bool RequestStore::trimByCount(int* deleted) {
+  int64_t last = last_seq_;
+  if (options_.max_rows <= 0 || last <= next_row_trim_seq_) return true;
+  int64_t slack = rowCapSlack(options_.max_rows);
+  next_row_trim_seq_ = last + slack;
+  sqlite3_bind_int64(trim_rows_, 1, last - (options_.max_rows - slack));
+  bool ok = runOnce(trim_rows_);
+  *deleted += sqlite3_changes(writer_);
+  return ok;
+}
+
 bool RequestStore::commit(int64_t now_ms, std::string* why) {
   if (!in_tx_) return true;
-  bool ok = writeIds(why);
   int deleted = 0;
-  if (ok && options_.retention_days > 0) {
-    sqlite3_bind_int64(trim_age_, 1, now_ms - options_.retention_days * 86400000LL);
-    ok = sqlite3_step(trim_age_) == SQLITE_DONE;
-    sqlite3_reset(trim_age_);
-    deleted += sqlite3_changes(writer_);
-  }
-  if (ok && options_.max_rows > 0) {
-    sqlite3_bind_int64(trim_rows_, 1, options_.max_rows);
-    ok = sqlite3_step(trim_rows_) == SQLITE_DONE;
-    sqlite3_reset(trim_rows_);
-    deleted += sqlite3_changes(writer_);
-  }
-  if (ok && deleted > 0) {
-    ok = sqlite3_step(trim_ids_) == SQLITE_DONE;
-    sqlite3_reset(trim_ids_);
-  }
+  bool ok = writeIds(why) && trimByAge(now_ms, &deleted) && trimByCount(&deleted);
+  if (ok && deleted > 0) ok = runOnce(trim_ids_);
   if (!ok && why->empty()) *why = errorOf(writer_, "retention");
   in_tx_ = false;
   keys_.clear();
-  if (sqlite3_exec(writer_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+  if (!runOnce(commit_)) {
     *why = errorOf(writer_, "commit");
     sqlite3_exec(writer_, "ROLLBACK", nullptr, nullptr, nullptr);
     return false;

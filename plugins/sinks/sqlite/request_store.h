@@ -25,6 +25,10 @@ namespace sluice::sqlite_sink {
 // The key request_ids holds for a request id.
 uint32_t idKey(std::string_view id);
 
+// How far below max_rows a trim goes: the rows that can come in before the
+// next trim.
+int64_t rowCapSlack(int64_t max_rows);
+
 struct StoreOptions {
   std::string path;
   int64_t retention_days = 30;  // 0: keep forever
@@ -42,7 +46,8 @@ class RequestStore {
   // failure *why says why). Rows written between commits form one
   // transaction.
   size_t append(const sluice_record* records, size_t n, std::string* why);
-  // Commits, then applies retention (age, then row count).
+  // Applies retention (age, then row count), then commits. The row count
+  // stays at most max_rows, and at least rowCapSlack() below it after a trim.
   bool commit(int64_t now_ms, std::string* why);
 
   // Admin thread: the read connection, under its own lock.
@@ -60,12 +65,15 @@ class RequestStore {
   };
   // Rows per many-row INSERT.
   static constexpr size_t kGroupRows = 32;
+  static constexpr int64_t kAgeTrimEveryMs = 60000;
 
   bool begin(std::string* why);
   bool insertRows(const sluice_record* records, size_t rows, std::string* why);
   void bindRow(sqlite3_stmt* st, int base, const sluice_record& r, RowText* text);
   bool noteRow(int64_t seq, std::string_view id, std::string* why);
   bool writeIds(std::string* why);
+  bool trimByAge(int64_t now_ms, int* deleted);
+  bool trimByCount(int* deleted);
   bool migrate(std::string* why);
 
   StoreOptions options_;
@@ -77,6 +85,14 @@ class RequestStore {
   sqlite3_stmt* trim_age_ = nullptr;
   sqlite3_stmt* trim_rows_ = nullptr;
   sqlite3_stmt* trim_ids_ = nullptr;
+  // Prepared once: sqlite3_exec would compile them at every commit.
+  sqlite3_stmt* begin_ = nullptr;
+  sqlite3_stmt* commit_ = nullptr;
+  // Retention: the next age trim is due at this time, the next row-count
+  // trim once a row's seq passes this one.
+  int64_t next_age_trim_ms_ = 0;
+  int64_t next_row_trim_seq_ = 0;
+  int64_t last_seq_ = 0;  // the newest row written
   bool in_tx_ = false;
   bool legacy_ = false;
   // This transaction's rows: the seq of the first, and their id keys.

@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "request_store.h"
 #include "support/fake_host.h"
 #include "support/sink_records.h"
 
@@ -192,6 +193,70 @@ TEST_F(SqliteSink, RetentionKeepsTheNewestRowsAndDropsOldOnes) {
   EXPECT_EQ(query("request", {{"id", "z"}}).first, 200);
   EXPECT_EQ(query("request", {{"id", "x"}}).first, 404) << "trimmed rows are gone by id too";
   EXPECT_EQ(query("request", {{"id", "old"}}).first, 404);
+}
+
+// Rows in the file, read beside the sink as another process would.
+int64_t countRows(const std::string& path) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "SELECT count(*) FROM requests", -1, &st, nullptr);
+  int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return n;
+}
+
+TEST_F(SqliteSink, TheRowCapIsNeverPassedAndTrimsInRuns) {
+  const int cap = 640;  // rowCapSlack: 10
+  ASSERT_EQ(sluice::sqlite_sink::rowCapSlack(cap), 10);
+  open(cap);
+  int64_t now = static_cast<int64_t>(host_.now());
+  int64_t trims = 0, last = 0;
+  for (int commit = 0; commit < 100; commit++) {
+    RecordBatchBuilder b;
+    for (int i = 0; i < 7; i++) b.add(rec("c" + std::to_string(commit * 7 + i), now, "red", 200));
+    vt_->write(inst_, b.batch());
+    vt_->flush(inst_);
+    int64_t rows = countRows(path_);
+    ASSERT_LE(rows, cap) << "commit " << commit;
+    if (rows < last + 7) {
+      trims++;
+      EXPECT_GE(rows, cap - 10 - 7) << "a trim leaves the newest cap - slack rows at least";
+    }
+    last = rows;
+  }
+  // 700 rows through a cap of 640: 60 rows over it, taken 10 at a time
+  // when the cap is passed, not 7 at every commit.
+  EXPECT_GE(trims, 4);
+  EXPECT_LE(trims, 9);
+  EXPECT_EQ(query("request", {{"id", "c699"}}).first, 200);
+  EXPECT_EQ(query("request", {{"id", "c0"}}).first, 404);
+}
+
+TEST_F(SqliteSink, AgeRetentionRunsAtMostOnceAMinute) {
+  open();
+  int64_t old = static_cast<int64_t>(host_.now()) - 40LL * 86400000;
+  RecordBatchBuilder first;
+  first.add(rec("old1", old, "red", 200));
+  vt_->write(inst_, first.batch());
+  vt_->flush(inst_);
+  EXPECT_EQ(countRows(path_), 0) << "the first commit trims";
+
+  RecordBatchBuilder second;
+  second.add(rec("old2", old, "red", 200));
+  vt_->write(inst_, second.batch());
+  vt_->flush(inst_);
+  EXPECT_EQ(countRows(path_), 1) << "not again within the minute";
+
+  host_.advance(60000);
+  RecordBatchBuilder third;
+  third.add(rec("new", static_cast<int64_t>(host_.now()), "red", 200));
+  vt_->write(inst_, third.batch());
+  vt_->flush(inst_);
+  EXPECT_EQ(countRows(path_), 1);
+  EXPECT_EQ(query("request", {{"id", "old2"}}).first, 404);
+  EXPECT_EQ(query("request", {{"id", "new"}}).first, 200);
 }
 
 // A file of the first layout (the whole record JSON per row, an index of id
