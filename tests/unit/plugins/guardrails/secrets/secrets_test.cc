@@ -131,6 +131,25 @@ TEST(SecretsPlugin, TheShortestKeysAreFoundAndShorterWordsPassed) {
             "awssecre = [HIGH_ENTROPY_STRING_1]");
 }
 
+// Words are read four bytes per bounds test: a key ends the same wherever it falls against
+// those steps and the text's end.
+TEST(SecretsPlugin, AKeyEndsTheSameAtEveryOffset) {
+  GuardHarness guard(kRedact);
+  for (size_t pad = 0; pad < 8; pad++) {
+    for (const char* tail : {"", ".", " ok", "-", "_x"}) {
+      std::string lead = std::string(pad, 'w') + " ";
+      std::string text = lead + "AKIAIOSFODNN7EXAMPLE" + tail;
+      GuardAnswer a = guard.check(text);
+      if (std::string(tail) == "-" || std::string(tail) == "_x") {  // the word runs on
+        EXPECT_EQ(a.verdict, SLUICE_VERDICT_PASS) << text;
+      } else {
+        EXPECT_EQ(a.content, lead + "[AWS_ACCESS_KEY_1]" + tail) << text;
+      }
+      guard.endRequest();
+    }
+  }
+}
+
 TEST(SecretsPlugin, EntropyKnobs) {
   std::string token = "k8Xq2Lm9Zp3RtY7wBn4Vc6Md1Fg5Hj0K";  // 32 characters
   GuardHarness fine(kRedact);
