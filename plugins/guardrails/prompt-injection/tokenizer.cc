@@ -88,7 +88,7 @@ class Builder {
         continue;
       }
       noteEncoding(c, k, at);
-      if ((c == '<' || c == '[') && templateMarker(&i)) {
+      if ((k & kMarkerByte) && templateMarker(&i)) {
         finishWord(at);
         continue;
       }
