@@ -567,10 +567,17 @@ size_t SecretsScanner::scan(std::string_view text, std::vector<Match>* out,
         continue;
       }
       size_t word_end = guardrails::skipBytes(text, i + 1, kWordChars);
-      if (plainWord(text, i, word_end)) {  // most words: nothing more to read
+      // Most words: nothing more to read. The commonest next is one space and the next word,
+      // which a space glues to nothing.
+      while (plainWord(text, i, word_end)) {
         i = word_end;
-        continue;
+        const bool next_word =
+            i + 1 < n && text[i] == ' ' && kAlnumBytes[static_cast<unsigned char>(text[i + 1])];
+        if (!next_word) break;
+        i++;
+        word_end = guardrails::skipBytes(text, i + 1, kWordChars);
       }
+      if (i == word_end) continue;  // the last word read was plain
       size_t end = scanWord(text, i, word_end, out, &pending);
       if (guardrails::hasSpace(text.substr(i, end - i))) units->push_back({i, end});  // key = secret
       i = end;

@@ -131,21 +131,24 @@ TEST(SecretsPlugin, TheShortestKeysAreFoundAndShorterWordsPassed) {
             "awssecre = [HIGH_ENTROPY_STRING_1]");
 }
 
-// Words are read four bytes per bounds test: a key ends the same wherever it falls against
-// those steps and the text's end.
+// Words are read four bytes per bounds test, and a word after one space straight after the
+// word before it: a key ends the same wherever it falls against those steps, after any
+// separator, and at the text's end.
 TEST(SecretsPlugin, AKeyEndsTheSameAtEveryOffset) {
   GuardHarness guard(kRedact);
   for (size_t pad = 0; pad < 8; pad++) {
-    for (const char* tail : {"", ".", " ok", "-", "_x"}) {
-      std::string lead = std::string(pad, 'w') + " ";
-      std::string text = lead + "AKIAIOSFODNN7EXAMPLE" + tail;
-      GuardAnswer a = guard.check(text);
-      if (std::string(tail) == "-" || std::string(tail) == "_x") {  // the word runs on
-        EXPECT_EQ(a.verdict, SLUICE_VERDICT_PASS) << text;
-      } else {
-        EXPECT_EQ(a.content, lead + "[AWS_ACCESS_KEY_1]" + tail) << text;
+    for (const char* sep : {" ", "  ", "\n", ", "}) {
+      for (const char* tail : {"", ".", " ok", " ", "-", "_x"}) {
+        std::string lead = "an " + std::string(pad, 'w') + sep;
+        std::string text = lead + "AKIAIOSFODNN7EXAMPLE" + tail;
+        GuardAnswer a = guard.check(text);
+        if (std::string(tail) == "-" || std::string(tail) == "_x") {  // the word runs on
+          EXPECT_EQ(a.verdict, SLUICE_VERDICT_PASS) << text;
+        } else {
+          EXPECT_EQ(a.content, lead + "[AWS_ACCESS_KEY_1]" + tail) << text;
+        }
+        guard.endRequest();
       }
-      guard.endRequest();
     }
   }
 }
