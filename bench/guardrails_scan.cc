@@ -6,9 +6,11 @@
 //     plugin_prompt-injection plugin_regex
 //   build/bench_guardrails [plugin-dir] [prompt.json]
 //   build/bench_guardrails --injection N [plugin-dir] [prompt.json]
+//   build/bench_guardrails --secrets N ... / --pii N ...
 //
 // --injection N only runs N prompt-injection checks of the clean prompt, untimed: for
-// counting its instructions under callgrind (divide by N).
+// counting its instructions under callgrind (divide by N); --secrets and --pii the same for
+// those.
 //
 // The prompt is the message texts of bench/chat-1k.json joined by a blank line
 // (what the gateway hands a validate guardrail); a second run uses the same text
@@ -121,9 +123,11 @@ const char* verdictName(sluice_verdict v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int injection_only = 0;  // --injection N
-  if (argc > 2 && std::string(argv[1]) == "--injection") {
-    injection_only = atoi(argv[2]);
+  std::string only;  // --injection N, --secrets N, --pii N: N untimed checks of one
+  int only_checks = 0;
+  if (argc > 2 && std::string(argv[1]).rfind("--", 0) == 0) {
+    only = argv[1] + 2;
+    only_checks = atoi(argv[2]);
     argc -= 2;
     argv += 2;
   }
@@ -146,9 +150,17 @@ int main(int argc, char** argv) {
             &regex)) {
     return 1;
   }
-  if (injection_only > 0) {
-    for (int i = 0; i < injection_only; i++) checkOnce(injection, clean);
-    printf("prompt-injection: %d checks of %zu bytes\n", injection_only, clean.size());
+  if (!only.empty()) {
+    const Guard* g = only == "injection" ? &injection
+                     : only == "secrets" ? &secrets
+                     : only == "pii"     ? &pii
+                                         : nullptr;
+    if (g == nullptr || only_checks <= 0) {
+      fprintf(stderr, "bench: --injection, --secrets or --pii takes a count of checks\n");
+      return 1;
+    }
+    for (int i = 0; i < only_checks; i++) checkOnce(*g, clean);
+    printf("%s: %d checks of %zu bytes\n", g->name.c_str(), only_checks, clean.size());
     return 0;
   }
   printf("prompt: %zu bytes (%s), dirty: %zu bytes\n", clean.size(), prompt_path.c_str(),

@@ -13,8 +13,11 @@ void copyError(std::string_view msg, char* err, size_t err_len) {
 
 void resetResult(sluice_guard_result* result) {
   uint32_t size = result->struct_size;
-  size_t known = size < sizeof(*result) && size != 0 ? size : sizeof(*result);
-  memset(static_cast<void*>(result), 0, known);
+  if (size < sizeof(*result) && size != 0) {
+    memset(static_cast<void*>(result), 0, size);  // an older host's shorter struct
+  } else {
+    *result = sluice_guard_result{};  // a few fixed-size stores, not a byte-count loop
+  }
   result->struct_size = size;
   result->verdict = SLUICE_VERDICT_PASS;
 }

@@ -38,26 +38,17 @@ constexpr ByteSet byteSet(Pred pred) {
   return set;
 }
 
-// The first offset from `at` on whose byte is in `set`, or text.size().
-inline size_t findByte(std::string_view text, size_t at, const ByteSet& set) {
-  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
-  const size_t n = text.size();
-  // Eight bytes per test, without a branch per byte: most texts are long stretches of bytes
-  // outside the set.
-  auto anyOf8 = [&](size_t i) {
-    unsigned hit = 0;
-    for (size_t k = 0; k < 8; k++) hit |= static_cast<unsigned>(set[p[i + k]]);
-    return hit != 0;
-  };
-  while (at + 8 <= n && !anyOf8(at)) at += 8;
-  while (at < n && !set[p[at]]) at++;
-  return at;
-}
-
-// The first offset from `at` on whose byte is not in `set`, or text.size().
+// The first offset from `at` on whose byte is not in `set`, or text.size(). Four bytes per
+// bounds test: words are runs of a few bytes, each a load and a test.
 inline size_t skipBytes(std::string_view text, size_t at, const ByteSet& set) {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const size_t n = text.size();
+  for (; at + 4 <= n; at += 4) {
+    if (!set[p[at]]) return at;
+    if (!set[p[at + 1]]) return at + 1;
+    if (!set[p[at + 2]]) return at + 2;
+    if (!set[p[at + 3]]) return at + 3;
+  }
   while (at < n && set[p[at]]) at++;
   return at;
 }

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "number_run.h"
@@ -37,6 +38,39 @@ constexpr guardrails::ByteSet kTriggers = guardrails::byteSet([](unsigned char c
   return isDigit(c) || c == '@' || c == ':' || c == '+' || c == '(';
 });
 constexpr size_t kTriggerReach = 4;
+
+// Every trigger lies in '(' .. '@' (digits, ':', '+', '(' and '@' all do).
+constexpr bool triggersInRange() {
+  for (unsigned c = 0; c < 256; c++) {
+    if (kTriggers[c] && (c < '(' || c > '@')) return false;
+  }
+  return true;
+}
+static_assert(triggersInRange());
+
+// The first offset from `at` on whose byte is a trigger, or text.size(). Eight bytes at a
+// time where the machine is little-endian: one range test rules out letters and spaces, and
+// only bytes in the triggers' range (digits, some punctuation) are looked up.
+size_t findTrigger(std::string_view text, size_t at) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  if constexpr (std::endian::native == std::endian::little) {
+    constexpr uint64_t kOnes = 0x0101010101010101ull;
+    constexpr uint64_t kHigh = 0x80 * kOnes;
+    for (; at + 8 <= n; at += 8) {
+      uint64_t v;
+      memcpy(&v, p + at, 8);
+      const uint64_t x = v & 0x7f * kOnes;  // per byte, no carries: '(' <= x <= '@', ASCII
+      uint64_t in = (x + (0x80 - '(') * kOnes) & ~(x + (0x80 - '@' - 1) * kOnes) & ~v & kHigh;
+      for (; in != 0; in &= in - 1) {
+        const size_t k = at + static_cast<size_t>(std::countr_zero(in)) / 8;
+        if (kTriggers[p[k]]) return k;
+      }
+    }
+  }
+  while (at < n && !kTriggers[p[at]]) at++;
+  return at;
+}
 
 // Whether text[at] continues the word before it: a letter, a digit, '_', or a placeholder
 // ("…::[IP_ADDRESS_1]") that a redaction put there.
@@ -233,9 +267,9 @@ size_t PiiScanner::scan(std::string_view text, std::vector<Match>* out,
   const uint32_t numbers =
       enabled_ & ((1u << kPhone) | (1u << kCreditCard) | (1u << kUsSsn) | (1u << kIpAddress));
   size_t i = 0;
-  size_t trigger = guardrails::findByte(text, 0, kTriggers);
+  size_t trigger = findTrigger(text, 0);
   while (i < n) {
-    if (trigger < i) trigger = guardrails::findByte(text, i, kTriggers);
+    if (trigger < i) trigger = findTrigger(text, i);
     if (trigger > i + kTriggerReach) i = trigger - kTriggerReach;  // nothing starts before
     unsigned char c = text[i];
     if (c == '@') {

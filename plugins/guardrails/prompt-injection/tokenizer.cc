@@ -88,7 +88,7 @@ class Builder {
         continue;
       }
       noteEncoding(c, k, at);
-      if ((c == '<' || c == '[') && templateMarker(&i)) {
+      if ((k & kMarkerByte) && templateMarker(&i)) {
         finishWord(at);
         continue;
       }
@@ -161,14 +161,18 @@ class Builder {
 
   // noteEncoding() of the byte after a plain word of `len` letters: most end a short run.
   void plainWordEncoding(size_t len, unsigned char c, uint16_t k, size_t at) {
-    run_ += len;  // letters are base64 too
-    if (k & kBase64Byte) {
-      run_++;
-    } else if (run_ >= kMinEncodedRun || run_ == 2 || (k & kEscapeByte)) {
-      endRun(c, k, at);
-    } else {
+    const size_t run = run_ + len;  // letters are base64 too
+    // Most words: a short run, not two letters (a hex pair), ended by a plain byte.
+    if (!(k & (kBase64Byte | kEscapeByte)) && run < kMinEncodedRun && run != 2) {
       pairs_ = 0;
       run_ = 0;
+      return;
+    }
+    run_ = run;
+    if (k & kBase64Byte) {
+      run_++;
+    } else {
+      endRun(c, k, at);
     }
   }
 

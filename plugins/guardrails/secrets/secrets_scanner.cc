@@ -30,6 +30,8 @@ namespace {
 
 constexpr size_t kMaxToken = 256;  // longer base64 runs are data (images, blobs), not keys
 constexpr size_t kMaxHeldToken = 512;
+constexpr size_t kMinJwtHeader = 10;  // "eyJ" and the rest of a JWT's encoded header
+constexpr size_t kMinKeyword = 9;     // "awssecret", the shortest AWS secret-key name
 constexpr std::string_view kSlackHook = "hooks.slack.com/services/";
 
 enum class Chars : uint8_t { kUpperDigit, kAlnum, kAlnumUnderscore, kBase64Url, kSlack };
@@ -116,6 +118,16 @@ constexpr PrefixRule kRules[] = {
     {"rk_test_", kStripeKey, 10, 255, Chars::kAlnum, false},
     {"whsec_", kStripeKey, 24, 255, Chars::kAlnum, false},
 };
+
+// The shortest word a key of kRules can be: its prefix and body are word characters.
+constexpr size_t kShortestPrefixed = [] {
+  size_t shortest = SIZE_MAX;
+  for (const PrefixRule& r : kRules) shortest = std::min(shortest, r.prefix.size() + r.min_body);
+  return shortest;
+}();
+// Words shorter than this are no key, JWT or AWS secret-key name (a Slack webhook's "hooks"
+// word is short: it goes on past '.').
+constexpr size_t kShortestKeyWord = std::min({kShortestPrefixed, kMinJwtHeader, kMinKeyword});
 
 // The rules whose prefix starts with a byte: [begin, end) of kRules.
 struct RuleRange {
@@ -434,7 +446,7 @@ constexpr guardrails::ByteSet kKeyFirstBytes = guardrails::byteSet([](unsigned c
   const unsigned char c = text[at];
   std::string_view rest = text.substr(at);
   const bool prefixed = maybePrefixed(rest);
-  const bool keyword = ((c | 0x20) == 'a' || (c | 0x20) == 's') && word_end - at >= 9;
+  const bool keyword = ((c | 0x20) == 'a' || (c | 0x20) == 's') && word_end - at >= kMinKeyword;
   if (!prefixed && !keyword && c != 'h' && c != 'e') return true;
   return token + 2 <= kMaxToken && !(prefixed && hasPrefix(rest)) &&
          !startsWith(rest, kSlackHook) && !startsWith(rest, "eyJ") &&
@@ -447,7 +459,10 @@ constexpr guardrails::ByteSet kKeyFirstBytes = guardrails::byteSet([](unsigned c
   size_t token = guardrails::skipBytes(text, word_end, kTokenChars) - at;
   if (token >= entropy_.min_length) return false;
   const unsigned char c = text[at];
-  return !kKeyFirstBytes[c] || shortKeyCandidateIsPlain(text, at, word_end, token);
+  if (!kKeyFirstBytes[c]) return true;
+  // Too short for anything but a webhook; scanWord() would skip it too, being no blob.
+  if (word_end - at < kShortestKeyWord && c != 'h' && token + 2 <= kMaxToken) return true;
+  return shortKeyCandidateIsPlain(text, at, word_end, token);
 }
 
 size_t SecretsScanner::scanWord(std::string_view text, size_t at, size_t word_end,
@@ -458,7 +473,7 @@ size_t SecretsScanner::scanWord(std::string_view text, size_t at, size_t word_en
   size_t token_end = guardrails::skipBytes(text, word_end, kTokenChars);
 
   const bool prefixed = maybePrefixed(rest);
-  const bool keyword = ((c | 0x20) == 'a' || (c | 0x20) == 's') && word_end - at >= 9;
+  const bool keyword = ((c | 0x20) == 'a' || (c | 0x20) == 's') && word_end - at >= kMinKeyword;
   const RuleRange range = prefixed ? kRulesByFirst[c] : RuleRange{};
   for (size_t i = range.begin; i < range.end; i++) {
     const PrefixRule& r = kRules[i];
@@ -490,7 +505,7 @@ size_t SecretsScanner::scanWord(std::string_view text, size_t at, size_t word_en
 
   if (c == 'e' && on(kJwt) && startsWith(rest, "eyJ")) {
     size_t e1 = spanOf(text, at, isBase64UrlChar);
-    if (e1 - at >= 10 && e1 - at <= 1024 && e1 < n && text[e1] == '.') {
+    if (e1 - at >= kMinJwtHeader && e1 - at <= 1024 && e1 < n && text[e1] == '.') {
       size_t e2 = spanOf(text, e1 + 1, isBase64UrlChar);
       if (e2 - e1 - 1 >= 2 && e2 < n && text[e2] == '.') {
         size_t e3 = spanOf(text, e2 + 1, isBase64UrlChar);
@@ -552,10 +567,17 @@ size_t SecretsScanner::scan(std::string_view text, std::vector<Match>* out,
         continue;
       }
       size_t word_end = guardrails::skipBytes(text, i + 1, kWordChars);
-      if (plainWord(text, i, word_end)) {  // most words: nothing more to read
+      // Most words: nothing more to read. The commonest next is one space and the next word,
+      // which a space glues to nothing.
+      while (plainWord(text, i, word_end)) {
         i = word_end;
-        continue;
+        const bool next_word =
+            i + 1 < n && text[i] == ' ' && kAlnumBytes[static_cast<unsigned char>(text[i + 1])];
+        if (!next_word) break;
+        i++;
+        word_end = guardrails::skipBytes(text, i + 1, kWordChars);
       }
+      if (i == word_end) continue;  // the last word read was plain
       size_t end = scanWord(text, i, word_end, out, &pending);
       if (guardrails::hasSpace(text.substr(i, end - i))) units->push_back({i, end});  // key = secret
       i = end;

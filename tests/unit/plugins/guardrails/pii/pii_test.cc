@@ -98,6 +98,21 @@ TEST(PiiPlugin, SameValueSamePlaceholderAcrossMessagesAndHooks) {
   EXPECT_EQ(guard.check("alice@example.org").content, "[EMAIL_1]");
 }
 
+// The scan looks for what may start an entity eight bytes at a time, past punctuation in the
+// same byte range as digits and '@' and past non-ASCII bytes whose low bits are in it: an
+// entity is found wherever it falls against those steps.
+TEST(PiiPlugin, EntitiesAreFoundAtEveryOffset) {
+  GuardHarness guard;
+  for (size_t pad = 0; pad < 16; pad++) {
+    for (const char* lead : {" ", ", ./-=?; ", " \xc2\xb0 \xc2\xba ", "\n*) "}) {
+      std::string before = std::string(pad, 'x') + lead;
+      EXPECT_EQ(guard.check(before + "bob@example.com").content, before + "[EMAIL_1]") << pad;
+      EXPECT_EQ(guard.check(before + "415-555-0100.").content, before + "[PHONE_1].") << pad;
+      guard.endRequest();
+    }
+  }
+}
+
 TEST(PiiPlugin, PlaceholdersNeverMatchAgain) {
   GuardHarness guard;
   GuardAnswer a = guard.check(

@@ -123,5 +123,18 @@ TEST(PromptInjectionTokenizer, SameAsTheReferenceOnHexAndBase64LikeTexts) {
                           11, 60);
 }
 
+// Where a word's run of letters ends decides the encoding hints: runs of 15 and 16, two
+// letters (a hex pair), an escape or base64 byte after them, the text's end.
+TEST(PromptInjectionTokenizer, SameAsTheReferenceWhereARunOfLettersEnds) {
+  for (const char* word : {"ab", "abc", "abcdefghijklmno", "abcdefghijklmnop", "a"}) {
+    for (const char* after : {"", " ", "\n", ",", "\\x", "&amp", "%20", "+", "/", "=", "-", "'s"}) {
+      for (const char* before : {"", "ab ", "xyz=", "61 62 "}) {
+        expectSame(std::string(before) + word + after);
+        expectSame(std::string(before) + word + after + " " + word + after);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace sluice::injection

@@ -113,6 +113,46 @@ TEST(SecretsPlugin, TypesChooseWhatIsLookedFor) {
   EXPECT_EQ(guard.check("AKIAIOSFODNN7EXAMPLE " + jwt).content, "AKIAIOSFODNN7EXAMPLE [JWT_1]");
 }
 
+// Words shorter than any key format are passed over at a glance: the shortest of each kind
+// is still found, and short words that only start like one are not.
+TEST(SecretsPlugin, TheShortestKeysAreFoundAndShorterWordsPassed) {
+  GuardHarness guard(kRedact);
+  EXPECT_EQ(guard.check("t xapp-123456789A.").content, "t [SLACK_TOKEN_1].");  // 15 bytes
+  guard.endRequest();
+  EXPECT_EQ(guard.check("awssecret = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY").content,
+            "awssecret = [AWS_SECRET_KEY_1]");
+  guard.endRequest();
+  for (const char* text : {"t xapp-12345678A.", "sk-ant-a1 sk-a1b2 eyJhbGciO.eyJ.x"}) {
+    EXPECT_EQ(guard.check(text).verdict, SLUICE_VERDICT_PASS) << text;
+    guard.endRequest();
+  }
+  // One letter short of a key name: the value is only a random-looking string.
+  EXPECT_EQ(guard.check("awssecre = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY").content,
+            "awssecre = [HIGH_ENTROPY_STRING_1]");
+}
+
+// Words are read four bytes per bounds test, and a word after one space straight after the
+// word before it: a key ends the same wherever it falls against those steps, after any
+// separator, and at the text's end.
+TEST(SecretsPlugin, AKeyEndsTheSameAtEveryOffset) {
+  GuardHarness guard(kRedact);
+  for (size_t pad = 0; pad < 8; pad++) {
+    for (const char* sep : {" ", "  ", "\n", ", "}) {
+      for (const char* tail : {"", ".", " ok", " ", "-", "_x"}) {
+        std::string lead = "an " + std::string(pad, 'w') + sep;
+        std::string text = lead + "AKIAIOSFODNN7EXAMPLE" + tail;
+        GuardAnswer a = guard.check(text);
+        if (std::string(tail) == "-" || std::string(tail) == "_x") {  // the word runs on
+          EXPECT_EQ(a.verdict, SLUICE_VERDICT_PASS) << text;
+        } else {
+          EXPECT_EQ(a.content, lead + "[AWS_ACCESS_KEY_1]" + tail) << text;
+        }
+        guard.endRequest();
+      }
+    }
+  }
+}
+
 TEST(SecretsPlugin, EntropyKnobs) {
   std::string token = "k8Xq2Lm9Zp3RtY7wBn4Vc6Md1Fg5Hj0K";  // 32 characters
   GuardHarness fine(kRedact);
