@@ -128,8 +128,8 @@ echo "POST /v1/chat/completions, $(wc -c <"$BENCH_BODY") byte body;" \
   "wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after a $WARMUP warm-up each time)"
 echo "cores: sluice on core $GATEWAY_CORE (1 worker + the sink thread), mock upstream on core" \
   "$MOCK_CORE, wrk on core $WRK_CORE; medians of $ROUNDS rounds"
-[[ $SIDE_BY_SIDE != 1 ]] || echo "side by side: both gateways loaded at once, sharing core $GATEWAY_CORE" \
-  "(RPS is each one's on half a core)"
+[[ $SIDE_BY_SIDE != 1 ]] || echo "side by side: both gateways loaded at once, sharing core $GATEWAY_CORE;" \
+  "the sinks gateway's sink thread wins it more than half of it, so compare CPU per request, not RPS"
 echo
 printf '%-8s %10s %9s %9s %8s %8s %12s %12s\n' config RPS "p50 ms" "p99 ms" non-2xx "vs none" \
   "CPU us/req" "CPU vs none"
