@@ -30,8 +30,6 @@ class GuardedJson {
   std::vector<cJSON*> requestItems(GuardHook hook) const;
   std::vector<cJSON*> responseItems(GuardHook hook) const;
   std::string print() const;
-  // Frees the tree (its items with it).
-  void clear() { root_.reset(); }
 
   // Their texts into `out` (its strings' buffers reused), and writing edited texts back; true
   // when one changed.

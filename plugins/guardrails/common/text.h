@@ -53,21 +53,28 @@ inline size_t skipBytes(std::string_view text, size_t at, const ByteSet& set) {
   return at;
 }
 
+// Eight bytes at a time, one per byte lane of a 64-bit word.
+constexpr uint64_t kByteOnes = 0x0101010101010101ull;
+constexpr uint64_t kByteHighs = 0x80 * kByteOnes;
+
+// Bit 7 of each byte of `low` (every byte below 0x80, so no lane carries into the next) set
+// where lo <= byte <= hi.
+constexpr uint64_t bytesInRange(uint64_t low, unsigned char lo, unsigned char hi) {
+  return (low + (0x80 - lo) * kByteOnes) & ~(low + (0x80 - hi - 1) * kByteOnes) & kByteHighs;
+}
+
 // The first offset from `at` on whose byte is not an ASCII letter, or text.size(). Eight
 // bytes per step where the machine is little-endian: words are long runs of letters.
 inline size_t skipLetters(std::string_view text, size_t at) {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const size_t n = text.size();
   if constexpr (std::endian::native == std::endian::little) {
-    constexpr uint64_t kOnes = 0x0101010101010101ull;
-    constexpr uint64_t kHigh = 0x80 * kOnes;
     while (at + 8 <= n) {
       uint64_t v;
       memcpy(&v, p + at, 8);
-      // Per byte, no carries: fold case, then test 'a' <= x <= 'z' in the high bit.
-      uint64_t x = (v | 0x20 * kOnes) & 0x7f * kOnes;
-      uint64_t letters = (x + (0x80 - 'a') * kOnes) & ~(x + (0x80 - 'z' - 1) * kOnes) & ~v & kHigh;
-      uint64_t others = ~letters & kHigh;
+      // Fold case; a byte is a letter when 'a' <= x <= 'z' and it is ASCII.
+      uint64_t x = (v | 0x20 * kByteOnes) & 0x7f * kByteOnes;
+      uint64_t others = (bytesInRange(x, 'a', 'z') ^ kByteHighs) | (v & kByteHighs);
       if (others) return at + static_cast<size_t>(std::countr_zero(others)) / 8;
       at += 8;
     }

@@ -55,13 +55,11 @@ size_t findTrigger(std::string_view text, size_t at) {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const size_t n = text.size();
   if constexpr (std::endian::native == std::endian::little) {
-    constexpr uint64_t kOnes = 0x0101010101010101ull;
-    constexpr uint64_t kHigh = 0x80 * kOnes;
     for (; at + 8 <= n; at += 8) {
       uint64_t v;
       memcpy(&v, p + at, 8);
-      const uint64_t x = v & 0x7f * kOnes;  // per byte, no carries: '(' <= x <= '@', ASCII
-      uint64_t in = (x + (0x80 - '(') * kOnes) & ~(x + (0x80 - '@' - 1) * kOnes) & ~v & kHigh;
+      // '(' <= byte <= '@', for ASCII bytes only.
+      uint64_t in = guardrails::bytesInRange(v & 0x7f * guardrails::kByteOnes, '(', '@') & ~v;
       for (; in != 0; in &= in - 1) {
         const size_t k = at + static_cast<size_t>(std::countr_zero(in)) / 8;
         if (kTriggers[p[k]]) return k;

@@ -53,20 +53,18 @@ void destroy(void* instance) { delete static_cast<Instance*>(instance); }
 
 // Bit 7 of each of the 8 bytes of `v` (little-endian): the byte is white space (isSpace()).
 uint64_t spaceBytes(uint64_t v) {
-  constexpr uint64_t kOnes = 0x0101010101010101ull;
-  constexpr uint64_t kHigh = 0x80 * kOnes;
-  const uint64_t low = v & 0x7f * kOnes;  // per byte, no carries
-  const uint64_t not_blank = low ^ 0x20 * kOnes;  // zero where the byte is ' '
-  const uint64_t blank = ~((not_blank + 0x7f * kOnes) | not_blank);
-  const uint64_t control = (low + (0x80 - '\t') * kOnes) & ~(low + (0x80 - '\r' - 1) * kOnes);
-  return (blank | control) & ~v & kHigh;
+  using guardrails::kByteOnes;
+  const uint64_t low = v & 0x7f * kByteOnes;  // per byte, no carries
+  const uint64_t not_blank = low ^ 0x20 * kByteOnes;  // zero where the byte is ' '
+  const uint64_t blank = ~((not_blank + 0x7f * kByteOnes) | not_blank);
+  const uint64_t control = guardrails::bytesInRange(low, '\t', '\r');
+  return (blank | control) & ~v & guardrails::kByteHighs;
 }
 
 // How many bytes of `high` (bit 7 of each at most, as spaceBytes() gives) are set: one
 // multiply, where std::popcount() is a library call on the baseline x86-64 target.
 size_t countHighBits(uint64_t high) {
-  constexpr uint64_t kOnes = 0x0101010101010101ull;
-  return static_cast<size_t>(((high >> 7) * kOnes) >> 56);
+  return static_cast<size_t>(((high >> 7) * guardrails::kByteOnes) >> 56);
 }
 
 // Where, walking back from the end, the hold-back reaches kHoldWords word starts (a space
