@@ -13,8 +13,11 @@ double meanMs(int64_t sum_us, int64_t n) {
   return n > 0 ? static_cast<double>(sum_us) / 1000.0 / static_cast<double>(n) : 0;
 }
 
+// The whole buckets that cover the window, plus the current one, which has
+// only begun: a sample then counts for at least the window (and at most one
+// bucket more), never for less just because it fell at a bucket's end.
 uint32_t bucketsFor(uint32_t window_ms) {
-  uint32_t n = (window_ms + kStatsBucketMs - 1) / kStatsBucketMs;
+  uint32_t n = (window_ms + kStatsBucketMs - 1) / kStatsBucketMs + 1;
   return std::clamp<uint32_t>(n, 1, kStatsBuckets);
 }
 

@@ -20,7 +20,8 @@ namespace sluice::pipeline {
 
 // The windows are rings of 5-second buckets: 240 of them make the 20 minutes
 // TPOT, TTFT and latency are averaged over; the short (SLA) window is the
-// newest ceil(window / 5 s) of them.
+// newest ceil(window / 5 s) + 1 of them, so a sample counts in it for at
+// least the window and at most 5 s more.
 constexpr uint32_t kStatsBucketMs = 5000;
 constexpr uint32_t kStatsBuckets = 240;
 constexpr uint32_t kLongWindowMs = kStatsBucketMs * kStatsBuckets;

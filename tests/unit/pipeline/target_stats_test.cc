@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -103,6 +104,17 @@ TEST(TargetStats, ShortWindowFollowsTheClock) {
   // Another window length reads the same ring.
   v = t.view(kT0 + 185000, 10000);
   EXPECT_EQ(v.tpot_samples_short, 0u);
+}
+
+// A sample at a bucket's last millisecond stays in a 5-second window for
+// the full 5 seconds, and is gone within 5 more.
+TEST(TargetStats, ShortWindowHoldsASampleForAtLeastTheWindow) {
+  TargetStats t("a/m");
+  const uint64_t end_of_bucket = kT0 + kStatsBucketMs - 1;
+  attempt(t, end_of_bucket, answered(10, 1, 60));
+  EXPECT_EQ(t.view(end_of_bucket + 1, 5000).tpot_samples_short, 1u);  // the next bucket
+  EXPECT_EQ(t.view(end_of_bucket + 5000, 5000).tpot_samples_short, 1u);
+  EXPECT_EQ(t.view(end_of_bucket + 10001, 5000).tpot_samples_short, 0u);
 }
 
 TEST(TargetStats, TwentyMinuteWindowForgets) {
@@ -260,7 +272,9 @@ TEST(TargetStats, RunningSumsMatchARecount) {
     uint32_t window = windows[rnd(4)];
     StatsView v = t.view(now, window);
     int64_t head = static_cast<int64_t>(now / kStatsBucketMs);
-    int64_t short_from = head - (window + kStatsBucketMs - 1) / kStatsBucketMs + 1;
+    uint32_t short_buckets =
+        std::min((window + kStatsBucketMs - 1) / kStatsBucketMs + 1, kStatsBuckets);
+    int64_t short_from = head - short_buckets + 1;
     int64_t long_from = head - kStatsBuckets + 1;
     uint32_t attempts = 0, failures = 0, tpot_n = 0, long_n = 0;
     double tpot_sum = 0, long_sum = 0;
