@@ -63,6 +63,13 @@ constexpr uint64_t bytesInRange(uint64_t low, unsigned char lo, unsigned char hi
   return (low + (0x80 - lo) * kByteOnes) & ~(low + (0x80 - hi - 1) * kByteOnes) & kByteHighs;
 }
 
+// Bit 7 of each byte of `v` that is not an ASCII letter.
+constexpr uint64_t nonLetterBytes(uint64_t v) {
+  // Fold case; a byte is a letter when 'a' <= x <= 'z' and it is ASCII.
+  const uint64_t x = (v | 0x20 * kByteOnes) & 0x7f * kByteOnes;
+  return (bytesInRange(x, 'a', 'z') ^ kByteHighs) | (v & kByteHighs);
+}
+
 // The first offset from `at` on whose byte is not an ASCII letter, or text.size(). Eight
 // bytes per step where the machine is little-endian: words are long runs of letters.
 inline size_t skipLetters(std::string_view text, size_t at) {
@@ -72,9 +79,7 @@ inline size_t skipLetters(std::string_view text, size_t at) {
     while (at + 8 <= n) {
       uint64_t v;
       memcpy(&v, p + at, 8);
-      // Fold case; a byte is a letter when 'a' <= x <= 'z' and it is ASCII.
-      uint64_t x = (v | 0x20 * kByteOnes) & 0x7f * kByteOnes;
-      uint64_t others = (bytesInRange(x, 'a', 'z') ^ kByteHighs) | (v & kByteHighs);
+      const uint64_t others = nonLetterBytes(v);
       if (others) return at + static_cast<size_t>(std::countr_zero(others)) / 8;
       at += 8;
     }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
+#include <cstring>
 #include <iterator>
 
 #include "lexicon.h"
@@ -27,6 +29,7 @@ enum ByteClass : uint16_t {
                     // non-ASCII character (a folded letter, a zero-width one)
   kQuoteByte = 512,  // " ` open or close a quotation
   kNewlineByte = 1024,
+  kQuietEndByte = 2048,  // ends a plain word and does nothing else: ' ', '.', ')', ...
 };
 
 constexpr std::array<uint16_t, 256> makeByteClasses() {
@@ -47,6 +50,9 @@ constexpr std::array<uint16_t, 256> makeByteClasses() {
     if (isDigit(static_cast<unsigned char>(c)) || c == '\'' || c >= 0x80) k |= kGlueByte;
     if (c == '"' || c == '`') k |= kQuoteByte;
     if (c == '\n') k |= kNewlineByte;
+    const uint16_t busy = kBase64Byte | kEscapeByte | kMarkerByte | kHighByte | kAlnumByte |
+                          kLabelByte | kGlueByte | kQuoteByte | kNewlineByte;
+    if (!(k & busy)) k |= kQuietEndByte;
     t[c] = k;
   }
   return t;
@@ -134,7 +140,13 @@ class Builder {
   size_t plainWords(size_t i) {
     const size_t n = text_.size();
     for (;;) {
-      const size_t j = guardrails::skipLetters(text_, i);
+      size_t j;  // where the letters from i end
+      if (run_ == 0) {
+        i = simpleWords(i, &j);
+        if (!startsWord(i)) return i;
+      } else {
+        j = guardrails::skipLetters(text_, i);
+      }
       if (j == n) return startPlain(i, j);
       const unsigned char c = text_[j];
       const uint16_t k = kByteClasses[c];
@@ -159,6 +171,73 @@ class Builder {
     }
   }
 
+  // Most of a text: words of 1 to 15 ASCII letters, each ended by a byte that only ends it
+  // (a space, '.', ')', ...) or by ':' or ','. Those not in the lexicon (most) are counted
+  // with the count in a register; the others become tokens as in plainWords(). Starts at a
+  // word with no base64 run open; returns where the first other word (or other byte after
+  // the spaces) starts, and where that word's letters end.
+  size_t simpleWords(size_t i, size_t* end) {
+    const size_t n = text_.size();
+    const char* p = text_.data();
+    uint32_t count = 0;  // words counted since the last token
+    bool any = false;
+    *end = 0;
+    while (i + 16 < n) {  // both loads below and the byte after the word stay inside
+      const size_t len = lettersAt(p + i);
+      const size_t j = i + len;
+      const unsigned char c = p[j];
+      const uint16_t k = kByteClasses[c];
+      if (len >= kMinEncodedRun || !(k & (kQuietEndByte | kLabelByte)) ||
+          (len == 2 && c == ' ' && hexPairAt(i))) {
+        *end = len < 16 ? j : guardrails::skipLetters(text_, j);
+        break;
+      }
+      any = true;
+      const uint32_t hash = len == 1 ? hashLetters(p + i, 1) : hashLongerLetters(p + i, len);
+      if (len == 1 || (k & kLabelByte) || mayBeLetters(hash)) {
+        countQuietWords(count);
+        count = 0;
+        keepPlainWord(i, len, hash, c, k);
+      } else {
+        count++;
+      }
+      i = j + 1;  // at most i + 16 before it: inside
+      if (isAlpha(p[i])) continue;  // most words: the next one starts right after
+      while (i < n && p[i] == ' ') i++;
+      if (i >= n || !isAlpha(p[i])) break;
+    }
+    if (*end == 0) *end = guardrails::skipLetters(text_, i);
+    if (any) pairs_ = 0;
+    countQuietWords(count);
+    return i;
+  }
+
+  // What countPlainWord() does, for `count` words in a row.
+  void countQuietWords(uint32_t count) {
+    if (count == 0) return;
+    out_->words += count;
+    singles_ = 0;
+    line_start_ = false;
+    last_line_blank_ = false;
+  }
+
+  // How many ASCII letters `w` starts with, counting to 16 at most (16 for more).
+  static size_t lettersAt(const char* w) {
+    if constexpr (std::endian::native != std::endian::little) {
+      size_t k = 0;
+      while (k < 16 && isAlpha(w[k])) k++;
+      return k;
+    }
+    uint64_t v;
+    memcpy(&v, w, 8);
+    if (const uint64_t others = guardrails::nonLetterBytes(v)) {
+      return static_cast<size_t>(std::countr_zero(others)) / 8;
+    }
+    memcpy(&v, w + 8, 8);
+    const uint64_t others = guardrails::nonLetterBytes(v);
+    return others ? 8 + static_cast<size_t>(std::countr_zero(others)) / 8 : 16;
+  }
+
   // noteEncoding() of the byte after a plain word of `len` letters: most end a short run.
   void plainWordEncoding(size_t len, unsigned char c, uint16_t k, size_t at) {
     const size_t run = run_ + len;  // letters are base64 too
@@ -178,7 +257,8 @@ class Builder {
 
   // A plain word the filter lets through: a token when it is a lexicon word, a single letter
   // or a label; the filter's near misses are only counted.
-  void keepPlainWord(size_t i, size_t len, uint32_t hash, unsigned char c, uint16_t k) {
+  [[gnu::always_inline]] void keepPlainWord(size_t i, size_t len, uint32_t hash, unsigned char c,
+                                            uint16_t k) {
     uint64_t second = 0;
     const uint64_t classes =
         lookupLetters(text_.data() + i, len, hash, text_.size() - i, &second);
