@@ -172,10 +172,11 @@ class Builder {
   }
 
   // Most of a text: words of 1 to 15 ASCII letters, each ended by a byte that only ends it
-  // (a space, '.', ')', ...) or by ':' or ','. Those not in the lexicon (most) are counted
-  // with the count in a register; the others become tokens as in plainWords(). Starts at a
-  // word with no base64 run open; returns where the first other word (or other byte after
-  // the spaces) starts, and where that word's letters end.
+  // (a space, '.', ')', ...), by ':' or ',', or by the line's end. Those not in the lexicon
+  // (most) are counted with the count in a register; the others become tokens as in
+  // plainWords(). Starts at a word with no base64 run open; returns where the first other
+  // word (or other byte after the spaces and line ends) starts, and where that word's
+  // letters end.
   size_t simpleWords(size_t i, size_t* end) {
     const size_t n = text_.size();
     const char* p = text_.data();
@@ -187,8 +188,8 @@ class Builder {
       const size_t j = i + len;
       const unsigned char c = p[j];
       const uint16_t k = kByteClasses[c];
-      if (len >= kMinEncodedRun || !(k & (kQuietEndByte | kLabelByte)) ||
-          (len == 2 && c == ' ' && hexPairAt(i))) {
+      if (len >= kMinEncodedRun || !(k & (kQuietEndByte | kLabelByte | kNewlineByte)) ||
+          (len == 2 && (c == ' ' || c == '\n') && hexPairAt(i))) {
         *end = len < 16 ? j : guardrails::skipLetters(text_, j);
         break;
       }
@@ -202,8 +203,15 @@ class Builder {
         count++;
       }
       i = j + 1;  // at most i + 16 before it: inside
-      if (isAlpha(p[i])) continue;  // most words: the next one starts right after
-      while (i < n && p[i] == ' ') i++;
+      if (c != '\n' && isAlpha(p[i])) continue;  // most words: the next starts right after
+      if (c == '\n') i = j;  // the loop below takes the line's end
+      for (; i < n && (p[i] == ' ' || p[i] == '\n'); i++) {
+        if (p[i] == '\n') {
+          countQuietWords(count);
+          count = 0;
+          newline();
+        }
+      }
       if (i >= n || !isAlpha(p[i])) break;
     }
     if (*end == 0) *end = guardrails::skipLetters(text_, i);
