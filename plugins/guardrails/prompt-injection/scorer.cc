@@ -257,6 +257,7 @@ bool addRot13OrReversed(std::string_view text, const Tokens& tokens, Accumulator
       reversed += (t.classes & kReversed) != 0;
     }
   }
+  if (rot13 < 2 && reversed < 2) return false;  // most texts: no thread-local lookup
   std::string& out = t_scratch.variant;
   if (rot13 >= 2) {
     out.assign(text);
@@ -276,9 +277,10 @@ bool addRot13OrReversed(std::string_view text, const Tokens& tokens, Accumulator
 }
 
 Score scoreAt(std::string_view text, int depth, const ScoreOptions& options) {
-  Tokens& tokens = t_scratch.tokens[depth];
+  Scratch& scratch = t_scratch;  // a thread-local's address costs a call in a plugin
+  Tokens& tokens = scratch.tokens[depth];
   tokenize(text, &tokens);
-  Accumulator acc(&t_scratch.hits[depth]);
+  Accumulator acc(&scratch.hits[depth]);
   addRuleHits(tokens, &acc);
   addFakeTurns(tokens, &acc);
   if (tokens.template_markers > 0) acc.add(kDelimiterInjection, kTemplateMarkerWeight);
