@@ -63,11 +63,15 @@ constexpr uint64_t bytesInRange(uint64_t low, unsigned char lo, unsigned char hi
   return (low + (0x80 - lo) * kByteOnes) & ~(low + (0x80 - hi - 1) * kByteOnes) & kByteHighs;
 }
 
-// Bit 7 of each byte of `v` that is not an ASCII letter.
-constexpr uint64_t nonLetterBytes(uint64_t v) {
-  // Fold case; a byte is a letter when 'a' <= x <= 'z' and it is ASCII.
-  const uint64_t x = (v | 0x20 * kByteOnes) & 0x7f * kByteOnes;
-  return (bytesInRange(x, 'a', 'z') ^ kByteHighs) | (v & kByteHighs);
+// Bit 7 set in the lowest byte of `v` (little-endian) that is not an ASCII letter, for
+// std::countr_zero(). Bytes above it may be marked wrongly: a byte from 0x80 on carries into
+// the next one, which saves masking each byte to 7 bits first.
+constexpr uint64_t firstNonLetterMark(uint64_t v) {
+  // Folded, an ASCII byte is a letter when it is at least 'a' and below 'z' + 1.
+  const uint64_t x = v | 0x20 * kByteOnes;
+  const uint64_t at_least_a = x + (0x80 - 'a') * kByteOnes;
+  const uint64_t past_z = x + (0x80 - 'z' - 1) * kByteOnes;
+  return (~at_least_a | past_z | v) & kByteHighs;
 }
 
 // The first offset from `at` on whose byte is not an ASCII letter, or text.size(). Eight
@@ -79,7 +83,7 @@ inline size_t skipLetters(std::string_view text, size_t at) {
     while (at + 8 <= n) {
       uint64_t v;
       memcpy(&v, p + at, 8);
-      const uint64_t others = nonLetterBytes(v);
+      const uint64_t others = firstNonLetterMark(v);
       if (others) return at + static_cast<size_t>(std::countr_zero(others)) / 8;
       at += 8;
     }

@@ -238,11 +238,11 @@ class Builder {
     }
     uint64_t v;
     memcpy(&v, w, 8);
-    if (const uint64_t others = guardrails::nonLetterBytes(v)) {
+    if (const uint64_t others = guardrails::firstNonLetterMark(v)) {
       return static_cast<size_t>(std::countr_zero(others)) / 8;
     }
     memcpy(&v, w + 8, 8);
-    const uint64_t others = guardrails::nonLetterBytes(v);
+    const uint64_t others = guardrails::firstNonLetterMark(v);
     return others ? 8 + static_cast<size_t>(std::countr_zero(others)) / 8 : 16;
   }
 
