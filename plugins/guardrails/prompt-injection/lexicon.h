@@ -101,7 +101,12 @@ constexpr uint32_t kShortMask = 2047;
 extern ShortWord short_words[kShortMask + 1];
 
 // The low `size` bytes (1..8) of a little-endian number.
-inline uint64_t lowBytes(size_t size) { return ~0ull >> (64 - 8 * size); }
+inline uint64_t lowBytes(size_t size) {
+  static constexpr uint64_t kLow[9] = {
+      0, 0xff, 0xffff, 0xffffff, 0xffffffff, 0xffffffffff, 0xffffffffffff, 0xffffffffffffff, ~0ull,
+  };
+  return kLow[size];  // one load, where a shift by 64 - 8 * size takes four instructions
+}
 
 }  // namespace lexicon_detail
 
