@@ -98,11 +98,23 @@ class RequestGuards::Spares {
     c->reset(kMaxKeptContent);
     spares_.push_back(c);
   }
+  // A request's lists of plugin states and checks in flight, with the buffers of the last
+  // request's.
+  void takeLists(std::vector<void*>* states, std::vector<Check*>* checks) {
+    states->swap(states_);
+    checks->swap(checks_);
+  }
+  void giveLists(std::vector<void*>* states, std::vector<Check*>* checks) {
+    if (states->capacity() > states_.capacity()) states->swap(states_);
+    if (checks->capacity() > checks_.capacity()) checks->swap(checks_);
+  }
 
  private:
   static constexpr size_t kMaxSpares = 64;
   static constexpr size_t kMaxKeptContent = 64 * 1024;
   std::vector<Check*> spares_;
+  std::vector<void*> states_;
+  std::vector<Check*> checks_;
 };
 
 thread_local RequestGuards::Spares RequestGuards::spares_;
@@ -118,7 +130,10 @@ RequestGuards::Check* RequestGuards::newCheck(const Guardrail* g, size_t segment
 
 RequestGuards::RequestGuards(sluice_worker* worker, GuardPlan plan, GuardContext context,
                              size_t slots)
-    : worker_(worker), plan_(std::move(plan)), context_(std::move(context)), states_(slots) {
+    : worker_(worker), plan_(std::move(plan)), context_(std::move(context)) {
+  spares_.takeLists(&states_, &checks_);
+  states_.assign(slots, nullptr);
+  checks_.clear();
   checks_.reserve(slots);  // at most one check per guardrail is in flight
 }
 
@@ -136,6 +151,7 @@ RequestGuards::~RequestGuards() {
       state = nullptr;
     }
   }
+  spares_.giveLists(&states_, &checks_);
 }
 
 void RequestGuards::run(GuardHook hook, std::vector<std::string>* segments, Done done) {
