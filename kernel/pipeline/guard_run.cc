@@ -108,6 +108,11 @@ class RequestGuards::Spares {
     if (states->capacity() > states_.capacity()) states->swap(states_);
     if (checks->capacity() > checks_.capacity()) checks->swap(checks_);
   }
+  // A request's plan and context likewise.
+  void swapParts(GuardPlan* plan, GuardContext* context) {
+    std::swap(*plan, plan_);
+    std::swap(*context, context_);
+  }
 
  private:
   static constexpr size_t kMaxSpares = 64;
@@ -115,6 +120,8 @@ class RequestGuards::Spares {
   std::vector<Check*> spares_;
   std::vector<void*> states_;
   std::vector<Check*> checks_;
+  GuardPlan plan_;
+  GuardContext context_;
 };
 
 thread_local RequestGuards::Spares RequestGuards::spares_;
@@ -152,6 +159,11 @@ RequestGuards::~RequestGuards() {
     }
   }
   spares_.giveLists(&states_, &checks_);
+  spares_.swapParts(&plan_, &context_);
+}
+
+void RequestGuards::takeSpares(GuardPlan* plan, GuardContext* context) {
+  spares_.swapParts(plan, context);
 }
 
 void RequestGuards::run(GuardHook hook, std::vector<std::string>* segments, Done done) {

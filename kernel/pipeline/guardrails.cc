@@ -88,6 +88,11 @@ bool GuardPlan::empty() const {
   return true;
 }
 
+void GuardPlan::clear() {
+  for (auto& h : hooks) h.clear();
+  rule_ids.clear();
+}
+
 std::unique_ptr<GuardrailSet> GuardrailSet::build(const manifest::Config& config,
                                                   plugins::Registry* registry,
                                                   std::vector<std::string>* errors) {
@@ -180,9 +185,11 @@ bool GuardrailSet::parseHeader(std::string_view header, GuardNames* out,
   return true;
 }
 
-GuardPlan GuardrailSet::plan(const governance::RequestFacts& facts, const GuardNames* extra) const {
-  GuardPlan plan;
-  if (guards_.empty()) return plan;
+void GuardrailSet::plan(const governance::RequestFacts& facts, const GuardNames* extra,
+                        GuardPlan* out) const {
+  GuardPlan& plan = *out;
+  plan.clear();
+  if (guards_.empty()) return;
   for (const auto& rule : config_->guardrail_rules) {
     if (!governance::matches(rule.when, facts)) continue;
     plan.rule_ids.push_back(rule.id);
@@ -198,7 +205,6 @@ GuardPlan GuardrailSet::plan(const governance::RequestFacts& facts, const GuardN
     }
   }
   for (auto& list : plan.hooks) sortForRun(&list);
-  return plan;
 }
 
 }  // namespace sluice::pipeline
