@@ -108,10 +108,15 @@ class RequestGuards::Spares {
     if (states->capacity() > states_.capacity()) states->swap(states_);
     if (checks->capacity() > checks_.capacity()) checks->swap(checks_);
   }
-  // A request's plan and context likewise.
+  // A request's plan and context likewise, member by member: std::swap moves each whole
+  // struct three times.
   void swapParts(GuardPlan* plan, GuardContext* context) {
-    std::swap(*plan, plan_);
-    std::swap(*context, context_);
+    for (size_t h = 0; h < kGuardHookCount; h++) plan->hooks[h].swap(plan_.hooks[h]);
+    plan->rule_ids.swap(plan_.rule_ids);
+    context->request_id.swap(context_.request_id);
+    context->model.swap(context_.model);
+    context->subject.swap(context_.subject);
+    context->metadata_json.swap(context_.metadata_json);
   }
 
  private:
