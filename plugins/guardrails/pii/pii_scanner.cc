@@ -88,6 +88,17 @@ size_t findTrigger(std::string_view text, size_t at) {
   return at;
 }
 
+// The first trigger from `at` on that may start something: a '(' or '+' glued to the word
+// before it ("settle(", "C+") starts nothing, and no address or IBAN reaches back to one.
+size_t findStartingTrigger(std::string_view text, size_t at) {
+  for (;; at++) {
+    at = findTrigger(text, at);
+    if (at >= text.size() || (text[at] != '(' && text[at] != '+') || at == 0) return at;
+    const unsigned char before = text[at - 1];
+    if (!isAlnum(before) && before != '_' && before != ']') return at;
+  }
+}
+
 // Whether text[at] continues the word before it: a letter, a digit, '_', or a placeholder
 // ("…::[IP_ADDRESS_1]") that a redaction put there.
 bool gluedAt(std::string_view text, size_t at) {
@@ -283,9 +294,9 @@ size_t PiiScanner::scan(std::string_view text, std::vector<Match>* out,
   const uint32_t numbers =
       enabled_ & ((1u << kPhone) | (1u << kCreditCard) | (1u << kUsSsn) | (1u << kIpAddress));
   size_t i = 0;
-  size_t trigger = findTrigger(text, 0);
+  size_t trigger = findStartingTrigger(text, 0);
   while (i < n) {
-    if (trigger < i) trigger = findTrigger(text, i);
+    if (trigger < i) trigger = findStartingTrigger(text, i);
     if (trigger > i + kTriggerReach) i = trigger - kTriggerReach;  // nothing starts before
     unsigned char c = text[i];
     if (c == '@') {
