@@ -237,6 +237,8 @@ class Exchange : public http::ClientHandler {
   std::vector<cJSON*> guard_items_;
   std::vector<std::string> guard_texts_;
   bool guard_changed_ = false;
+  size_t guard_hook_ = 0;        // the request hook whose guardrails run
+  uint64_t guard_start_ns_ = 0;  // when the request's guardrails began
   std::string guarded_body_;  // the request body after input guardrails; empty: unchanged
   std::unique_ptr<StreamGuard> stream_guard_;  // output guardrails on SSE
   uint64_t guard_in_ns_ = 0;  // time spent in input guardrails

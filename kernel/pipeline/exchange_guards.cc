@@ -19,6 +19,9 @@ constexpr size_t kMaxGuardBacklog = 1 << 20;
 // their buffers instead of allocating. A long text's buffer is not kept.
 thread_local std::vector<std::string> t_spare_texts;
 constexpr size_t kMaxKeptText = 64 * 1024;
+// The string items' list likewise; a long one is not kept.
+thread_local std::vector<cJSON*> t_spare_items;
+constexpr size_t kMaxKeptItems = 1024;
 
 void takeSpareTexts(std::vector<std::string>* texts) {
   if (texts->capacity() == 0) texts->swap(t_spare_texts);
@@ -30,6 +33,17 @@ void giveSpareTexts(std::vector<std::string>* texts) {
   }
   if (texts->size() > t_spare_texts.size()) texts->swap(t_spare_texts);
   *texts = {};
+}
+
+void takeSpareItems(std::vector<cJSON*>* items) {
+  if (items->capacity() == 0) items->swap(t_spare_items);
+}
+
+void giveSpareItems(std::vector<cJSON*>* items) {
+  if (items->capacity() <= kMaxKeptItems && items->capacity() > t_spare_items.capacity()) {
+    items->swap(t_spare_items);
+  }
+  *items = {};
 }
 
 }  // namespace
@@ -52,19 +66,23 @@ void Exchange::guardRequestHook(size_t next, uint64_t start_ns) {
   for (; next < std::size(kRequestHooks); next++) {
     GuardHook hook = kRequestHooks[next];
     if (!spec_.guards->runs(hook)) continue;
-    guard_items_ = guard_json_.requestItems(hook);
+    takeSpareItems(&guard_items_);
+    guard_json_.requestItems(hook, &guard_items_);
     if (guard_items_.empty()) continue;
     takeSpareTexts(&guard_texts_);
     GuardedJson::texts(guard_items_, &guard_texts_);
-    spec_.guards->run(hook, &guard_texts_, [this, next, start_ns](const GuardOutcome& o) {
+    // The answer's callback captures `this` alone: std::function keeps it without allocating.
+    guard_hook_ = next;
+    guard_start_ns_ = start_ns;
+    spec_.guards->run(hook, &guard_texts_, [this](const GuardOutcome& o) {
       Hold hold(this);
-      guard_in_ns_ = util::monotonicNs() - start_ns;
+      guard_in_ns_ = util::monotonicNs() - guard_start_ns_;
       if (o.blocked) {
         guardBlocked(o);
         return;
       }
       if (o.changed) guard_changed_ |= GuardedJson::write(guard_items_, guard_texts_);
-      guardRequestHook(next + 1, start_ns);
+      guardRequestHook(guard_hook_ + 1, guard_start_ns_);
     });
     return;
   }
@@ -80,7 +98,7 @@ void Exchange::guardRequestHook(size_t next, uint64_t start_ns) {
   // unguarded request's parse is (its many small blocks, freed before, make that call's
   // allocations slow), and not kept with the exchange, so the answer reuses that memory.
   GuardedJson request_tree = std::move(guard_json_);
-  guard_items_ = {};
+  giveSpareItems(&guard_items_);
   giveSpareTexts(&guard_texts_);
   guard_done_ns_ = util::monotonicNs();
   guard_in_ns_ = guard_done_ns_ - start_ns;
@@ -105,7 +123,8 @@ void Exchange::guardResponseHook(size_t next, uint64_t start_ns, std::string_vie
   for (; next < std::size(kResponseHooks); next++) {
     GuardHook hook = kResponseHooks[next];
     if (!spec_.guards->runs(hook)) continue;
-    guard_items_ = guard_json_.responseItems(hook);
+    takeSpareItems(&guard_items_);
+    guard_json_.responseItems(hook, &guard_items_);
     if (guard_items_.empty()) continue;
     takeSpareTexts(&guard_texts_);
     GuardedJson::texts(guard_items_, &guard_texts_);
@@ -122,6 +141,7 @@ void Exchange::guardResponseHook(size_t next, uint64_t start_ns, std::string_vie
     return;
   }
   guard_out_ns_ = util::monotonicNs() - start_ns;
+  giveSpareItems(&guard_items_);
   giveSpareTexts(&guard_texts_);
   if (!guard_changed_) {
     respondNow(body);

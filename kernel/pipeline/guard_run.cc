@@ -98,11 +98,35 @@ class RequestGuards::Spares {
     c->reset(kMaxKeptContent);
     spares_.push_back(c);
   }
+  // A request's lists of plugin states and checks in flight, with the buffers of the last
+  // request's.
+  void takeLists(std::vector<void*>* states, std::vector<Check*>* checks) {
+    states->swap(states_);
+    checks->swap(checks_);
+  }
+  void giveLists(std::vector<void*>* states, std::vector<Check*>* checks) {
+    if (states->capacity() > states_.capacity()) states->swap(states_);
+    if (checks->capacity() > checks_.capacity()) checks->swap(checks_);
+  }
+  // A request's plan and context likewise, member by member: std::swap moves each whole
+  // struct three times.
+  void swapParts(GuardPlan* plan, GuardContext* context) {
+    for (size_t h = 0; h < kGuardHookCount; h++) plan->hooks[h].swap(plan_.hooks[h]);
+    plan->rule_ids.swap(plan_.rule_ids);
+    context->request_id.swap(context_.request_id);
+    context->model.swap(context_.model);
+    context->subject.swap(context_.subject);
+    context->metadata_json.swap(context_.metadata_json);
+  }
 
  private:
   static constexpr size_t kMaxSpares = 64;
   static constexpr size_t kMaxKeptContent = 64 * 1024;
   std::vector<Check*> spares_;
+  std::vector<void*> states_;
+  std::vector<Check*> checks_;
+  GuardPlan plan_;
+  GuardContext context_;
 };
 
 thread_local RequestGuards::Spares RequestGuards::spares_;
@@ -118,7 +142,10 @@ RequestGuards::Check* RequestGuards::newCheck(const Guardrail* g, size_t segment
 
 RequestGuards::RequestGuards(sluice_worker* worker, GuardPlan plan, GuardContext context,
                              size_t slots)
-    : worker_(worker), plan_(std::move(plan)), context_(std::move(context)), states_(slots) {
+    : worker_(worker), plan_(std::move(plan)), context_(std::move(context)) {
+  spares_.takeLists(&states_, &checks_);
+  states_.assign(slots, nullptr);
+  checks_.clear();
   checks_.reserve(slots);  // at most one check per guardrail is in flight
 }
 
@@ -136,6 +163,12 @@ RequestGuards::~RequestGuards() {
       state = nullptr;
     }
   }
+  spares_.giveLists(&states_, &checks_);
+  spares_.swapParts(&plan_, &context_);
+}
+
+void RequestGuards::takeSpares(GuardPlan* plan, GuardContext* context) {
+  spares_.swapParts(plan, context);
 }
 
 void RequestGuards::run(GuardHook hook, std::vector<std::string>* segments, Done done) {

@@ -5,8 +5,14 @@
 namespace sluice::pipeline {
 namespace {
 
+// cJSON_GetObjectItemCaseSensitive, with the first byte compared before the rest: most keys
+// differ there, and each strcmp is a call.
 cJSON* member(const cJSON* obj, const char* name) {
-  return cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, name) : nullptr;
+  if (!cJSON_IsObject(obj)) return nullptr;
+  for (cJSON* item = obj->child; item && item->string; item = item->next) {
+    if (item->string[0] == name[0] && strcmp(item->string, name) == 0) return item;
+  }
+  return nullptr;  // as cJSON, stopping at a member without a key
 }
 
 bool isRole(const cJSON* message, const char* role) {
@@ -53,44 +59,41 @@ bool GuardedJson::parse(std::string_view json) {
   return cJSON_IsObject(root_.get());
 }
 
-std::vector<cJSON*> GuardedJson::requestItems(GuardHook hook) const {
-  std::vector<cJSON*> out;
+void GuardedJson::requestItems(GuardHook hook, std::vector<cJSON*>* out) const {
+  out->clear();
   cJSON* messages = member(root_.get(), "messages");
   if (cJSON_IsArray(messages)) {
-    out.reserve(static_cast<size_t>(cJSON_GetArraySize(messages)));  // one text per message, mostly
     for (cJSON* m = messages->child; m; m = m->next) {
       if (hook == GuardHook::LlmInput || (hook == GuardHook::McpPostTool && isRole(m, "tool"))) {
-        addContent(member(m, "content"), &out);
+        addContent(member(m, "content"), out);
       }
     }
   }
   if (hook == GuardHook::LlmInput) {
-    addStrings(member(root_.get(), "prompt"), &out);
-    addStrings(member(root_.get(), "input"), &out);
+    addStrings(member(root_.get(), "prompt"), out);
+    addStrings(member(root_.get(), "input"), out);
   }
-  return out;
 }
 
-std::vector<cJSON*> GuardedJson::responseItems(GuardHook hook) const {
-  std::vector<cJSON*> out;
+void GuardedJson::responseItems(GuardHook hook, std::vector<cJSON*>* out) const {
+  out->clear();
   cJSON* choices = member(root_.get(), "choices");
-  if (!cJSON_IsArray(choices)) return out;
+  if (!cJSON_IsArray(choices)) return;
   for (cJSON* c = choices->child; c; c = c->next) {
     cJSON* message = member(c, "message");
     if (hook == GuardHook::LlmOutput) {
-      addContent(member(message, "content"), &out);
+      addContent(member(message, "content"), out);
       cJSON* text = member(c, "text");  // completions
-      if (cJSON_IsString(text)) out.push_back(text);
+      if (cJSON_IsString(text)) out->push_back(text);
     } else if (hook == GuardHook::McpPreTool) {
       cJSON* calls = member(message, "tool_calls");
       if (!cJSON_IsArray(calls)) continue;
       for (cJSON* call = calls->child; call; call = call->next) {
         cJSON* args = member(member(call, "function"), "arguments");
-        if (cJSON_IsString(args)) out.push_back(args);
+        if (cJSON_IsString(args)) out->push_back(args);
       }
     }
   }
-  return out;
 }
 
 std::string GuardedJson::print() const {

@@ -26,9 +26,10 @@ class GuardedJson {
   bool parse(std::string_view json);
   // Takes a tree parsed already (and frees it); false when it is not an object.
   bool adopt(cJSON* root);
-  // The string items `hook` inspects in a request body / a whole response.
-  std::vector<cJSON*> requestItems(GuardHook hook) const;
-  std::vector<cJSON*> responseItems(GuardHook hook) const;
+  // The string items `hook` inspects in a request body / a whole response, into `out`
+  // (its buffer reused).
+  void requestItems(GuardHook hook, std::vector<cJSON*>* out) const;
+  void responseItems(GuardHook hook, std::vector<cJSON*>* out) const;
   std::string print() const;
 
   // Their texts into `out` (its strings' buffers reused), and writing edited texts back; true

@@ -33,6 +33,27 @@ void addOnce(std::vector<const Guardrail*>* list, const Guardrail* g, size_t mos
   list->push_back(g);
 }
 
+// Mutations in priority order (then manifest order), validations after them.
+bool runsBefore(const Guardrail* a, const Guardrail* b) {
+  if (a->validate() != b->validate()) return !a->validate();
+  if (!a->validate() && a->config->priority != b->config->priority) {
+    return a->config->priority < b->config->priority;
+  }
+  return a->index < b->index;
+}
+
+// A stable insertion sort: a hook runs a few guardrails, and std::stable_sort allocates a
+// buffer on every request.
+void sortForRun(std::vector<const Guardrail*>* list) {
+  std::vector<const Guardrail*>& l = *list;
+  for (size_t i = 1; i < l.size(); i++) {
+    const Guardrail* g = l[i];
+    size_t j = i;
+    for (; j > 0 && runsBefore(g, l[j - 1]); j--) l[j] = l[j - 1];
+    l[j] = g;
+  }
+}
+
 }  // namespace
 
 const char* hookName(GuardHook hook) {
@@ -65,6 +86,11 @@ bool GuardPlan::empty() const {
     if (!h.empty()) return false;
   }
   return true;
+}
+
+void GuardPlan::clear() {
+  for (auto& h : hooks) h.clear();
+  rule_ids.clear();
 }
 
 std::unique_ptr<GuardrailSet> GuardrailSet::build(const manifest::Config& config,
@@ -159,9 +185,11 @@ bool GuardrailSet::parseHeader(std::string_view header, GuardNames* out,
   return true;
 }
 
-GuardPlan GuardrailSet::plan(const governance::RequestFacts& facts, const GuardNames* extra) const {
-  GuardPlan plan;
-  if (guards_.empty()) return plan;
+void GuardrailSet::plan(const governance::RequestFacts& facts, const GuardNames* extra,
+                        GuardPlan* out) const {
+  GuardPlan& plan = *out;
+  plan.clear();
+  if (guards_.empty()) return;
   for (const auto& rule : config_->guardrail_rules) {
     if (!governance::matches(rule.when, facts)) continue;
     plan.rule_ids.push_back(rule.id);
@@ -176,17 +204,7 @@ GuardPlan GuardrailSet::plan(const governance::RequestFacts& facts, const GuardN
       for (const auto& name : (*extra)[h]) addOnce(&plan.hooks[h], find(name), guards_.size());
     }
   }
-  // Mutations in priority order (then manifest order), validations after them.
-  for (auto& list : plan.hooks) {
-    std::stable_sort(list.begin(), list.end(), [](const Guardrail* a, const Guardrail* b) {
-      if (a->validate() != b->validate()) return !a->validate();
-      if (!a->validate() && a->config->priority != b->config->priority) {
-        return a->config->priority < b->config->priority;
-      }
-      return a->index < b->index;
-    });
-  }
-  return plan;
+  for (auto& list : plan.hooks) sortForRun(&list);
 }
 
 }  // namespace sluice::pipeline

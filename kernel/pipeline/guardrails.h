@@ -43,6 +43,7 @@ struct GuardPlan {
   }
   bool runs(GuardHook h) const { return !of(h).empty(); }
   bool empty() const;
+  void clear();  // keeps the lists' buffers
 };
 
 // Guardrails a caller asked for by name, per hook (X-Sluice-Guardrails).
@@ -70,8 +71,9 @@ class GuardrailSet {
   // problem (an unknown key or name, a wrong type).
   bool parseHeader(std::string_view header, GuardNames* out, std::string* error) const;
 
-  // What the rules matching this request pick, plus what the header asked for.
-  GuardPlan plan(const governance::RequestFacts& facts, const GuardNames* extra) const;
+  // What the rules matching this request pick, plus what the header asked for, into `out`
+  // (its buffers reused).
+  void plan(const governance::RequestFacts& facts, const GuardNames* extra, GuardPlan* out) const;
 
  private:
   GuardrailSet() = default;

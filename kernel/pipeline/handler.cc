@@ -427,9 +427,11 @@ bool RequestHandler::planGuards(const Gateway& gw, const http::Request& req, htt
   facts.principal = spec->principal;
   facts.model = spec->requested_model;
   facts.metadata = &spec->metadata;
-  GuardPlan plan = set.plan(facts, header ? &extra : nullptr);
-  if (plan.empty()) return true;
+  GuardPlan plan;
   GuardContext context;
+  RequestGuards::takeSpares(&plan, &context);
+  set.plan(facts, header ? &extra : nullptr, &plan);
+  if (plan.empty()) return true;
   context.request_id = spec->request_id;
   context.model = spec->requested_model;
   context.subject = spec->principal->subject;

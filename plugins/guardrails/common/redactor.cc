@@ -82,9 +82,17 @@ struct RequestMemory {
   }
 };
 
-thread_local std::vector<Match> t_matches;
+// A scan's spans, kept per thread so that their buffers are reused.
+struct ScanLists {
+  std::vector<Match> matches;
+  std::vector<Span> units;
+};
 
-thread_local std::vector<Span> t_units;
+// Each use of a plugin's thread_local is a call into the dynamic linker: one per check.
+[[gnu::noinline]] ScanLists& scanLists() {
+  thread_local ScanLists lists;
+  return lists;
+}
 
 // Where the held tail starts when `pending` may still grow: at the whitespace before the word
 // holding it, and before any unit the scan read across whitespace (a phone number with
@@ -214,8 +222,9 @@ int checkWithScanner(const Scanner& scanner, Action action, const sluice_guard_i
     recounted = std::move(tail.counts);
   }
 
-  std::vector<Match>& matches = t_matches;
-  std::vector<Span>& units = t_units;
+  ScanLists& lists = scanLists();
+  std::vector<Match>& matches = lists.matches;
+  std::vector<Span>& units = lists.units;
   matches.clear();
   units.clear();
   size_t pending = std::min(scanner.scan(text, &matches, &units), text.size());

@@ -2,9 +2,14 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <string>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "codec.h"
 #include "text.h"
@@ -255,6 +260,138 @@ bool pemLineMayContinue(std::string_view line) {
     if (startsWith(header, line)) return true;
   }
   return pemLine(line) != PemLine::kNone;
+}
+
+// Where scan() may find something, as a bitmap over the text's bytes: every key, token,
+// keyword, JWT and private-key header is a run of at least `run` token characters, so only
+// where such a run starts, at '[' (a placeholder), ':' ("://") and a word "hook…" (a Slack
+// webhook's short first word), and anywhere in the token run the text ends with (it may
+// still grow). Between two of these positions scan() passes over plain words only.
+class StopMap {
+ public:
+  StopMap(std::string_view text, size_t run);
+  // The first position from `at` (where a scan step starts) on where one may find something.
+  size_t next(size_t at) const {
+    if (at >= tail_) return at;
+    size_t word = at / 64;
+    uint64_t bits = bits_[word] & (~uint64_t{0} << (at % 64));
+    while (bits == 0) {
+      if (++word == bits_.size()) return tail_;
+      bits = bits_[word];
+    }
+    return std::min(word * 64 + static_cast<size_t>(std::countr_zero(bits)), tail_);
+  }
+
+ private:
+  std::vector<uint64_t>& bits_;
+  size_t tail_;
+};
+
+// Of 64 bytes: the token characters, and '[', ':' and "ho" (the start of "hook").
+struct BlockMasks {
+  uint64_t token = 0;
+  uint64_t marks = 0;
+};
+
+// Reads 65 bytes from `p`: the byte after the block completes its last "ho".
+#if defined(__SSE2__)
+[[gnu::always_inline]] inline BlockMasks classifyBlock(const unsigned char* p) {
+  const auto eq = [](__m128i v, char c) { return _mm_cmpeq_epi8(v, _mm_set1_epi8(c)); };
+  // lo <= byte <= hi: shifted so that lo is -128, one signed comparison (a byte >= 0x80 lands
+  // at or past 0, never in range).
+  const auto between = [](__m128i v, char lo, char hi) {
+    __m128i shifted = _mm_add_epi8(v, _mm_set1_epi8(static_cast<char>(0x80 - lo)));
+    return _mm_cmpgt_epi8(_mm_set1_epi8(static_cast<char>(0x80 - lo + hi + 1)), shifted);
+  };
+  const auto bits = [](__m128i set, unsigned lane) {
+    return static_cast<uint64_t>(static_cast<uint16_t>(_mm_movemask_epi8(set))) << (16 * lane);
+  };
+  BlockMasks m;
+  for (unsigned lane = 0; lane < 4; lane++) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * lane));
+    __m128i after = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * lane + 1));
+    __m128i letter = between(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 'z');
+    // '+' ',' '-' '.' '/' and the digits are one range; ',' and '.' are no token characters.
+    __m128i signs_digits =
+        _mm_andnot_si128(_mm_or_si128(eq(v, ','), eq(v, '.')), between(v, '+', '9'));
+    __m128i token = _mm_or_si128(_mm_or_si128(letter, signs_digits), eq(v, '_'));
+    __m128i ho = _mm_and_si128(eq(v, 'h'), eq(after, 'o'));
+    m.token |= bits(token, lane);
+    m.marks |= bits(_mm_or_si128(_mm_or_si128(eq(v, '['), eq(v, ':')), ho), lane);
+  }
+  return m;
+}
+#else
+BlockMasks classifyBlock(const unsigned char* p) {
+  BlockMasks m;
+  for (unsigned k = 0; k < 64; k++) {
+    const uint64_t bit = uint64_t{1} << k;
+    if (isTokenChar(p[k])) m.token |= bit;
+    if (p[k] == '[' || p[k] == ':' || (p[k] == 'h' && p[k + 1] == 'o')) m.marks |= bit;
+  }
+  return m;
+}
+#endif
+
+// Where `run` (at most 64) token characters in a row start, of the block whose token
+// characters are `token`, followed by the block `next`.
+[[gnu::always_inline]] inline uint64_t runStarts(uint64_t token, uint64_t next, size_t run) {
+  if (run <= 1) return run == 1 ? token : ~uint64_t{0};
+  unsigned __int128 starts = token | static_cast<unsigned __int128>(next) << 64;
+  size_t length = 1;  // `starts` holds where runs of `length` start
+  while (2 * length < run) {
+    starts &= starts >> length;
+    length *= 2;
+  }
+  starts &= starts >> (run - length);
+  return static_cast<uint64_t>(starts);
+}
+
+// Keeps of `ho` the "hook"s at the start of a word, the block starting at text[base].
+uint64_t hooksAtWordStart(std::string_view text, size_t base, uint64_t ho) {
+  uint64_t hooks = 0;
+  for (; ho; ho &= ho - 1) {
+    size_t at = base + static_cast<size_t>(std::countr_zero(ho));
+    if ((at == 0 || !isWordChar(text[at - 1])) && startsWith(text.substr(at), "hook")) {
+      hooks |= ho & -ho;
+    }
+  }
+  return hooks;
+}
+
+// The bitmap's buffer, kept per thread; one thread_local lookup (a call) per scan.
+[[gnu::noinline]] std::vector<uint64_t>& stopBits() {
+  thread_local std::vector<uint64_t> bits;
+  return bits;
+}
+
+StopMap::StopMap(std::string_view text, size_t run) : bits_(stopBits()) {
+  std::vector<uint64_t>& bits = bits_;
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  const size_t blocks = n / 64 + 1;
+  bits.resize(blocks);
+  // A block is done once the next one's token characters are known: runs cross blocks.
+  const auto classify = [&](size_t b) {
+    if (b * 64 + 65 <= n) return classifyBlock(p + b * 64);
+    unsigned char padded[80] = {};  // past the end: bytes that start nothing
+    if (b * 64 < n) memcpy(padded, p + b * 64, n - b * 64);
+    return classifyBlock(padded);
+  };
+  BlockMasks block = classify(0);
+  for (size_t b = 0; b < blocks; b++) {
+    BlockMasks next = b + 1 < blocks ? classify(b + 1) : BlockMasks{};
+    // The "ho" marks are on 'h', a token character; '[' and ':' are none.
+    const uint64_t ho = block.marks & block.token;
+    // The usual run length as a constant: its shifts unrolled.
+    const uint64_t runs = run == kShortestKeyWord
+                              ? runStarts(block.token, next.token, kShortestKeyWord)
+                              : runStarts(block.token, next.token, run);
+    bits[b] = (block.marks & ~ho) | hooksAtWordStart(text, b * 64, ho) | runs;
+    block = next;
+  }
+  tail_ = n;
+  while (tail_ > 0 && isTokenChar(text[tail_ - 1])) tail_--;
 }
 
 }  // namespace
@@ -554,8 +691,11 @@ size_t SecretsScanner::scan(std::string_view text, std::vector<Match>* out,
                             std::vector<guardrails::Span>* units) const {
   const size_t n = text.size();
   size_t pending = n;
+  const StopMap stops(text, std::min(entropy_.min_length, kShortestKeyWord));
   size_t i = 0;
   while (i < n) {
+    i = stops.next(i);  // past plain words
+    if (i >= n) break;
     unsigned char c = text[i];
     if (!kActiveBytes[c]) {  // spaces and most punctuation start nothing
       i++;
