@@ -8,6 +8,14 @@
 #include <cstring>
 #include <string_view>
 
+// The scanners' SSE2 loops. Built with SLUICE_PORTABLE_SCAN they use their portable
+// loops instead, as on a machine without SSE2; the unit tests of pii and secrets also run
+// against such a build (their `.portable` twins), so those loops are tested too.
+#if defined(__SSE2__) && !defined(SLUICE_PORTABLE_SCAN)
+#define SLUICE_SCAN_SSE2 1
+#include <emmintrin.h>
+#endif
+
 namespace sluice::guardrails {
 
 // Each class test is one subtraction and one unsigned comparison.

@@ -6,10 +6,6 @@
 #include <bit>
 #include <cstring>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include "number_run.h"
 #include "text.h"
 
@@ -58,7 +54,7 @@ static_assert(triggersInRange());
 size_t findTrigger(std::string_view text, size_t at) {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const size_t n = text.size();
-#if defined(__SSE2__)
+#if defined(SLUICE_SCAN_SSE2)
   // Sixteen bytes at a time, the triggers exactly: '0' .. ':' is one range.
   const auto eq = [](__m128i v, char c) { return _mm_cmpeq_epi8(v, _mm_set1_epi8(c)); };
   for (; at + 16 <= n; at += 16) {

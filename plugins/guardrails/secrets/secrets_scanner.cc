@@ -7,10 +7,6 @@
 #include <cstring>
 #include <string>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include "codec.h"
 #include "text.h"
 
@@ -294,7 +290,7 @@ struct BlockMasks {
 };
 
 // Reads 65 bytes from `p`: the byte after the block completes its last "ho".
-#if defined(__SSE2__)
+#if defined(SLUICE_SCAN_SSE2)
 [[gnu::always_inline]] inline BlockMasks classifyBlock(const unsigned char* p) {
   const auto eq = [](__m128i v, char c) { return _mm_cmpeq_epi8(v, _mm_set1_epi8(c)); };
   // lo <= byte <= hi: shifted so that lo is -128, one signed comparison (a byte >= 0x80 lands
