@@ -79,7 +79,7 @@ class RedisStore : public CounterStore {
 
   // True once the server has answered on the current connection.
   bool connected() const override { return connected_; }
-  void close();
+  void close() override;
 
  private:
   // What a call is for decides how its reply is read and who hears of it.

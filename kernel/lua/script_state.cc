@@ -3,7 +3,7 @@
 namespace sluice::lua {
 
 std::unique_ptr<ScriptState> ScriptState::create(const Script& script, std::string* error) {
-  std::unique_ptr<ScriptState> s(new ScriptState(script));
+  std::unique_ptr<ScriptState> s(new ScriptState());
   char err[512] = {0};
   s->sandbox_ = sluice_lua_sandbox_new(&script.limits, err, sizeof err);
   if (!s->sandbox_) {

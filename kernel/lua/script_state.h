@@ -31,9 +31,8 @@ class ScriptState {
   size_t memoryUsed() const { return sluice_lua_sandbox_memory_used(sandbox_); }
 
  private:
-  explicit ScriptState(const Script& script) : script_(script) {}
+  ScriptState() = default;
 
-  const Script& script_;
   sluice_lua_sandbox* sandbox_ = nullptr;
   ApiBinding binding_;
   int refs_[kHookCount] = {-1, -1, -1};
