@@ -23,8 +23,10 @@ constexpr size_t kMaxKeptText = 64 * 1024;
 thread_local std::vector<cJSON*> t_spare_items;
 constexpr size_t kMaxKeptItems = 1024;
 
-void takeSpareTexts(std::vector<std::string>* texts) {
-  if (texts->capacity() == 0) texts->swap(t_spare_texts);
+// A list without a buffer takes the spare one.
+template <typename T>
+void takeSpare(std::vector<T>* list, std::vector<T>* spare) {
+  if (list->capacity() == 0) list->swap(*spare);
 }
 
 void giveSpareTexts(std::vector<std::string>* texts) {
@@ -33,10 +35,6 @@ void giveSpareTexts(std::vector<std::string>* texts) {
   }
   if (texts->size() > t_spare_texts.size()) texts->swap(t_spare_texts);
   *texts = {};
-}
-
-void takeSpareItems(std::vector<cJSON*>* items) {
-  if (items->capacity() == 0) items->swap(t_spare_items);
 }
 
 void giveSpareItems(std::vector<cJSON*>* items) {
@@ -66,10 +64,10 @@ void Exchange::guardRequestHook(size_t next, uint64_t start_ns) {
   for (; next < std::size(kRequestHooks); next++) {
     GuardHook hook = kRequestHooks[next];
     if (!spec_.guards->runs(hook)) continue;
-    takeSpareItems(&guard_items_);
+    takeSpare(&guard_items_, &t_spare_items);
     guard_json_.requestItems(hook, &guard_items_);
     if (guard_items_.empty()) continue;
-    takeSpareTexts(&guard_texts_);
+    takeSpare(&guard_texts_, &t_spare_texts);
     GuardedJson::texts(guard_items_, &guard_texts_);
     // The answer's callback captures `this` alone: std::function keeps it without allocating.
     guard_hook_ = next;
@@ -123,10 +121,10 @@ void Exchange::guardResponseHook(size_t next, uint64_t start_ns, std::string_vie
   for (; next < std::size(kResponseHooks); next++) {
     GuardHook hook = kResponseHooks[next];
     if (!spec_.guards->runs(hook)) continue;
-    takeSpareItems(&guard_items_);
+    takeSpare(&guard_items_, &t_spare_items);
     guard_json_.responseItems(hook, &guard_items_);
     if (guard_items_.empty()) continue;
-    takeSpareTexts(&guard_texts_);
+    takeSpare(&guard_texts_, &t_spare_texts);
     GuardedJson::texts(guard_items_, &guard_texts_);
     spec_.guards->run(hook, &guard_texts_, [this, next, start_ns, body](const GuardOutcome& o) {
       Hold hold(this);

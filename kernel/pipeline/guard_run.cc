@@ -167,7 +167,7 @@ RequestGuards::~RequestGuards() {
   spares_.swapParts(&plan_, &context_);
 }
 
-void RequestGuards::takeSpares(GuardPlan* plan, GuardContext* context) {
+void RequestGuards::swapSpares(GuardPlan* plan, GuardContext* context) {
   spares_.swapParts(plan, context);
 }
 

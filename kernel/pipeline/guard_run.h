@@ -40,9 +40,9 @@ class RequestGuards {
   using Done = std::function<void(const GuardOutcome&)>;
 
   RequestGuards(sluice_worker* worker, GuardPlan plan, GuardContext context, size_t slots);
-  // A plan and a context to fill for the next request, holding the buffers of one the worker
-  // is done with.
-  static void takeSpares(GuardPlan* plan, GuardContext* context);
+  // Trades `plan` and `context` for the worker's spares: called on empty ones, they come back
+  // with the buffers of a request the worker is done with; called again, they go back.
+  static void swapSpares(GuardPlan* plan, GuardContext* context);
   // Cancels a check still pending and releases every plugin's request state.
   ~RequestGuards();
   RequestGuards(const RequestGuards&) = delete;

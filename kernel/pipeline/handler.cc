@@ -429,9 +429,12 @@ bool RequestHandler::planGuards(const Gateway& gw, const http::Request& req, htt
   facts.metadata = &spec->metadata;
   GuardPlan plan;
   GuardContext context;
-  RequestGuards::takeSpares(&plan, &context);
+  RequestGuards::swapSpares(&plan, &context);
   set.plan(facts, header ? &extra : nullptr, &plan);
-  if (plan.empty()) return true;
+  if (plan.empty()) {
+    RequestGuards::swapSpares(&plan, &context);  // unused: the buffers go back
+    return true;
+  }
   context.request_id = spec->request_id;
   context.model = spec->requested_model;
   context.subject = spec->principal->subject;

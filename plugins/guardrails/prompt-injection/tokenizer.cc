@@ -159,9 +159,8 @@ class Builder {
       const uint32_t hash = len == 1 ? hashLetters(w, 1) : hashLongerLetters(w, len);
       if (len == 1 || (k & kLabelByte) || mayBeLetters(hash)) {
         keepPlainWord(i, len, hash, c, k);
-      } else {  // what countPlainWord() does
-        singles_ = 0;
-        countWord();
+      } else {
+        countQuietWords(1);
       }
       i = afterPlainWord(c, k, j + 1);
       if (startsWord(i)) continue;
@@ -220,13 +219,11 @@ class Builder {
     return i;
   }
 
-  // What countPlainWord() does, for `count` words in a row.
+  // `count` plain words in a row that are not tokens, as countPlainWord() counts one.
   void countQuietWords(uint32_t count) {
     if (count == 0) return;
-    out_->words += count;
     singles_ = 0;
-    line_start_ = false;
-    last_line_blank_ = false;
+    countWords(count);
   }
 
   // How many ASCII letters `w` starts with, counting to 16 at most (16 for more).
@@ -278,7 +275,7 @@ class Builder {
     } else {
       singles_ = 0;
     }
-    countWord();
+    countWords();
   }
 
   // Whether a word of ASCII letters is written in capitals.
@@ -531,13 +528,13 @@ class Builder {
 
   // Counted, and the next word starts afresh.
   void endWord() {
-    countWord();
+    countWords();
     len_ = 0;
     plain_ = false;
   }
 
-  void countWord() {
-    out_->words++;
+  void countWords(uint32_t n = 1) {
+    out_->words += n;
     line_start_ = false;
     last_line_blank_ = false;
   }
