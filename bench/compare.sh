@@ -95,13 +95,15 @@ check_feature() {
   grep -qiE "$EXPECT" <<<"$headers" || die "$LABEL did not run (no header matching $EXPECT): $headers"
 }
 
-# callgrind_total TEMPLATE N: instructions the gateway runs to start, answer
-# N requests on one connection, and stop.
+# callgrind_total NAME N: instructions the gateway NAME runs to start,
+# answer N requests on one connection, and stop. Its callgrind output stays
+# in $BENCH_WORK/callgrind/NAME/out.N (KEEP_WORK=1 keeps it for
+# callgrind_annotate).
 callgrind_total() {
-  local dir=$BENCH_WORK/callgrind port pid i
+  local dir=$BENCH_WORK/callgrind/$1 port pid i
   mkdir -p "$dir"
   port=$(free_port)
-  fill "$1" "$dir/sluice.yaml" "$port"
+  fill "${TEMPLATE[$1]}" "$dir/sluice.yaml" "$port"
   sed -i "s|@ROOT@|$BENCH_ROOT|g" "$dir/sluice.yaml"
   valgrind --tool=callgrind --callgrind-out-file="$dir/out.$2" "$SLUICE_BIN" serve \
     -c "$dir/sluice.yaml" >"$dir/log.$2" 2>&1 &
@@ -129,8 +131,8 @@ if [[ $MODE == callgrind ]]; then
     "instructions per request ((total for $MANY - total for $FEW) / $((MANY - FEW)))"
   declare -A IR
   for config in "${CONFIGS[@]}"; do
-    few=$(callgrind_total "${TEMPLATE[$config]}" "$FEW")
-    many=$(callgrind_total "${TEMPLATE[$config]}" "$MANY")
+    few=$(callgrind_total "$config" "$FEW")
+    many=$(callgrind_total "$config" "$MANY")
     IR[$config]=$(((many - few) / (MANY - FEW)))
     printf '%-8s %10d\n' "$config" "${IR[$config]}"
   done

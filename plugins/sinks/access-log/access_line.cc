@@ -4,6 +4,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <string_view>
 
@@ -52,36 +53,45 @@ struct QuoteTable {
 };
 constexpr QuoteTable kQuote;
 
-bool needsQuotes(std::string_view v) {
-  if (v.empty()) return true;
+// Writes a logfmt value at `p`, bare when it can be, else quoted with \" \\ \n and \xHH
+// escaped; returns the end. Room for escapedSize(v) bytes is the caller's.
+char* putLogfmtValue(char* p, std::string_view v) {
+  // Copied as it is while checking whether it needs quotes: one pass for the usual value.
+  bool quote = v.empty();
   for (unsigned char c : v) {
-    if (kQuote.quote[c]) return true;
+    *p++ = static_cast<char>(c);
+    quote |= kQuote.quote[c];
   }
-  return false;
-}
-
-// A logfmt value: bare when it can be, else quoted with \" \\ \n escaped.
-void appendLogfmtValue(std::string* out, std::string_view v) {
-  if (!needsQuotes(v)) {
-    out->append(v);
-    return;
-  }
-  out->push_back('"');
+  if (!quote) return p;
+  p -= v.size();
+  *p++ = '"';
   for (unsigned char c : v) {
     if (c == '"' || c == '\\') {
-      out->push_back('\\');
-      out->push_back(static_cast<char>(c));
+      *p++ = '\\';
+      *p++ = static_cast<char>(c);
     } else if (c == '\n') {
-      out->append("\\n");
+      *p++ = '\\';
+      *p++ = 'n';
     } else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      snprintf(buf, sizeof buf, "\\x%02x", c);
-      out->append(buf);
+      static constexpr char kHex[] = "0123456789abcdef";
+      *p++ = '\\';
+      *p++ = 'x';
+      *p++ = kHex[c >> 4];
+      *p++ = kHex[c & 15];
     } else {
-      out->push_back(static_cast<char>(c));
+      *p++ = static_cast<char>(c);
     }
   }
-  out->push_back('"');
+  *p++ = '"';
+  return p;
+}
+
+// The most putLogfmtValue() writes for `v`: every byte as \xHH, in quotes.
+size_t escapedSize(std::string_view v) { return 4 * v.size() + 2; }
+
+char* put(char* p, std::string_view s) {
+  memcpy(p, s.data(), s.size());
+  return p + s.size();
 }
 
 template <typename T>
@@ -103,38 +113,44 @@ void appendLine(const sluice_record& r, Format format, std::string* out) {
     std::string_view value;
   };
   if (format == Format::Logfmt) {
-    out->append("time=");
-    appendTime(out, r.start_ms);
     const Field fields[] = {
         {" level=", levelFor(r.status)}, {" ip=", sv(r.client_ip)}, {" tenant=", sv(r.team)},
         {" user=", sv(r.subject)},       {" model=", model},        {" method=", sv(r.method)},
         {" path=", sv(r.path)},          {" status=", status},      {" time_taken=", ms},
         {" trace_id=", sv(r.trace_id)},
     };
-    for (const Field& f : fields) {
-      out->append(f.key);
-      appendLogfmtValue(out, f.value);
-    }
-  } else {
-    out->append("{\"time\":\"");
+    out->append("time=");
     appendTime(out, r.start_ms);
-    out->push_back('"');
-    const Field fields[] = {
-        {",\"level\":", levelFor(r.status)}, {",\"ip\":", sv(r.client_ip)},
-        {",\"tenant\":", sv(r.team)},        {",\"user\":", sv(r.subject)},
-        {",\"model\":", model},              {",\"method\":", sv(r.method)},
-        {",\"path\":", sv(r.path)},
-    };
-    for (const Field& f : fields) {
-      out->append(f.key);
-      sink_json::appendString(out, f.value);
-    }
-    out->append(",\"status\":").append(status);
-    out->append(",\"time_taken\":").append(ms);
-    out->append(",\"trace_id\":");
-    sink_json::appendString(out, sv(r.trace_id));
-    out->push_back('}');
+    // The rest through a pointer into room for its longest form, then cut to what was
+    // written: one size check for the line instead of two per field.
+    size_t room = 1;
+    for (const Field& f : fields) room += f.key.size() + escapedSize(f.value);
+    const size_t at = out->size();
+    out->resize(at + room);
+    char* p = out->data() + at;
+    for (const Field& f : fields) p = putLogfmtValue(put(p, f.key), f.value);
+    *p++ = '\n';
+    out->resize(static_cast<size_t>(p - out->data()));
+    return;
   }
+  out->append("{\"time\":\"");
+  appendTime(out, r.start_ms);
+  out->push_back('"');
+  const Field fields[] = {
+      {",\"level\":", levelFor(r.status)}, {",\"ip\":", sv(r.client_ip)},
+      {",\"tenant\":", sv(r.team)},        {",\"user\":", sv(r.subject)},
+      {",\"model\":", model},              {",\"method\":", sv(r.method)},
+      {",\"path\":", sv(r.path)},
+  };
+  for (const Field& f : fields) {
+    out->append(f.key);
+    sink_json::appendString(out, f.value);
+  }
+  out->append(",\"status\":").append(status);
+  out->append(",\"time_taken\":").append(ms);
+  out->append(",\"trace_id\":");
+  sink_json::appendString(out, sv(r.trace_id));
+  out->push_back('}');
   out->push_back('\n');
 }
 

@@ -49,6 +49,22 @@ TEST(AccessLine, LogfmtQuotesWhatNeedsIt) {
   EXPECT_NE(line.find(" model=\"a=b c\" "), std::string::npos) << line;
 }
 
+TEST(AccessLine, LogfmtEscapesControlBytesAndAppendsToWhatIsThere) {
+  RecordData d;
+  d.subject = "a\nb\\c\x01" "d\x7f";
+  d.path = std::string(3000, '\x02');  // every byte at its longest escaped form
+  RecordBatchBuilder b;
+  std::string line = "earlier line\n";
+  appendLine(one(&b, d), Format::Logfmt, &line);
+  ASSERT_EQ(line.rfind("earlier line\ntime=", 0), 0u) << line.substr(0, 40);
+  EXPECT_NE(line.find(" user=\"a\\nb\\\\c\\x01d\\x7f\" "), std::string::npos) << line;
+  std::string path;
+  for (int i = 0; i < 3000; i++) path += "\\x02";
+  EXPECT_NE(line.find(" path=\"" + path + "\" status=200 "), std::string::npos);
+  EXPECT_EQ(line.back(), '\n');
+  EXPECT_EQ(line.find('\0'), std::string::npos) << "nothing of the room left unwritten";
+}
+
 TEST(AccessLine, JsonIsOneObjectWithNumbersForStatusAndTime) {
   RecordData d;
   d.status = 429;
