@@ -180,7 +180,7 @@ class Builder {
     const size_t n = text_.size();
     const char* p = text_.data();
     uint32_t count = 0;  // words counted since the last token
-    bool any = false;
+    const size_t start = i;  // i moves on only past words
     *end = 0;
     while (i + 16 < n) {  // both loads below and the byte after the word stay inside
       const size_t len = lettersAt(p + i);
@@ -192,7 +192,6 @@ class Builder {
         *end = len < 16 ? j : guardrails::skipLetters(text_, j);
         break;
       }
-      any = true;
       const uint32_t hash = len == 1 ? hashLetters(p + i, 1) : hashLongerLetters(p + i, len);
       if (len == 1 || (k & kLabelByte) || mayBeLetters(hash)) {
         countQuietWords(count);
@@ -214,7 +213,7 @@ class Builder {
       if (i >= n || !isAlpha(p[i])) break;
     }
     if (*end == 0) *end = guardrails::skipLetters(text_, i);
-    if (any) pairs_ = 0;
+    if (i != start) pairs_ = 0;
     countQuietWords(count);
     return i;
   }
