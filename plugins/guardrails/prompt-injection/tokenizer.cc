@@ -180,7 +180,7 @@ class Builder {
     const size_t n = text_.size();
     const char* p = text_.data();
     uint32_t count = 0;  // words counted since the last token
-    bool any = false;
+    const size_t start = i;  // i moves on only past words
     *end = 0;
     while (i + 16 < n) {  // both loads below and the byte after the word stay inside
       const size_t len = lettersAt(p + i);
@@ -192,7 +192,6 @@ class Builder {
         *end = len < 16 ? j : guardrails::skipLetters(text_, j);
         break;
       }
-      any = true;
       const uint32_t hash = len == 1 ? hashLetters(p + i, 1) : hashLongerLetters(p + i, len);
       if (len == 1 || (k & kLabelByte) || mayBeLetters(hash)) {
         countQuietWords(count);
@@ -214,7 +213,7 @@ class Builder {
       if (i >= n || !isAlpha(p[i])) break;
     }
     if (*end == 0) *end = guardrails::skipLetters(text_, i);
-    if (any) pairs_ = 0;
+    if (i != start) pairs_ = 0;
     countQuietWords(count);
     return i;
   }
@@ -226,8 +225,19 @@ class Builder {
     countWords(count);
   }
 
-  // How many ASCII letters `w` starts with, counting to 16 at most (16 for more).
+  // How many ASCII letters `w` starts with, counting to 16 at most (16 for more); reads 16
+  // bytes.
   static size_t lettersAt(const char* w) {
+#if defined(SLUICE_SCAN_SSE2)
+    // A byte is a letter when, folded to lower case and moved by 0x1F, it is a signed byte
+    // below -102 ('a' .. 'z' become -128 .. -103; no other byte does). The constants live in
+    // vector registers, which the loop round this leaves free.
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w));
+    const __m128i moved = _mm_add_epi8(_mm_or_si128(v, _mm_set1_epi8(0x20)), _mm_set1_epi8(0x1F));
+    const unsigned letters =
+        static_cast<unsigned>(_mm_movemask_epi8(_mm_cmplt_epi8(moved, _mm_set1_epi8(-102))));
+    return static_cast<size_t>(std::countr_zero((letters ^ 0xFFFF) | 0x10000));  // 16: all are
+#else
     if constexpr (std::endian::native != std::endian::little) {
       size_t k = 0;
       while (k < 16 && isAlpha(w[k])) k++;
@@ -241,6 +251,7 @@ class Builder {
     memcpy(&v, w + 8, 8);
     const uint64_t others = guardrails::firstNonLetterMark(v);
     return others ? 8 + static_cast<size_t>(std::countr_zero(others)) / 8 : 16;
+#endif
   }
 
   // noteEncoding() of the byte after a plain word of `len` letters: most end a short run.

@@ -136,5 +136,38 @@ TEST(PromptInjectionTokenizer, SameAsTheReferenceWhereARunOfLettersEnds) {
   }
 }
 
+// Every prefix, 0 to 200 bytes, of texts of mostly plain words: the tokenizer reads a word's
+// letters 16 bytes at a time, so each word and the byte after it fall at every place in and
+// past such a read, and at the text's end.
+TEST(PromptInjectionTokenizer, SameAsTheReferenceOnEveryPrefixOfPlainText) {
+  const std::vector<std::string> pieces = {
+      "the", "cat", "Ignore", "previous", "instructions", "you", "a", "I", "hello", "World",
+      "abcdefghijklmno", "abcdefghijklmnop", "abcdefghijklmnopq", "be", "ef", "x", "DAN",
+      "sat", "on", "mat", "system", "rules", "plain", "words", "between", "them",
+      " ", " ", " ", " ", " ", " ", "  ", "\n", "\n\n", ". ", ", ", ": ", ".", ",", ":", "!",
+      "?", ")", "(", "'", "\"", "-", "_", "=", "#", "1", "42", "1gn0r3", "don't", "\xc3\xa9",
+      "\xd0\xbe", "\xe2\x80\x8b", "\xe2\x80\x99", "\xff", "\\", "%", "<|im_start|>",
+  };
+  std::mt19937 rng(20261130);
+  std::uniform_int_distribution<size_t> piece(0, pieces.size() - 1);
+  std::uniform_int_distribution<int> plain(0, 3);
+  for (int round = 0; round < 300; round++) {
+    std::string text;
+    while (text.size() < 200) {
+      // Mostly a word and a space, as in prose; now and then any piece.
+      if (plain(rng) != 0) {
+        text += pieces[piece(rng) % 26];
+        text += ' ';
+      } else {
+        text += pieces[piece(rng)];
+      }
+    }
+    for (size_t n = 0; n <= 200; n++) {
+      expectSame(text.substr(0, n));
+      if (::testing::Test::HasFailure()) return;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace sluice::injection
