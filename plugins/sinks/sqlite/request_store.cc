@@ -6,95 +6,25 @@
 
 #include "../common/json_text.h"
 #include "record_text.h"
+#include "request_table.h"
 
 namespace sluice::sqlite_sink {
 namespace {
 
+// The columns come before the blobs, so that reading them (to pick blocks)
+// does not read the blobs' overflow pages.
 constexpr const char* kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS requests (
-  seq INTEGER PRIMARY KEY,
-  id TEXT NOT NULL,
-  start_ms INTEGER NOT NULL,
-  end_ms INTEGER NOT NULL,
-  subject TEXT NOT NULL,
-  team TEXT NOT NULL,
-  requested_model TEXT NOT NULL,
-  resolved_model TEXT NOT NULL,
-  provider TEXT NOT NULL,
-  status INTEGER NOT NULL,
-  error_code TEXT NOT NULL,
-  stream INTEGER NOT NULL,
-  prompt_tokens INTEGER NOT NULL,
-  completion_tokens INTEGER NOT NULL,
-  cached_tokens INTEGER NOT NULL,
-  tokens_estimated INTEGER NOT NULL,
-  cost_usd REAL NOT NULL,
-  total_ms REAL,
-  ttft_ms REAL,
-  metadata TEXT NOT NULL,
-  detail TEXT,
-  request_body TEXT,
-  response_body TEXT
-);
-CREATE INDEX IF NOT EXISTS requests_start ON requests(start_ms);
-)sql";
-
-// Per commit: the keys (idKey) of the rows first_seq..last_seq, 4 bytes
-// each, little-endian.
-constexpr const char* kIdsSchema = R"sql(
-CREATE TABLE IF NOT EXISTS request_ids (
+CREATE TABLE IF NOT EXISTS request_blocks (
   last_seq INTEGER PRIMARY KEY,
   first_seq INTEGER NOT NULL,
-  keys BLOB NOT NULL
+  min_start_ms INTEGER NOT NULL,
+  max_start_ms INTEGER NOT NULL,
+  keys BLOB NOT NULL,
+  data BLOB NOT NULL
 );
 )sql";
 
-// OR FAIL: a many-row INSERT that may abort midway keeps a statement
-// journal (a temporary file opened, written and unlinked in every
-// transaction); one that stops where a row fails needs none. Every NOT NULL
-// column is bound to a value, so no row fails its constraints.
-constexpr const char* kInsertColumns =
-    "INSERT OR FAIL INTO requests (id, start_ms, end_ms, subject, team, requested_model, resolved_model, "
-    "provider, status, error_code, stream, prompt_tokens, completion_tokens, cached_tokens, "
-    "tokens_estimated, cost_usd, total_ms, ttft_ms, metadata, detail, request_body, "
-    "response_body";
-constexpr int kColumns = 22;
-
-// INSERT of `rows` rows, row r bound at ?(22r+1) .. ?(22r+22). A file of the
-// first layout also has `id_hash` and `record`, both NOT NULL.
-std::string insertSql(bool legacy, size_t rows) {
-  std::string sql = kInsertColumns;
-  sql += legacy ? ", id_hash, record) VALUES " : ") VALUES ";
-  int n = 0;
-  for (size_t r = 0; r < rows; r++) {
-    sql += r ? ",(" : "(";
-    for (int c = 0; c < kColumns; c++) {
-      if (c) sql += ',';
-      sql += '?';
-      sql += std::to_string(++n);
-    }
-    sql += legacy ? ",0,'')" : ")";
-  }
-  return sql;
-}
-
-constexpr size_t kMaxKeysPerRow = 4096;
-
-void bindText(sqlite3_stmt* st, int i, sluice_str s) {
-  sqlite3_bind_text(st, i, s.ptr ? s.ptr : "", static_cast<int>(s.len), SQLITE_STATIC);
-}
-
-void bindText(sqlite3_stmt* st, int i, const std::string& s) {
-  sqlite3_bind_text(st, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
-}
-
-void bindMs(sqlite3_stmt* st, int i, double ms) {
-  if (ms < 0) {
-    sqlite3_bind_null(st, i);
-  } else {
-    sqlite3_bind_double(st, i, ms);
-  }
-}
+std::string_view sv(sluice_str s) { return std::string_view(s.ptr ? s.ptr : "", s.len); }
 
 std::string errorOf(sqlite3* db, const std::string& what) {
   return what + ": " + (db ? sqlite3_errmsg(db) : "out of memory");
@@ -115,6 +45,16 @@ bool exec(sqlite3* db, const char* sql, std::string* why, const std::string& wha
   return false;
 }
 
+bool prepare(sqlite3* db, const char* sql, sqlite3_stmt** st) {
+  return sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, nullptr) == SQLITE_OK;
+}
+
+std::string_view columnView(sqlite3_stmt* st, int col) {
+  const void* p = sqlite3_column_blob(st, col);
+  return std::string_view(p ? static_cast<const char*>(p) : "",
+                          static_cast<size_t>(sqlite3_column_bytes(st, col)));
+}
+
 }  // namespace
 
 uint32_t idKey(std::string_view id) {
@@ -126,17 +66,12 @@ uint32_t idKey(std::string_view id) {
 RequestStore::~RequestStore() {
   if (writer_ && in_tx_) {
     std::string why;
-    writeIds(&why);
+    writeBlock(&why);
     sqlite3_exec(writer_, "COMMIT", nullptr, nullptr, nullptr);
   }
-  sqlite3_finalize(insert_);
-  sqlite3_finalize(insert_group_);
-  sqlite3_finalize(insert_ids_);
-  sqlite3_finalize(trim_age_);
-  sqlite3_finalize(trim_rows_);
-  sqlite3_finalize(trim_ids_);
-  sqlite3_finalize(begin_);
-  sqlite3_finalize(commit_);
+  for (sqlite3_stmt* st : {insert_, trim_age_, trim_rows_, edge_, cut_edge_, begin_, commit_}) {
+    sqlite3_finalize(st);
+  }
   sqlite3_close(writer_);
   sqlite3_close(reader_);
 }
@@ -157,46 +92,61 @@ bool RequestStore::open(const StoreOptions& options, std::string* why) {
             "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
             "PRAGMA cache_size=-16000;",
             why, options.path) ||
-      !exec(writer_, kSchema, why, options.path) || !exec(writer_, kIdsSchema, why, options.path) ||
-      !migrate(why)) {
+      !exec(writer_, kSchema, why, options.path)) {
     return false;
   }
-  if (sqlite3_prepare_v3(writer_, insertSql(legacy_, 1).c_str(), -1, SQLITE_PREPARE_PERSISTENT,
-                         &insert_, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v3(writer_, insertSql(legacy_, kGroupRows).c_str(), -1,
-                         SQLITE_PREPARE_PERSISTENT, &insert_group_, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v3(writer_,
-                         "INSERT OR REPLACE INTO request_ids (last_seq, first_seq, keys) "
-                         "VALUES (?1, ?2, ?3)",
-                         -1, SQLITE_PREPARE_PERSISTENT, &insert_ids_, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v3(writer_, "DELETE FROM requests WHERE start_ms < ?1", -1,
-                         SQLITE_PREPARE_PERSISTENT, &trim_age_, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v3(writer_, "DELETE FROM requests WHERE seq <= ?1", -1,
-                         SQLITE_PREPARE_PERSISTENT, &trim_rows_, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v3(writer_,
-                         "DELETE FROM request_ids WHERE last_seq < "
-                         "COALESCE((SELECT MIN(seq) FROM requests), 9223372036854775807)",
-                         -1, SQLITE_PREPARE_PERSISTENT, &trim_ids_, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v3(writer_, "BEGIN IMMEDIATE", -1, SQLITE_PREPARE_PERSISTENT, &begin_,
-                         nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v3(writer_, "COMMIT", -1, SQLITE_PREPARE_PERSISTENT, &commit_, nullptr) !=
-          SQLITE_OK) {
+  if (!prepare(writer_,
+               "INSERT INTO request_blocks (last_seq, first_seq, min_start_ms, max_start_ms, "
+               "keys, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+               &insert_) ||
+      !prepare(writer_, "DELETE FROM request_blocks WHERE max_start_ms < ?1", &trim_age_) ||
+      !prepare(writer_, "DELETE FROM request_blocks WHERE last_seq < ?1", &trim_rows_) ||
+      !prepare(writer_,
+               "SELECT first_seq, keys, data FROM request_blocks WHERE last_seq >= ?1 "
+               "ORDER BY last_seq LIMIT 1",
+               &edge_) ||
+      !prepare(writer_,
+               "UPDATE request_blocks SET first_seq = ?2, min_start_ms = ?3, max_start_ms = ?4, "
+               "keys = ?5, data = ?6 WHERE last_seq = ?1",
+               &cut_edge_) ||
+      !prepare(writer_, "BEGIN IMMEDIATE", &begin_) || !prepare(writer_, "COMMIT", &commit_)) {
     *why = errorOf(writer_, options.path);
     return false;
   }
+  last_seq_ = lastStoredSeq();
+  if (!migrate(why)) return false;
   if (sqlite3_open_v2(options.path.c_str(), &reader_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {
     *why = errorOf(reader_, "cannot open " + options.path + " for reading");
     return false;
   }
   sqlite3_busy_timeout(reader_, 2000);
+  if (registerRequestsTable(reader_) != SQLITE_OK) {
+    *why = errorOf(reader_, options.path + ": the requests table");
+    return false;
+  }
   return true;
 }
 
-// A file of the first layout kept the whole record JSON in every row and
-// indexed a hash of the id. Its rows stay as they are (their `record` is
-// answered as it is); new rows leave `record` empty and fill `detail`. The
-// ids it holds go into request_ids, and its id index is dropped.
+int64_t RequestStore::lastStoredSeq() {
+  sqlite3_stmt* st = nullptr;
+  int64_t last = 0;
+  if (sqlite3_prepare_v2(writer_, "SELECT MAX(last_seq) FROM request_blocks", -1, &st, nullptr) ==
+          SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW) {
+    last = sqlite3_column_int64(st, 0);
+  }
+  sqlite3_finalize(st);
+  return last;
+}
+
+// A file an earlier version wrote has a table `requests`, one row per
+// record: either the first layout (the whole record JSON in `record`) or
+// the next (`detail` and the bodies; a file brought up from the first
+// layout has both). Its rows go into blocks in seq order, numbered on from
+// the blocks' last seq, and the old tables are dropped, all in one
+// transaction. A row of the first layout keeps its record JSON, which
+// /admin/requests/{id} answers as it is.
 bool RequestStore::migrate(std::string* why) {
   std::set<std::string> columns;
   sqlite3_stmt* st = nullptr;
@@ -209,41 +159,64 @@ bool RequestStore::migrate(std::string* why) {
     if (name) columns.insert(reinterpret_cast<const char*>(name));
   }
   sqlite3_finalize(st);
-  legacy_ = columns.count("record") > 0;
-  if (columns.count("detail")) return true;
+  st = nullptr;
+  if (columns.empty()) return true;
 
+  auto either = [&](const char* name) {
+    return columns.count(name) ? std::string(name) : std::string("NULL");
+  };
+  std::string sql =
+      "SELECT id, start_ms, end_ms, subject, team, requested_model, resolved_model, provider, "
+      "status, error_code, stream, prompt_tokens, completion_tokens, cached_tokens, "
+      "tokens_estimated, cost_usd, total_ms, ttft_ms, metadata, " +
+      either("detail") + ", " + either("request_body") + ", " + either("response_body") + ", " +
+      either("record") + " FROM requests ORDER BY seq";
   std::string where = options_.path + ": bringing the request log up to date";
-  if (!exec(writer_,
-            "BEGIN IMMEDIATE; ALTER TABLE requests ADD COLUMN detail TEXT; "
-            "ALTER TABLE requests ADD COLUMN request_body TEXT; "
-            "ALTER TABLE requests ADD COLUMN response_body TEXT; "
-            "DROP INDEX IF EXISTS requests_id;",
-            why, where)) {
-    sqlite3_exec(writer_, "ROLLBACK", nullptr, nullptr, nullptr);
-    return false;
+  if (!begin(why)) return false;
+  bool ok = sqlite3_prepare_v2(writer_, sql.c_str(), -1, &st, nullptr) == SQLITE_OK;
+  int rc = SQLITE_ROW;
+  while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    BlockRecord r;
+    r.id = columnView(st, 0);
+    r.start_ms = sqlite3_column_int64(st, 1);
+    r.end_ms = sqlite3_column_int64(st, 2);
+    r.subject = columnView(st, 3);
+    r.team = columnView(st, 4);
+    r.requested_model = columnView(st, 5);
+    r.resolved_model = columnView(st, 6);
+    r.provider = columnView(st, 7);
+    r.status = sqlite3_column_int64(st, 8);
+    r.error_code = columnView(st, 9);
+    r.stream = sqlite3_column_int64(st, 10);
+    r.prompt_tokens = sqlite3_column_int64(st, 11);
+    r.completion_tokens = sqlite3_column_int64(st, 12);
+    r.cached_tokens = sqlite3_column_int64(st, 13);
+    r.tokens_estimated = sqlite3_column_int64(st, 14);
+    r.cost_usd = sqlite3_column_double(st, 15);
+    r.has_total = sqlite3_column_type(st, 16) != SQLITE_NULL;
+    r.total_ms = sqlite3_column_double(st, 16);
+    r.has_ttft = sqlite3_column_type(st, 17) != SQLITE_NULL;
+    r.ttft_ms = sqlite3_column_double(st, 17);
+    r.metadata = columnView(st, 18);
+    r.has_detail = sqlite3_column_type(st, 19) != SQLITE_NULL;
+    r.detail = columnView(st, 19);
+    r.has_request_body = sqlite3_column_type(st, 20) != SQLITE_NULL;
+    r.request_body = columnView(st, 20);
+    r.has_response_body = sqlite3_column_type(st, 21) != SQLITE_NULL;
+    r.response_body = columnView(st, 21);
+    r.record = columnView(st, 22);
+    r.has_record = !r.record.empty();  // '' in rows written after the first layout
+    add(r);
+    if (block_.count == kBlockRecords) ok = writeBlock(why);
   }
-  sqlite3_prepare_v2(writer_, "SELECT seq, id FROM requests ORDER BY seq", -1, &st, nullptr);
-  sqlite3_prepare_v2(writer_,
-                     "INSERT OR REPLACE INTO request_ids (last_seq, first_seq, keys) "
-                     "VALUES (?1, ?2, ?3)",
-                     -1, &insert_ids_, nullptr);
-  in_tx_ = true;
-  bool ok = st && insert_ids_;
-  while (ok && sqlite3_step(st) == SQLITE_ROW) {
-    int64_t seq = sqlite3_column_int64(st, 0);
-    const char* id = reinterpret_cast<const char*>(sqlite3_column_text(st, 1));
-    std::string_view v(id ? id : "", static_cast<size_t>(sqlite3_column_bytes(st, 1)));
-    ok = noteRow(seq, v, why);
-  }
-  ok = ok && writeIds(why);
+  ok = ok && rc == SQLITE_DONE && writeBlock(why);
   sqlite3_finalize(st);
-  sqlite3_finalize(insert_ids_);
-  insert_ids_ = nullptr;
   in_tx_ = false;
-  if (!ok || !exec(writer_, "COMMIT", why, where)) {
+  if (!ok ||
+      !exec(writer_, "DROP TABLE requests; DROP TABLE IF EXISTS request_ids; COMMIT", why,
+            where)) {
     if (why->empty()) *why = errorOf(writer_, where);
     sqlite3_exec(writer_, "ROLLBACK", nullptr, nullptr, nullptr);
-    keys_.clear();
     return false;
   }
   return true;
@@ -255,155 +228,166 @@ bool RequestStore::begin(std::string* why) {
     return false;
   }
   in_tx_ = true;
-  keys_.clear();
+  block_.count = 0;
+  block_.keys.clear();
+  block_.data.clear();
   return true;
 }
 
-// The id keys of this transaction's rows so far, as one request_ids row.
-bool RequestStore::writeIds(std::string* why) {
-  if (keys_.empty()) return true;
-  std::string blob(keys_.size() * 4, '\0');
-  for (size_t i = 0; i < keys_.size(); i++) {
-    uint32_t k = keys_[i];
-    blob[i * 4] = static_cast<char>(k);
-    blob[i * 4 + 1] = static_cast<char>(k >> 8);
-    blob[i * 4 + 2] = static_cast<char>(k >> 16);
-    blob[i * 4 + 3] = static_cast<char>(k >> 24);
+void RequestStore::add(const BlockRecord& r) {
+  if (block_.count == 0) {
+    block_.first_seq = last_seq_ + 1;
+    block_.min_start = block_.max_start = r.start_ms;
   }
-  sqlite3_bind_int64(insert_ids_, 1, first_seq_ + static_cast<int64_t>(keys_.size()) - 1);
-  sqlite3_bind_int64(insert_ids_, 2, first_seq_);
-  sqlite3_bind_blob(insert_ids_, 3, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
-  bool ok = runOnce(insert_ids_);
-  keys_.clear();
-  if (!ok) {
-    *why = errorOf(writer_, "request ids");
-    return false;
-  }
-  return true;
+  block_.min_start = std::min(block_.min_start, r.start_ms);
+  block_.max_start = std::max(block_.max_start, r.start_ms);
+  last_seq_++;
+  block_.count++;
+  appendKey(idKey(r.id), &block_.keys);
+  encodeRecord(r, &block_.data);
+}
+
+// The block so far, as one row.
+bool RequestStore::writeBlock(std::string* why) {
+  if (block_.count == 0) return true;
+  sqlite3_bind_int64(insert_, 1, block_.first_seq + static_cast<int64_t>(block_.count) - 1);
+  sqlite3_bind_int64(insert_, 2, block_.first_seq);
+  sqlite3_bind_int64(insert_, 3, block_.min_start);
+  sqlite3_bind_int64(insert_, 4, block_.max_start);
+  sqlite3_bind_blob(insert_, 5, block_.keys.data(), static_cast<int>(block_.keys.size()),
+                    SQLITE_STATIC);
+  sqlite3_bind_blob(insert_, 6, block_.data.data(), static_cast<int>(block_.data.size()),
+                    SQLITE_STATIC);
+  bool ok = runOnce(insert_);
+  block_.count = 0;
+  block_.keys.clear();
+  block_.data.clear();
+  if (!ok) *why = errorOf(writer_, "insert");
+  return ok;
 }
 
 size_t RequestStore::append(const sluice_record* records, size_t n, std::string* why) {
   if (n == 0 || (!in_tx_ && !begin(why))) return 0;
-  size_t written = 0;
-  for (size_t at = 0; at < n;) {
-    // Whole groups through the many-row statement (one statement's set-up
-    // for kGroupRows rows), the rest one by one.
-    size_t rows = n - at >= kGroupRows ? kGroupRows : 1;
-    if (insertRows(records + at, rows, why)) written += rows;
-    at += rows;
-  }
-  return written;
-}
-
-bool RequestStore::insertRows(const sluice_record* records, size_t rows, std::string* why) {
-  sqlite3_stmt* st = rows == 1 ? insert_ : insert_group_;
-  if (scratch_.size() < rows) scratch_.resize(rows);
-  for (size_t i = 0; i < rows; i++) {
-    bindRow(st, static_cast<int>(i) * kColumns, records[i], &scratch_[i]);
-  }
-  if (!runOnce(st)) {
-    *why = errorOf(writer_, "insert");
-    return false;
-  }
-  // One statement's rows take consecutive rowids, the last one reported.
-  int64_t first = sqlite3_last_insert_rowid(writer_) - static_cast<int64_t>(rows) + 1;
-  for (size_t i = 0; i < rows; i++) {
-    const sluice_str& id = records[i].id;
-    if (!noteRow(first + static_cast<int64_t>(i), std::string_view(id.ptr ? id.ptr : "", id.len),
-                 why)) {
-      return false;
+  size_t lost = 0;
+  for (size_t i = 0; i < n; i++) {
+    const sluice_record& r = records[i];
+    metadata_.clear();
+    sink_json::appendMetadataObject(r, &metadata_);
+    detail_.clear();
+    appendDetail(r, &detail_);
+    bool bodies =
+        r.struct_size >= offsetof(sluice_record, response_body) + sizeof(r.response_body) &&
+        r.bodies_logged;
+    BlockRecord b;
+    b.id = sv(r.id);
+    b.start_ms = r.start_ms;
+    b.end_ms = r.end_ms;
+    b.subject = sv(r.subject);
+    b.team = sv(r.team);
+    b.requested_model = sv(r.requested_model);
+    b.resolved_model = sv(r.resolved_model);
+    b.provider = sv(r.provider);
+    b.status = r.status;
+    b.error_code = sv(r.error_code);
+    b.stream = r.stream;
+    b.prompt_tokens = r.prompt_tokens;
+    b.completion_tokens = r.completion_tokens;
+    b.cached_tokens = r.cached_tokens;
+    b.tokens_estimated = r.tokens_estimated;
+    b.cost_usd = r.cost_usd;
+    b.has_total = r.total_ms >= 0;
+    b.total_ms = r.total_ms;
+    b.has_ttft = r.ttft_ms >= 0;
+    b.ttft_ms = r.ttft_ms;
+    b.metadata = metadata_;
+    b.has_detail = true;
+    b.detail = detail_;
+    if (bodies) {
+      b.has_request_body = b.has_response_body = true;
+      b.request_body = sv(r.request_body);
+      b.response_body = sv(r.response_body);
+    }
+    add(b);
+    if (block_.count == kBlockRecords) {
+      size_t count = block_.count;
+      if (!writeBlock(why)) lost += count;
     }
   }
-  return true;
-}
-
-void RequestStore::bindRow(sqlite3_stmt* st, int base, const sluice_record& r, RowText* text) {
-  text->metadata.clear();
-  sink_json::appendMetadataObject(r, &text->metadata);
-  text->detail.clear();
-  appendDetail(r, &text->detail);
-  bool bodies = r.struct_size >= offsetof(sluice_record, response_body) + sizeof(r.response_body) &&
-                r.bodies_logged;
-  bindText(st, base + 1, r.id);
-  sqlite3_bind_int64(st, base + 2, r.start_ms);
-  sqlite3_bind_int64(st, base + 3, r.end_ms);
-  bindText(st, base + 4, r.subject);
-  bindText(st, base + 5, r.team);
-  bindText(st, base + 6, r.requested_model);
-  bindText(st, base + 7, r.resolved_model);
-  bindText(st, base + 8, r.provider);
-  sqlite3_bind_int(st, base + 9, r.status);
-  bindText(st, base + 10, r.error_code);
-  sqlite3_bind_int(st, base + 11, r.stream);
-  sqlite3_bind_int64(st, base + 12, r.prompt_tokens);
-  sqlite3_bind_int64(st, base + 13, r.completion_tokens);
-  sqlite3_bind_int64(st, base + 14, r.cached_tokens);
-  sqlite3_bind_int(st, base + 15, r.tokens_estimated);
-  sqlite3_bind_double(st, base + 16, r.cost_usd);
-  bindMs(st, base + 17, r.total_ms);
-  bindMs(st, base + 18, r.ttft_ms);
-  bindText(st, base + 19, text->metadata);
-  bindText(st, base + 20, text->detail);
-  if (bodies) {
-    bindText(st, base + 21, r.request_body);
-    bindText(st, base + 22, r.response_body);
-  } else {
-    sqlite3_bind_null(st, base + 21);
-    sqlite3_bind_null(st, base + 22);
-  }
-}
-
-// Adds a written row's id key to this transaction's request_ids row,
-// starting a new one where the seqs are not consecutive or the row is full.
-bool RequestStore::noteRow(int64_t seq, std::string_view id, std::string* why) {
-  if (!keys_.empty() && first_seq_ + static_cast<int64_t>(keys_.size()) != seq &&
-      !writeIds(why)) {
-    return false;
-  }
-  if (keys_.empty()) first_seq_ = seq;
-  last_seq_ = seq;
-  keys_.push_back(idKey(id));
-  return keys_.size() < kMaxKeysPerRow || writeIds(why);
+  return n - std::min(lost, n);
 }
 
 int64_t rowCapSlack(int64_t max_rows) { return std::min<int64_t>(max_rows / 64, 4096); }
 
-// Age retention: an index seek and a statement, so at most once a minute;
-// a row outlives the retention by that minute at most.
-bool RequestStore::trimByAge(int64_t now_ms, int* deleted) {
+// Age retention: whole blocks, those whose newest record is older than the
+// retention, at most once a minute (a scan of the blocks' seq and time
+// columns). A record outlives the retention by the span of start times in
+// its block plus that minute at most.
+bool RequestStore::trimByAge(int64_t now_ms) {
   if (options_.retention_days <= 0 || now_ms < next_age_trim_ms_) return true;
   next_age_trim_ms_ = now_ms + kAgeTrimEveryMs;
   sqlite3_bind_int64(trim_age_, 1, now_ms - options_.retention_days * 86400000LL);
-  bool ok = runOnce(trim_age_);
-  *deleted += sqlite3_changes(writer_);
-  return ok;
+  return runOnce(trim_age_);
 }
 
 // The row cap: once it is passed, down to rowCapSlack() rows below it, so
-// that the oldest rows go in runs of whole pages every few thousand rows
-// rather than a few rows (and the same first pages) at every commit.
-bool RequestStore::trimByCount(int* deleted) {
+// that the oldest records go in runs every few thousand records rather than
+// a few at every commit. Records are counted by seq: the newest
+// max_rows - slack seqs are kept (fewer records where the age trim took a
+// block in between). Blocks older than the first kept seq are deleted; the
+// block that holds it is written again without its older records.
+bool RequestStore::trimByCount(std::string* why) {
   int64_t last = last_seq_;
   if (options_.max_rows <= 0 || last <= next_row_trim_seq_) return true;
   int64_t slack = rowCapSlack(options_.max_rows);
   next_row_trim_seq_ = last + slack;
-  sqlite3_bind_int64(trim_rows_, 1, last - (options_.max_rows - slack));
-  bool ok = runOnce(trim_rows_);
-  *deleted += sqlite3_changes(writer_);
+  int64_t keep_from = last - (options_.max_rows - slack) + 1;
+  sqlite3_bind_int64(edge_, 1, keep_from);
+  bool ok = true;
+  if (sqlite3_step(edge_) == SQLITE_ROW) {
+    int64_t first = sqlite3_column_int64(edge_, 0);
+    if (first < keep_from) {
+      std::string_view keys = columnView(edge_, 1), data = columnView(edge_, 2);
+      std::vector<size_t> offsets;
+      size_t drop = static_cast<size_t>(keep_from - first);
+      ok = recordOffsets(data, &offsets) && drop < offsets.size() && keys.size() >= drop * 4;
+      if (ok) {
+        std::string kept_keys(keys.substr(drop * 4)), kept(data.substr(offsets[drop]));
+        int64_t lo = 0, hi = 0;
+        for (size_t i = drop; ok && i < offsets.size(); i++) {
+          int64_t start = 0;
+          ok = recordStart(data, offsets[i], &start);
+          lo = i == drop ? start : std::min(lo, start);
+          hi = i == drop ? start : std::max(hi, start);
+        }
+        sqlite3_bind_int64(cut_edge_, 1, first + static_cast<int64_t>(offsets.size()) - 1);
+        sqlite3_bind_int64(cut_edge_, 2, keep_from);
+        sqlite3_bind_int64(cut_edge_, 3, lo);
+        sqlite3_bind_int64(cut_edge_, 4, hi);
+        sqlite3_bind_blob(cut_edge_, 5, kept_keys.data(), static_cast<int>(kept_keys.size()),
+                          SQLITE_STATIC);
+        sqlite3_bind_blob(cut_edge_, 6, kept.data(), static_cast<int>(kept.size()),
+                          SQLITE_STATIC);
+        sqlite3_reset(edge_);
+        ok = ok && runOnce(cut_edge_);
+      }
+    }
+  }
+  sqlite3_reset(edge_);
+  sqlite3_bind_int64(trim_rows_, 1, keep_from);
+  ok = ok && runOnce(trim_rows_);
+  if (!ok) *why = errorOf(writer_, "retention");
   return ok;
 }
 
 bool RequestStore::commit(int64_t now_ms, std::string* why) {
   if (!in_tx_) return true;
-  int deleted = 0;
-  bool ok = writeIds(why) && trimByAge(now_ms, &deleted) && trimByCount(&deleted);
-  if (ok && deleted > 0) ok = runOnce(trim_ids_);
+  bool ok = writeBlock(why) && trimByAge(now_ms) && trimByCount(why);
   if (!ok && why->empty()) *why = errorOf(writer_, "retention");
   in_tx_ = false;
-  keys_.clear();
   if (!runOnce(commit_)) {
     *why = errorOf(writer_, "commit");
     sqlite3_exec(writer_, "ROLLBACK", nullptr, nullptr, nullptr);
+    last_seq_ = lastStoredSeq();
     return false;
   }
   return ok;

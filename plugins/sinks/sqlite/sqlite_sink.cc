@@ -100,8 +100,7 @@ int query(void* instance, const sluice_sink_query* q, sluice_sink_reply reply, v
   QueryAnswer a;
   {
     std::lock_guard<std::mutex> lock(s->store.readerLock());
-    if (!answerQuery(s->store.reader(), s->store.hasRecordColumn(), *q,
-                     static_cast<int64_t>(s->host->now_ms()), &a)) {
+    if (!answerQuery(s->store.reader(), *q, static_cast<int64_t>(s->host->now_ms()), &a)) {
       return SLUICE_ERR_UNSUPPORTED;
     }
   }

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "record_block.h"
 #include "record_text.h"
 #include "request_store.h"
 
@@ -311,13 +312,11 @@ double columnMs(sqlite3_stmt* st, int col) {
 }
 
 // The record JSON of the row `st` stands on (the columns of kRowColumns).
-void recordOfRow(sqlite3_stmt* st, bool has_record_column, std::string* out) {
-  if (has_record_column) {
+void recordOfRow(sqlite3_stmt* st, std::string* out) {
+  if (sqlite3_column_type(st, 22) != SQLITE_NULL) {  // a row the first layout wrote
     sluice_str whole = columnStr(st, 22);
-    if (whole.len > 0) {  // a row the first layout wrote
-      out->assign(whole.ptr, whole.len);
-      return;
-    }
+    out->assign(whole.ptr, whole.len);
+    return;
   }
   sluice_record r{};
   r.struct_size = sizeof r;
@@ -367,11 +366,11 @@ void recordOfRow(sqlite3_stmt* st, bool has_record_column, std::string* out) {
 constexpr const char* kRowColumns =
     "id, start_ms, end_ms, subject, team, requested_model, resolved_model, provider, status, "
     "error_code, stream, prompt_tokens, completion_tokens, cached_tokens, tokens_estimated, "
-    "cost_usd, total_ms, ttft_ms, metadata, detail, request_body, response_body";
+    "cost_usd, total_ms, ttft_ms, metadata, detail, request_body, response_body, record";
 
-// The newest row with `id`: request_ids is scanned newest first for the
-// id's key, and each row it points at is compared whole.
-QueryAnswer oneRequest(sqlite3* db, bool has_record_column, const sluice_sink_query& q) {
+// The newest record with `id`: the blocks' keys are scanned newest first
+// for the id's key, and each record a match points at is compared whole.
+QueryAnswer oneRequest(sqlite3* db, const sluice_sink_query& q) {
   std::string id;
   for (size_t i = 0; i < q.param_count; i++) {
     if (sv(q.params[i].name) == "id") id.assign(sv(q.params[i].value));
@@ -379,9 +378,9 @@ QueryAnswer oneRequest(sqlite3* db, bool has_record_column, const sluice_sink_qu
   uint32_t key = idKey(id);
   sqlite3_stmt* chunks = nullptr;
   sqlite3_stmt* row = nullptr;
-  std::string sql = std::string("SELECT ") + kRowColumns +
-                    (has_record_column ? ", record" : "") + " FROM requests WHERE seq = ?1";
-  if (sqlite3_prepare_v2(db, "SELECT first_seq, keys FROM request_ids ORDER BY last_seq DESC", -1,
+  std::string sql = std::string("SELECT ") + kRowColumns + " FROM requests WHERE seq = ?1";
+  if (sqlite3_prepare_v2(db, "SELECT first_seq, keys FROM request_blocks ORDER BY last_seq DESC",
+                         -1,
                          &chunks, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(db, sql.c_str(), -1, &row, nullptr) != SQLITE_OK) {
     sqlite3_finalize(chunks);
@@ -397,13 +396,10 @@ QueryAnswer oneRequest(sqlite3* db, bool has_record_column, const sluice_sink_qu
     auto* keys = static_cast<const unsigned char*>(sqlite3_column_blob(chunks, 1));
     size_t n = static_cast<size_t>(sqlite3_column_bytes(chunks, 1)) / 4;
     for (size_t i = n; i-- > 0 && !found;) {
-      const unsigned char* k = keys + i * 4;
-      uint32_t v = static_cast<uint32_t>(k[0]) | static_cast<uint32_t>(k[1]) << 8 |
-                   static_cast<uint32_t>(k[2]) << 16 | static_cast<uint32_t>(k[3]) << 24;
-      if (v != key) continue;
+      if (blockKey(keys, i) != key) continue;
       sqlite3_bind_int64(row, 1, first + static_cast<int64_t>(i));
       if (sqlite3_step(row) == SQLITE_ROW && sv(columnStr(row, 0)) == id) {
-        recordOfRow(row, has_record_column, &a.body);
+        recordOfRow(row, &a.body);
         found = true;
       }
       sqlite3_reset(row);
@@ -558,13 +554,12 @@ QueryAnswer analytics(sqlite3* db, const sluice_sink_query& q, int64_t now_ms) {
 
 }  // namespace
 
-bool answerQuery(sqlite3* db, bool has_record_column, const sluice_sink_query& q, int64_t now_ms,
-                 QueryAnswer* out) {
+bool answerQuery(sqlite3* db, const sluice_sink_query& q, int64_t now_ms, QueryAnswer* out) {
   std::string_view name = sv(q.name);
   if (name == "requests") {
     *out = requests(db, q);
   } else if (name == "request") {
-    *out = oneRequest(db, has_record_column, q);
+    *out = oneRequest(db, q);
   } else if (name == "analytics") {
     *out = analytics(db, q, now_ms);
   } else {

@@ -17,8 +17,7 @@ struct QueryAnswer {
 };
 
 // Returns false when `q` names a query this store does not serve.
-// `has_record_column`: the file is of the first layout (see RequestStore).
-bool answerQuery(sqlite3* db, bool has_record_column, const sluice_sink_query& q, int64_t now_ms,
-                 QueryAnswer* out);
+// `db` has the table `requests` (request_table.h).
+bool answerQuery(sqlite3* db, const sluice_sink_query& q, int64_t now_ms, QueryAnswer* out);
 
 }  // namespace sluice::sqlite_sink

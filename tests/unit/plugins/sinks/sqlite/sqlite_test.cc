@@ -8,75 +8,10 @@
 #include <string>
 
 #include "request_store.h"
-#include "support/fake_host.h"
-#include "support/sink_records.h"
-
-extern "C" const sluice_plugin_descriptor* sluice_plugin_entry(void);
+#include "sink_fixture.h"
 
 namespace sluice::testing {
 namespace {
-
-class SqliteSink : public ::testing::Test {
- protected:
-  void SetUp() override {
-    vt_ = static_cast<const sluice_sink_vtable*>(sluice_plugin_entry()->vtable);
-    char dir[] = "/tmp/sluice-sqlite-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    path_ = std::string(dir) + "/r.db";
-  }
-  void TearDown() override {
-    if (inst_) vt_->destroy(inst_);
-  }
-  void open(int max_rows = 1000) {
-    std::string cfg = "{\"path\":\"" + path_ +
-                      "\",\"retention_days\":30,\"max_rows\":" + std::to_string(max_rows) + "}";
-    char err[256] = {0};
-    ASSERT_EQ(vt_->create(host_.table(), cfg.c_str(), &inst_, err, sizeof err), SLUICE_OK) << err;
-  }
-  // Runs query `name` with params; returns (status, parsed body).
-  std::pair<int, cJSON*> query(const char* name,
-                               std::vector<std::pair<std::string, std::string>> params = {}) {
-    std::vector<sluice_header> hs;
-    for (auto& [k, v] : params) hs.push_back({{k.data(), k.size()}, {v.data(), v.size()}});
-    sluice_sink_query q{sizeof q, {name, strlen(name)}, hs.data(), hs.size()};
-    struct Out {
-      int status = 0;
-      std::string body;
-    } out;
-    int rc = vt_->query(
-        inst_, &q,
-        [](void* ctx, int status, const char*, const char* body, size_t len) {
-          auto* o = static_cast<Out*>(ctx);
-          o->status = status;
-          o->body.assign(body, len);
-        },
-        &out);
-    if (rc != SLUICE_OK) return {rc, nullptr};
-    cJSON* json = cJSON_Parse(out.body.c_str());
-    parsed_.push_back(json);
-    return {out.status, json};
-  }
-  ~SqliteSink() override {
-    for (cJSON* j : parsed_) cJSON_Delete(j);
-  }
-
-  FakeHost host_;
-  const sluice_sink_vtable* vt_ = nullptr;
-  void* inst_ = nullptr;
-  std::string path_;
-  std::vector<cJSON*> parsed_;
-};
-
-RecordData rec(const std::string& id, int64_t start_ms, const std::string& team, int status) {
-  RecordData d;
-  d.id = id;
-  d.start_ms = start_ms;
-  d.end_ms = start_ms + 10;
-  d.team = team;
-  d.status = status;
-  d.json = "{\"id\":\"" + id + "\",\"schema_version\":1}";
-  return d;
-}
 
 TEST_F(SqliteSink, WrittenRecordsAreQueryableAfterFlush) {
   open();
@@ -193,18 +128,6 @@ TEST_F(SqliteSink, RetentionKeepsTheNewestRowsAndDropsOldOnes) {
   EXPECT_EQ(query("request", {{"id", "z"}}).first, 200);
   EXPECT_EQ(query("request", {{"id", "x"}}).first, 404) << "trimmed rows are gone by id too";
   EXPECT_EQ(query("request", {{"id", "old"}}).first, 404);
-}
-
-// Rows in the file, read beside the sink as another process would.
-int64_t countRows(const std::string& path) {
-  sqlite3* db = nullptr;
-  sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db, "SELECT count(*) FROM requests", -1, &st, nullptr);
-  int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return n;
 }
 
 TEST_F(SqliteSink, TheRowCapIsNeverPassedAndTrimsInRuns) {
