@@ -95,36 +95,6 @@ check_feature() {
   grep -qiE "$EXPECT" <<<"$headers" || die "$LABEL did not run (no header matching $EXPECT): $headers"
 }
 
-# callgrind_total NAME N: instructions the gateway NAME runs to start,
-# answer N requests on one connection, and stop. Its callgrind output stays
-# in $BENCH_WORK/callgrind/NAME/out.N (KEEP_WORK=1 keeps it for
-# callgrind_annotate).
-callgrind_total() {
-  local dir=$BENCH_WORK/callgrind/$1 port pid i
-  mkdir -p "$dir"
-  port=$(free_port)
-  fill "${TEMPLATE[$1]}" "$dir/sluice.yaml" "$port"
-  sed -i "s|@ROOT@|$BENCH_ROOT|g" "$dir/sluice.yaml"
-  valgrind --tool=callgrind --callgrind-out-file="$dir/out.$2" "$SLUICE_BIN" serve \
-    -c "$dir/sluice.yaml" >"$dir/log.$2" 2>&1 &
-  pid=$!
-  BENCH_PIDS+=("$pid")
-  wait_port "$port" "$pid" "sluice under callgrind" || die "$(tail -5 "$dir/log.$2")"
-  : >"$dir/curlrc"
-  for ((i = 0; i < $2; i++)); do
-    printf 'url = "http://127.0.0.1:%s/v1/chat/completions"\noutput = "/dev/null"\n' "$port" \
-      >>"$dir/curlrc"
-  done
-  local auth=()
-  [[ -z ${BENCH_TOKEN:-} ]] || auth=(-H "Authorization: Bearer $BENCH_TOKEN")
-  curl -s -H 'Expect:' -H 'Content-Type: application/json' "${auth[@]}" \
-    --data-binary "@$BENCH_BODY" -w '%{http_code}\n' --config "$dir/curlrc" >"$dir/codes" || true
-  [[ $(grep -c '^200$' "$dir/codes") == "$2" ]] || die "not every request was answered 200 ($1)"
-  stop_process "$pid"
-  callgrind_annotate "$dir/out.$2" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' |
-    tr -d ,
-}
-
 if [[ $MODE == callgrind ]]; then
   start_mock
   echo "POST /v1/chat/completions, $(wc -c <"$BENCH_BODY") byte body, under callgrind:" \

@@ -15,15 +15,27 @@
 # its own, RPS is the inverse of that, so 'CPU vs none' is the figure that
 # predicts the RPS cost. Afterwards the sinks gateway's /metrics must
 # show every answered request in each sink and no record dropped, and the
-# SQLite file must hold one row per record. Exits 1 otherwise.
+# SQLite file must hold every record (counted from its blocks) and the
+# access log one line per record. Exits 1 otherwise.
 #
 #   bench/sinks.sh                            3 rounds of 10 s
 #   DURATION=30s ROUNDS=5 bench/sinks.sh
 #   SIDE_BY_SIDE=1 bench/sinks.sh             both loaded at once on the shared core
 #                                             (bench/lib.sh side_by_side)
+#   bench/sinks.sh --callgrind                instructions per request instead
+#
+# --callgrind runs each configuration under valgrind's callgrind twice, for
+# FEW and then MANY requests (200 and 1200) sent one after another on one
+# connection (bench/lib.sh callgrind_total, as bench/compare.sh does), with
+# `logging: {batch_records: 64, flush_interval_ms: 10000}` so that every
+# commit carries the same records however fast valgrind runs, and no admin
+# listener; (total of MANY - total of FEW) / (MANY - FEW) is what one
+# request costs. The callgrind files stay in the bench's work directory
+# (printed) for callgrind_annotate.
 #
 # Needs a Release build in BUILD_DIR (default build/; built here if needed),
-# wrk, curl, sqlite3 and taskset (scripts/setup-deps.sh --bench).
+# wrk, curl, sqlite3 and taskset (scripts/setup-deps.sh --bench); valgrind
+# for --callgrind.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -36,12 +48,51 @@ ROUNDS=${ROUNDS:-3}
 SIDE_BY_SIDE=${SIDE_BY_SIDE:-0}
 CONFIGS=(none sinks)
 
+MODE=wrk
+[[ ${1:-} == --callgrind ]] && MODE=callgrind
+FEW=${FEW:-200}
+MANY=${MANY:-1200}
+
 for tool in wrk curl sqlite3 taskset cmake; do need "$tool"; done
+[[ $MODE == wrk ]] || need valgrind
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer (got '$ROUNDS')"
 
 build_all
 export BENCH_BODY=$BENCH_ROOT/bench/chat-1k.json
 export BENCH_TOKEN=
+
+if [[ $MODE == callgrind ]]; then
+  # The sinks template without the admin listener, with SINKS and fixed
+  # batches; the files go in callgrind_total's directory (@DIR@).
+  declare -A TEMPLATE
+  for config in "${CONFIGS[@]}"; do
+    sinks="[]"
+    [[ $config == none ]] || sinks=${THREE_SINKS//.\//@DIR@\/}
+    TEMPLATE[$config]=$BENCH_WORK/$config.yaml.template
+    sed -e '/^admin:/d' -e '/@ADMIN_PORT@/d' -e "s|@SINKS@|$sinks|" \
+      "$BENCH_ROOT/bench/sinks.yaml.template" >"${TEMPLATE[$config]}"
+    echo "logging: {batch_records: 64, flush_interval_ms: 10000}" >>"${TEMPLATE[$config]}"
+  done
+  start_mock
+  echo "POST /v1/chat/completions, $(wc -c <"$BENCH_BODY") byte body, under callgrind:" \
+    "instructions per request ((total for $MANY - total for $FEW) / $((MANY - FEW)))"
+  declare -A IR
+  for config in "${CONFIGS[@]}"; do
+    rm -rf "$BENCH_WORK/callgrind/$config"  # each run starts on no files
+    few=$(callgrind_total "$config" "$FEW")
+    mv "$BENCH_WORK/callgrind/$config" "$BENCH_WORK/callgrind/$config.few"
+    many=$(callgrind_total "$config" "$MANY")
+    mv "$BENCH_WORK/callgrind/$config.few/out.$FEW" "$BENCH_WORK/callgrind/$config/"
+    rm -rf "$BENCH_WORK/callgrind/$config.few"
+    IR[$config]=$(((many - few) / (MANY - FEW)))
+    printf '%-8s %10d\n' "$config" "${IR[$config]}"
+  done
+  echo "sinks - none: $((IR[sinks] - IR[none])) instructions per request (+$(
+    awk -v a="${IR[sinks]}" -v b="${IR[none]}" 'BEGIN { printf "%.1f", 100 * (a - b) / b }')%)"
+  echo "callgrind files: $BENCH_WORK/callgrind/{none,sinks}/out.{$FEW,$MANY}"
+  KEEP_WORK=1
+  exit 0
+fi
 
 declare -A URL ADMIN GW_PID RPS_RUNS P50_RUNS P99_RUNS CPU_RUNS NON2XX ANSWERED
 FAILED=0
@@ -117,9 +168,12 @@ for sink in access-log sqlite prometheus; do
 done
 for config in "${CONFIGS[@]}"; do kill -TERM "${GW_PID[$config]}" 2>/dev/null || true; done
 for config in "${CONFIGS[@]}"; do wait "${GW_PID[$config]}" 2>/dev/null || true; done
-rows=$(sqlite3 "$BENCH_WORK/sinks/requests.db" 'SELECT count(*) FROM requests')
+# The sqlite3 shell sees the blocks, not the `requests` table the sink
+# registers on its own connection: each block holds its seq range.
+rows=$(sqlite3 "$BENCH_WORK/sinks/requests.db" \
+  'SELECT COALESCE(SUM(last_seq - first_seq + 1), 0) FROM request_blocks')
 lines=$(wc -l <"$BENCH_WORK/sinks/access.log")
-report+=$'\n'"  after shutdown: $rows SQLite rows, $lines access-log lines"
+report+=$'\n'"  after shutdown: $rows records in SQLite, $lines access-log lines"
 [[ $rows == "$records" && $lines == "$records" ]] || FAILED=1
 
 ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }

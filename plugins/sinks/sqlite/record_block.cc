@@ -1,43 +1,65 @@
 #include "record_block.h"
 
+#include <cstddef>
 #include <cstring>
 
 namespace sluice::sqlite_sink {
 namespace {
 
-enum : uint8_t { kHasTotal = 1, kHasTtft = 2 };
+enum : uint8_t { kHasTotal = 1, kHasTtft = 2, kFieldsDetail = 4 };
 
-void putVarint(uint64_t v, std::string* out) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
+std::string_view sv(sluice_str s) { return std::string_view(s.ptr ? s.ptr : "", s.len); }
+
+// Room a string takes at most: its bytes and a varint length.
+constexpr size_t kLengthRoom = 10;
+
+// Writes into room made beforehand (a record's room is counted before it is
+// written, and the string grown once): std::string appends, one per field,
+// cost more than the bytes they copy.
+struct Writer {
+  char* p;
+
+  void varint(uint64_t v) {
+    while (v >= 0x80) {
+      *p++ = static_cast<char>(v | 0x80);
+      v >>= 7;
+    }
+    *p++ = static_cast<char>(v);
   }
-  out->push_back(static_cast<char>(v));
-}
-
-void putSigned(int64_t v, std::string* out) {
-  putVarint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63), out);
-}
-
-void putString(std::string_view s, std::string* out) {
-  putVarint(s.size(), out);
-  out->append(s.data(), s.size());
-}
-
-void putNullable(bool present, std::string_view s, std::string* out) {
-  if (!present) {
-    out->push_back(0);
-    return;
+  void sgned(int64_t v) {
+    varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
   }
-  putVarint(s.size() + 1, out);
-  out->append(s.data(), s.size());
+  void bytes(std::string_view s) {
+    if (!s.empty()) memcpy(p, s.data(), s.size());
+    p += s.size();
+  }
+  void string(std::string_view s) {
+    varint(s.size());
+    bytes(s);
+  }
+  void nullable(bool present, std::string_view s) {
+    if (!present) {
+      *p++ = 0;
+      return;
+    }
+    varint(s.size() + 1);
+    bytes(s);
+  }
+  void dbl(double d) {
+    memcpy(p, &d, 8);
+    p += 8;
+  }
+};
+
+// Grows `out` by `room` and returns a writer at its old end; finish() cuts
+// it back to what was written.
+Writer grow(std::string* out, size_t room) {
+  size_t at = out->size();
+  out->resize(at + room);
+  return Writer{out->data() + at};
 }
 
-void putDouble(double d, std::string* out) {
-  char b[8];
-  memcpy(b, &d, 8);
-  out->append(b, 8);
-}
+void finish(std::string* out, const Writer& w) { out->resize(static_cast<size_t>(w.p - out->data())); }
 
 // Reads from [p, end); every read fails once the data runs out.
 struct Reader {
@@ -121,26 +143,33 @@ uint32_t blockKey(const unsigned char* keys, size_t i) {
 }
 
 void encodeRecord(const BlockRecord& r, std::string* out) {
+  const std::string_view strings[] = {r.id,       r.subject,         r.team,
+                                      r.requested_model, r.resolved_model, r.provider,
+                                      r.error_code,      r.metadata};
+  const std::string_view nullables[] = {r.detail, r.request_body, r.response_body, r.record};
+  size_t room = 4 + 1 + 2 * 10 + 6 * 10 + 3 * 8;
+  for (std::string_view s : strings) room += kLengthRoom + s.size();
+  for (std::string_view s : nullables) room += kLengthRoom + s.size();
   size_t at = out->size();
-  out->append(4, '\0');
-  out->push_back(static_cast<char>((r.has_total ? kHasTotal : 0) | (r.has_ttft ? kHasTtft : 0)));
-  putSigned(r.start_ms, out);
-  putSigned(r.end_ms - r.start_ms, out);
-  for (std::string_view s : {r.id, r.subject, r.team, r.requested_model, r.resolved_model,
-                             r.provider, r.error_code, r.metadata}) {
-    putString(s, out);
-  }
+  Writer w = grow(out, room);
+  w.p += 4;  // the length, below
+  *w.p++ = static_cast<char>((r.has_total ? kHasTotal : 0) | (r.has_ttft ? kHasTtft : 0) |
+                             (r.fields_detail ? kFieldsDetail : 0));
+  w.sgned(r.start_ms);
+  w.sgned(r.end_ms - r.start_ms);
+  for (std::string_view s : strings) w.string(s);
   for (int64_t v : {r.status, r.stream, r.prompt_tokens, r.completion_tokens, r.cached_tokens,
                     r.tokens_estimated}) {
-    putSigned(v, out);
+    w.sgned(v);
   }
-  putDouble(r.cost_usd, out);
-  if (r.has_total) putDouble(r.total_ms, out);
-  if (r.has_ttft) putDouble(r.ttft_ms, out);
-  putNullable(r.has_detail, r.detail, out);
-  putNullable(r.has_request_body, r.request_body, out);
-  putNullable(r.has_response_body, r.response_body, out);
-  putNullable(r.has_record, r.record, out);
+  w.dbl(r.cost_usd);
+  if (r.has_total) w.dbl(r.total_ms);
+  if (r.has_ttft) w.dbl(r.ttft_ms);
+  w.nullable(r.has_detail, r.detail);
+  w.nullable(r.has_request_body, r.request_body);
+  w.nullable(r.has_response_body, r.response_body);
+  w.nullable(r.has_record, r.record);
+  finish(out, w);
   uint32_t n = static_cast<uint32_t>(out->size() - at - 4);
   char* p = out->data() + at;
   p[0] = static_cast<char>(n);
@@ -176,6 +205,7 @@ bool decodeRecord(std::string_view data, size_t offset, BlockRecord* r) {
   uint8_t flags = in.byte();
   r->has_total = flags & kHasTotal;
   r->has_ttft = flags & kHasTtft;
+  r->fields_detail = flags & kFieldsDetail;
   r->start_ms = in.sgned();
   r->end_ms = r->start_ms + in.sgned();
   for (std::string_view* s : {&r->id, &r->subject, &r->team, &r->requested_model,
@@ -193,6 +223,122 @@ bool decodeRecord(std::string_view data, size_t offset, BlockRecord* r) {
   r->has_request_body = in.nullable(&r->request_body);
   r->has_response_body = in.nullable(&r->response_body);
   r->has_record = in.nullable(&r->record);
+  return in.ok;
+}
+
+void encodeFields(const sluice_record& r, std::string* out) {
+  const sluice_str strings[] = {r.method,  r.path,           r.client_ip,    r.trace_id,
+                                r.span_id, r.parent_span_id, r.provider_type};
+  bool has_attempts =
+      r.struct_size >= offsetof(sluice_record, response_body) + sizeof(r.response_body) &&
+      r.attempts != nullptr;
+  uint32_t attempts = has_attempts ? r.attempt_count : 0;
+  size_t room = 4 * 10 + 1 + 6 * 8;
+  for (sluice_str s : strings) room += kLengthRoom + s.len;
+  for (size_t i = 0; i < r.applied_rule_count; i++) room += kLengthRoom + r.applied_rules[i].len;
+  for (uint32_t i = 0; i < attempts; i++) {
+    room += 3 * kLengthRoom + 8 + r.attempts[i].target.len + r.attempts[i].error.len;
+  }
+  for (size_t i = 0; i < r.event_count; i++) {
+    const sluice_record_event& e = r.events[i];
+    room += 3 * kLengthRoom + e.rule.len + e.kind.len + e.action.len;
+  }
+  for (size_t i = 0; i < r.finding_count; i++) {
+    const sluice_record_finding& f = r.findings[i];
+    room += 5 * kLengthRoom + f.guardrail.len + f.hook.len + f.type.len + f.action.len;
+  }
+  Writer w = grow(out, room);
+  for (sluice_str s : strings) w.string(sv(s));
+  w.varint(r.applied_rule_count);
+  for (size_t i = 0; i < r.applied_rule_count; i++) w.string(sv(r.applied_rules[i]));
+  w.varint(attempts);
+  for (uint32_t i = 0; i < attempts; i++) {
+    const sluice_record_attempt& a = r.attempts[i];
+    w.string(sv(a.target));
+    w.sgned(a.status);
+    w.string(sv(a.error));
+    w.dbl(a.duration_ms);
+  }
+  w.varint(r.event_count);
+  for (size_t i = 0; i < r.event_count; i++) {
+    const sluice_record_event& e = r.events[i];
+    w.string(sv(e.rule));
+    w.string(sv(e.kind));
+    w.string(sv(e.action));
+  }
+  const double phases[] = {r.auth_ms,     r.guard_in_ms, r.route_ms,
+                           r.upstream_ms, r.tpot_ms,     r.guard_out_ms};
+  char* ran = w.p++;
+  *ran = 0;
+  for (int i = 0; i < 6; i++) {
+    if (phases[i] < 0) continue;
+    *ran = static_cast<char>(*ran | 1 << i);
+    w.dbl(phases[i]);
+  }
+  w.varint(r.finding_count);
+  for (size_t i = 0; i < r.finding_count; i++) {
+    const sluice_record_finding& f = r.findings[i];
+    w.string(sv(f.guardrail));
+    w.string(sv(f.hook));
+    w.string(sv(f.type));
+    w.varint(f.count);
+    w.string(sv(f.action));
+  }
+  finish(out, w);
+}
+
+namespace {
+sluice_str strOf(std::string_view s) { return sluice_str{s.data() ? s.data() : "", s.size()}; }
+}  // namespace
+
+bool FieldsReader::read(std::string_view fields, sluice_record* r) {
+  const auto* p = reinterpret_cast<const unsigned char*>(fields.data());
+  Reader in{p, p + fields.size()};
+  for (sluice_str* s : {&r->method, &r->path, &r->client_ip, &r->trace_id, &r->span_id,
+                        &r->parent_span_id, &r->provider_type}) {
+    *s = strOf(in.string());
+  }
+  rules_.clear();
+  for (uint64_t n = in.varint(); in.ok && n > 0; n--) rules_.push_back(strOf(in.string()));
+  attempts_.clear();
+  for (uint64_t n = in.varint(); in.ok && n > 0; n--) {
+    sluice_record_attempt a{};
+    a.target = strOf(in.string());
+    a.status = static_cast<int>(in.sgned());
+    a.error = strOf(in.string());
+    a.duration_ms = in.dbl();
+    attempts_.push_back(a);
+  }
+  events_.clear();
+  for (uint64_t n = in.varint(); in.ok && n > 0; n--) {
+    sluice_record_event e{};
+    e.rule = strOf(in.string());
+    e.kind = strOf(in.string());
+    e.action = strOf(in.string());
+    events_.push_back(e);
+  }
+  uint8_t ran = in.byte();
+  double* phases[] = {&r->auth_ms,     &r->guard_in_ms, &r->route_ms,
+                      &r->upstream_ms, &r->tpot_ms,     &r->guard_out_ms};
+  for (int i = 0; i < 6; i++) *phases[i] = ran & (1 << i) ? in.dbl() : -1;
+  findings_.clear();
+  for (uint64_t n = in.varint(); in.ok && n > 0; n--) {
+    sluice_record_finding f{};
+    f.guardrail = strOf(in.string());
+    f.hook = strOf(in.string());
+    f.type = strOf(in.string());
+    f.count = static_cast<uint32_t>(in.varint());
+    f.action = strOf(in.string());
+    findings_.push_back(f);
+  }
+  r->applied_rules = rules_.data();
+  r->applied_rule_count = rules_.size();
+  r->attempts = attempts_.data();
+  r->attempt_count = static_cast<uint32_t>(attempts_.size());
+  r->events = events_.data();
+  r->event_count = events_.size();
+  r->findings = findings_.data();
+  r->finding_count = findings_.size();
   return in.ok;
 }
 

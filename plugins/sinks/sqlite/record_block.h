@@ -4,7 +4,7 @@
 // row and an index entry, per record.
 //
 // A record in a block: its byte length (4 bytes, little-endian), then
-//   flags (1 byte: kHasTotal, kHasTtft)
+//   flags (1 byte: kHasTotal, kHasTtft, kFieldsDetail)
 //   varint start_ms (zigzag), varint end_ms - start_ms (zigzag)
 //   strings id, subject, team, requested_model, resolved_model, provider,
 //     error_code, metadata (JSON object): varint length + bytes
@@ -13,8 +13,12 @@
 //   8 bytes cost_usd, then total_ms and ttft_ms when their flag is set
 //   nullable strings detail, request_body, response_body, record:
 //     varint(length + 1) + bytes, 0 for NULL
-// `record` is the whole record JSON of a row that the first layout wrote
-// (NULL in rows written since).
+// `detail` is what the columns lack: in records written now, those fields
+// themselves (kFieldsDetail, see encodeFields), cheaper to write than the
+// JSON object (record_text.h appendDetail) that rows of the layout before
+// blocks kept and that the table's `detail` column shows. `record` is the
+// whole record JSON of a row that the first layout wrote (NULL in rows
+// written since).
 #pragma once
 
 #include <cstdint>
@@ -42,6 +46,32 @@ struct BlockRecord {
   bool has_detail = false, has_request_body = false, has_response_body = false,
        has_record = false;
   std::string_view detail, request_body, response_body, record;
+  bool fields_detail = false;  // detail holds encodeFields(), not JSON
+};
+
+// Appends the fields of `r` that the columns lack (method, path, client,
+// trace ids, provider plugin, rules, attempts, events, the other phases,
+// findings), as `detail` holds them with kFieldsDetail:
+//   strings method, path, client_ip, trace_id, span_id, parent_span_id,
+//     provider_type; varint count + strings: applied rules
+//   varint count + (target, zigzag status, error, 8-byte duration): attempts
+//   varint count + (rule, kind, action): events
+//   1 byte of which phases ran (auth, guard_in, route, upstream, tpot,
+//     guard_out), then 8 bytes for each that did
+//   varint count + (guardrail, hook, type, varint count, action): findings
+void encodeFields(const sluice_record& r, std::string* out);
+
+// Sets in `r` what encodeFields() wrote; strings point into `fields`, the
+// lists into this reader.
+class FieldsReader {
+ public:
+  bool read(std::string_view fields, sluice_record* r);
+
+ private:
+  std::vector<sluice_str> rules_;
+  std::vector<sluice_record_attempt> attempts_;
+  std::vector<sluice_record_event> events_;
+  std::vector<sluice_record_finding> findings_;
 };
 
 // Appends `r` to a block's data.

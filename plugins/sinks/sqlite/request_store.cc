@@ -274,7 +274,7 @@ size_t RequestStore::append(const sluice_record* records, size_t n, std::string*
     metadata_.clear();
     sink_json::appendMetadataObject(r, &metadata_);
     detail_.clear();
-    appendDetail(r, &detail_);
+    encodeFields(r, &detail_);
     bool bodies =
         r.struct_size >= offsetof(sluice_record, response_body) + sizeof(r.response_body) &&
         r.bodies_logged;
@@ -301,6 +301,7 @@ size_t RequestStore::append(const sluice_record* records, size_t n, std::string*
     b.ttft_ms = r.ttft_ms;
     b.metadata = metadata_;
     b.has_detail = true;
+    b.fields_detail = true;
     b.detail = detail_;
     if (bodies) {
       b.has_request_body = b.has_response_body = true;

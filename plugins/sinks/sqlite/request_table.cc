@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "record_block.h"
+#include "record_text.h"
 
 namespace sluice::sqlite_sink {
 namespace {
@@ -297,6 +298,21 @@ void ms(sqlite3_context* ctx, bool present, double v) {
   }
 }
 
+// The `detail` object (record_text.h) of fields a block keeps as
+// encodeFields() wrote them.
+void detailJson(sqlite3_context* ctx, std::string_view fields) {
+  sluice_record r{};
+  r.struct_size = sizeof r;
+  FieldsReader reader;
+  if (!reader.read(fields, &r)) {
+    sqlite3_result_error(ctx, "a malformed record in request_blocks", -1);
+    return;
+  }
+  std::string json;
+  appendDetail(r, &json);
+  sqlite3_result_text(ctx, json.data(), static_cast<int>(json.size()), SQLITE_TRANSIENT);
+}
+
 int column(sqlite3_vtab_cursor* base, sqlite3_context* ctx, int col) {
   const Cursor* c = reinterpret_cast<Cursor*>(base);
   const BlockRecord& r = c->record;
@@ -321,7 +337,13 @@ int column(sqlite3_vtab_cursor* base, sqlite3_context* ctx, int col) {
     case kTotal: ms(ctx, r.has_total, r.total_ms); break;
     case kTtft: ms(ctx, r.has_ttft, r.ttft_ms); break;
     case kMetadata: text(ctx, r.metadata); break;
-    case kDetail: nullableText(ctx, r.has_detail, r.detail); break;
+    case kDetail:
+      if (r.has_detail && r.fields_detail) {
+        detailJson(ctx, r.detail);
+      } else {
+        nullableText(ctx, r.has_detail, r.detail);
+      }
+      break;
     case kRequestBody: nullableText(ctx, r.has_request_body, r.request_body); break;
     case kResponseBody: nullableText(ctx, r.has_response_body, r.response_body); break;
     case kRecord: nullableText(ctx, r.has_record, r.record); break;
