@@ -291,6 +291,24 @@ namespace {
 sluice_str strOf(std::string_view s) { return sluice_str{s.data() ? s.data() : "", s.size()}; }
 }  // namespace
 
+void RecordLists::clear() {
+  rules.clear();
+  attempts.clear();
+  events.clear();
+  findings.clear();
+}
+
+void RecordLists::setIn(sluice_record* r) const {
+  r->applied_rules = rules.data();
+  r->applied_rule_count = rules.size();
+  r->attempts = attempts.data();
+  r->attempt_count = static_cast<uint32_t>(attempts.size());
+  r->events = events.data();
+  r->event_count = events.size();
+  r->findings = findings.data();
+  r->finding_count = findings.size();
+}
+
 bool FieldsReader::read(std::string_view fields, sluice_record* r) {
   const auto* p = reinterpret_cast<const unsigned char*>(fields.data());
   Reader in{p, p + fields.size()};
@@ -298,30 +316,27 @@ bool FieldsReader::read(std::string_view fields, sluice_record* r) {
                         &r->parent_span_id, &r->provider_type}) {
     *s = strOf(in.string());
   }
-  rules_.clear();
-  for (uint64_t n = in.varint(); in.ok && n > 0; n--) rules_.push_back(strOf(in.string()));
-  attempts_.clear();
+  lists_.clear();
+  for (uint64_t n = in.varint(); in.ok && n > 0; n--) lists_.rules.push_back(strOf(in.string()));
   for (uint64_t n = in.varint(); in.ok && n > 0; n--) {
     sluice_record_attempt a{};
     a.target = strOf(in.string());
     a.status = static_cast<int>(in.sgned());
     a.error = strOf(in.string());
     a.duration_ms = in.dbl();
-    attempts_.push_back(a);
+    lists_.attempts.push_back(a);
   }
-  events_.clear();
   for (uint64_t n = in.varint(); in.ok && n > 0; n--) {
     sluice_record_event e{};
     e.rule = strOf(in.string());
     e.kind = strOf(in.string());
     e.action = strOf(in.string());
-    events_.push_back(e);
+    lists_.events.push_back(e);
   }
   uint8_t ran = in.byte();
   double* phases[] = {&r->auth_ms,     &r->guard_in_ms, &r->route_ms,
                       &r->upstream_ms, &r->tpot_ms,     &r->guard_out_ms};
   for (int i = 0; i < 6; i++) *phases[i] = ran & (1 << i) ? in.dbl() : -1;
-  findings_.clear();
   for (uint64_t n = in.varint(); in.ok && n > 0; n--) {
     sluice_record_finding f{};
     f.guardrail = strOf(in.string());
@@ -329,16 +344,9 @@ bool FieldsReader::read(std::string_view fields, sluice_record* r) {
     f.type = strOf(in.string());
     f.count = static_cast<uint32_t>(in.varint());
     f.action = strOf(in.string());
-    findings_.push_back(f);
+    lists_.findings.push_back(f);
   }
-  r->applied_rules = rules_.data();
-  r->applied_rule_count = rules_.size();
-  r->attempts = attempts_.data();
-  r->attempt_count = static_cast<uint32_t>(attempts_.size());
-  r->events = events_.data();
-  r->event_count = events_.size();
-  r->findings = findings_.data();
-  r->finding_count = findings_.size();
+  lists_.setIn(r);
   return in.ok;
 }
 

@@ -61,6 +61,18 @@ struct BlockRecord {
 //   varint count + (guardrail, hook, type, varint count, action): findings
 void encodeFields(const sluice_record& r, std::string* out);
 
+// The lists of a record read back (rules, attempts, events, findings).
+struct RecordLists {
+  std::vector<sluice_str> rules;
+  std::vector<sluice_record_attempt> attempts;
+  std::vector<sluice_record_event> events;
+  std::vector<sluice_record_finding> findings;
+
+  void clear();
+  // Points r's lists at these.
+  void setIn(sluice_record* r) const;
+};
+
 // Sets in `r` what encodeFields() wrote; strings point into `fields`, the
 // lists into this reader.
 class FieldsReader {
@@ -68,10 +80,7 @@ class FieldsReader {
   bool read(std::string_view fields, sluice_record* r);
 
  private:
-  std::vector<sluice_str> rules_;
-  std::vector<sluice_record_attempt> attempts_;
-  std::vector<sluice_record_event> events_;
-  std::vector<sluice_record_finding> findings_;
+  RecordLists lists_;
 };
 
 // Appends `r` to a block's data.

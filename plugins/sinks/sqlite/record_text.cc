@@ -371,33 +371,25 @@ bool DetailReader::read(const char* detail, size_t len, sluice_record* r) {
   r->guard_out_ms = number(root_, "guard_out_ms", -1);
 
   const cJSON* item = nullptr;
-  rules_.clear();
+  lists_.clear();
   cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root_, "applied_rules")) {
-    rules_.push_back(strOf(item));
+    lists_.rules.push_back(strOf(item));
   }
-  attempts_.clear();
   cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root_, "attempts")) {
-    attempts_.push_back({member(item, "target"), static_cast<int>(number(item, "status", 0)),
-                         member(item, "error"), number(item, "duration_ms", 0)});
+    lists_.attempts.push_back({member(item, "target"),
+                               static_cast<int>(number(item, "status", 0)), member(item, "error"),
+                               number(item, "duration_ms", 0)});
   }
-  events_.clear();
   cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root_, "events")) {
-    events_.push_back({member(item, "rule"), member(item, "kind"), member(item, "action")});
+    lists_.events.push_back({member(item, "rule"), member(item, "kind"), member(item, "action")});
   }
-  findings_.clear();
   cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root_, "findings")) {
-    findings_.push_back({member(item, "guardrail"), member(item, "hook"), member(item, "type"),
-                         static_cast<uint32_t>(number(item, "count", 0)),
-                         member(item, "action")});
+    lists_.findings.push_back({member(item, "guardrail"), member(item, "hook"),
+                               member(item, "type"),
+                               static_cast<uint32_t>(number(item, "count", 0)),
+                               member(item, "action")});
   }
-  r->applied_rules = rules_.data();
-  r->applied_rule_count = rules_.size();
-  r->attempts = attempts_.data();
-  r->attempt_count = static_cast<uint32_t>(attempts_.size());
-  r->events = events_.data();
-  r->event_count = events_.size();
-  r->findings = findings_.data();
-  r->finding_count = findings_.size();
+  lists_.setIn(r);
   return true;
 }
 

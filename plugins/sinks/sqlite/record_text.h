@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "record_block.h"
 #include "sluice/plugin.h"
 
 namespace sluice::sqlite_sink {
@@ -37,10 +38,7 @@ class DetailReader {
 
  private:
   cJSON* root_ = nullptr;
-  std::vector<sluice_str> rules_;
-  std::vector<sluice_record_attempt> attempts_;
-  std::vector<sluice_record_event> events_;
-  std::vector<sluice_record_finding> findings_;
+  RecordLists lists_;
 };
 
 }  // namespace sluice::sqlite_sink

@@ -20,7 +20,8 @@ const sluice_config_key kConfig[] = {
     {"path", SLUICE_CFG_STRING, SLUICE_CFG_REQUIRED, nullptr, 0, 0, nullptr, nullptr,
      "database file (created when missing)"},
     {"retention_days", SLUICE_CFG_INT, 0, "30", 0, 36500, nullptr, nullptr,
-     "delete records older than this (checked once a minute); 0 keeps them"},
+     "delete records older than this (checked once a minute, whole blocks: a block goes "
+     "when its newest record is this old); 0 keeps them"},
     {"max_rows", SLUICE_CFG_INT, 0, "1000000", 0, 1e12, nullptr, nullptr,
      "keep at most this many records, the newest (trimmed in runs below it); 0 for no cap"},
     {nullptr, SLUICE_CFG_STRING, 0, nullptr, 0, 0, nullptr, nullptr, nullptr}};

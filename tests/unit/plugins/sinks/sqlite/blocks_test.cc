@@ -423,27 +423,14 @@ TEST_F(Blocks, AFileOfTheRowLayoutMovesIntoBlocks) {
 
 // The first layout's rows keep their record JSON as written, in the block.
 TEST_F(Blocks, AFileOfTheFirstLayoutMovesIntoBlocks) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  const char* first_layout = R"sql(
-    CREATE TABLE requests (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, id_hash INTEGER NOT NULL,
-      start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, subject TEXT NOT NULL,
-      team TEXT NOT NULL, requested_model TEXT NOT NULL, resolved_model TEXT NOT NULL,
-      provider TEXT NOT NULL, status INTEGER NOT NULL, error_code TEXT NOT NULL,
-      stream INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
-      cached_tokens INTEGER NOT NULL, tokens_estimated INTEGER NOT NULL, cost_usd REAL NOT NULL,
-      total_ms REAL, ttft_ms REAL, metadata TEXT NOT NULL, record TEXT NOT NULL);
-    CREATE INDEX requests_id ON requests(id_hash);
+  ASSERT_NO_FATAL_FAILURE(writeFirstLayout(path_, R"sql(
     INSERT INTO requests VALUES (7, 'one', 42, 1795000000000, 1795000000010, 'user:a', 'red',
       'm', 'm', 'p', 200, '', 0, 1, 2, 0, 0, 0.5, 10, NULL, '{"env":"prod"}',
       '{"id":"one","schema_version":1,"kept":"as written"}');
     INSERT INTO requests VALUES (9, 'two', 43, 1795000000100, 1795000000110, 'user:b', 'blue',
       'm', 'm', 'p', 429, 'rate_limited', 0, 1, 2, 0, 0, 0.25, NULL, NULL, '{}',
       '{"id":"two","byte":"for byte"}');
-  )sql";
-  ASSERT_EQ(sqlite3_exec(db, first_layout, nullptr, nullptr, nullptr), SQLITE_OK)
-      << sqlite3_errmsg(db);
-  sqlite3_close(db);
+  )sql"));
   open(1000, 0);
   EXPECT_EQ(tables(path_), std::vector<std::string>{"request_blocks"});
   EXPECT_EQ(blocks(path_), runs({2}));

@@ -108,4 +108,26 @@ inline int64_t countRows(const std::string& path) {
   return n;
 }
 
+// A file as the first layout wrote it (the whole record JSON per row, an
+// index of id hashes), with `rows` (INSERT statements) in it.
+inline void writeFirstLayout(const std::string& path, const char* rows) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  const char* first_layout = R"sql(
+    CREATE TABLE requests (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, id_hash INTEGER NOT NULL,
+      start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, subject TEXT NOT NULL,
+      team TEXT NOT NULL, requested_model TEXT NOT NULL, resolved_model TEXT NOT NULL,
+      provider TEXT NOT NULL, status INTEGER NOT NULL, error_code TEXT NOT NULL,
+      stream INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+      cached_tokens INTEGER NOT NULL, tokens_estimated INTEGER NOT NULL, cost_usd REAL NOT NULL,
+      total_ms REAL, ttft_ms REAL, metadata TEXT NOT NULL, record TEXT NOT NULL);
+    CREATE INDEX requests_start ON requests(start_ms);
+    CREATE INDEX requests_id ON requests(id_hash);
+  )sql";
+  EXPECT_EQ(sqlite3_exec(db, first_layout, nullptr, nullptr, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  EXPECT_EQ(sqlite3_exec(db, rows, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+}
+
 }  // namespace sluice::testing
