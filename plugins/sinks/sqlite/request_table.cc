@@ -185,16 +185,18 @@ bool highBound(sqlite3_value* v, int64_t* out) {
   }
 }
 
-// Loads the block `blocks` stands on; false at the end (or on an error).
-bool loadBlock(Cursor* c) {
-  if (sqlite3_step(c->blocks) != SQLITE_ROW) return false;
+// Steps to the next block: SQLITE_ROW with it loaded, SQLITE_DONE at the
+// end, else an error.
+int loadBlock(Cursor* c) {
+  int rc = sqlite3_step(c->blocks);
+  if (rc != SQLITE_ROW) return rc;
   c->first_seq = sqlite3_column_int64(c->blocks, 0);
   const void* p = sqlite3_column_blob(c->blocks, 1);
   c->data = std::string_view(static_cast<const char*>(p),
                              static_cast<size_t>(sqlite3_column_bytes(c->blocks, 1)));
-  recordOffsets(c->data, &c->offsets);
+  if (!recordOffsets(c->data, &c->offsets)) return SQLITE_CORRUPT_VTAB;
   c->at = c->descending ? c->offsets.size() : 0;
-  return true;
+  return SQLITE_ROW;
 }
 
 // Moves to the next record within the bounds, from the current position
@@ -204,11 +206,10 @@ int settle(Cursor* c) {
   for (;;) {
     bool have = c->descending ? c->at > 0 : c->at < c->offsets.size();
     if (!have) {
-      if (!loadBlock(c)) {
-        c->eof = true;
-        return SQLITE_OK;
-      }
-      continue;
+      int rc = loadBlock(c);
+      if (rc == SQLITE_ROW) continue;
+      c->eof = true;
+      return rc == SQLITE_DONE ? SQLITE_OK : rc;
     }
     size_t i = c->descending ? --c->at : c->at++;
     int64_t seq = c->first_seq + static_cast<int64_t>(i);
@@ -246,7 +247,8 @@ int filter(sqlite3_vtab_cursor* base, int idx, const char*, int argc, sqlite3_va
   sqlite3_finalize(c->blocks);
   c->blocks = nullptr;
   // A block holds at most kBlockRecords consecutive seqs: one that holds
-  // seq_high ends before seq_high + kBlockRecords.
+  // seq_high ends before seq_high + kBlockRecords. The blocks are walked in
+  // seq order, along the table's own b-tree.
   std::string sql =
       "SELECT first_seq, data FROM request_blocks WHERE last_seq >= ?1 AND last_seq <= ?2 "
       "AND first_seq <= ?3 AND max_start_ms >= ?4 AND min_start_ms <= ?5 ORDER BY last_seq";
