@@ -87,17 +87,26 @@ bool RequestStore::open(const StoreOptions& options, std::string* why) {
     return false;
   }
   sqlite3_busy_timeout(writer_, 2000);
-  // An append-only log: large pages and a 16 MB cache mean fewer, larger
-  // WAL writes (page_size only takes effect on a new file). The WAL is
-  // synced at checkpoints only: a power cut may lose the last commits, never
-  // the file.
+  // An append-only log of blocks. Every commit writes the table's last leaf
+  // page again and the pages its new blocks fill, each a WAL frame with a
+  // checksum: 4 KB pages write about half the bytes of 16 KB ones for a
+  // commit of 64 records (page_size only takes effect on a new file: one
+  // made before keeps its 16 KB pages). The WAL is checkpointed once it
+  // passes 16 MB, whatever the page size, and synced at checkpoints only: a
+  // power cut may lose the last commits, never the file. A 16 MB cache.
   if (!exec(writer_,
-            "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+            "PRAGMA page_size=4096; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
             "PRAGMA cache_size=-16000;",
             why, options.path) ||
       !exec(writer_, kSchema, why, options.path)) {
     return false;
   }
+  sqlite3_stmt* page = nullptr;
+  if (sqlite3_prepare_v2(writer_, "PRAGMA page_size", -1, &page, nullptr) == SQLITE_OK &&
+      sqlite3_step(page) == SQLITE_ROW && sqlite3_column_int(page, 0) > 0) {
+    sqlite3_wal_autocheckpoint(writer_, (16 << 20) / sqlite3_column_int(page, 0));
+  }
+  sqlite3_finalize(page);
   if (!prepare(writer_,
                "INSERT INTO request_blocks (last_seq, first_seq, min_start_ms, max_start_ms, "
                "keys, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

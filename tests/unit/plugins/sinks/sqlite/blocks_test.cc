@@ -157,6 +157,20 @@ TEST_F(Blocks, ClosingWritesThePartBlock) {
   EXPECT_EQ(query("request", {{"id", "last"}}).first, 200);
 }
 
+// A new file gets 4 KB pages: a commit writes the last leaf page again and
+// the pages its blocks fill, fewer bytes with small pages.
+TEST_F(Blocks, ANewFileHasSmallPages) {
+  open();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &st, nullptr);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(st, 0), 4096);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
 TEST_F(Blocks, EveryFilterAndPagingAcrossBlocks) {
   open(0, 0);
   int64_t base = 1795000000000;
