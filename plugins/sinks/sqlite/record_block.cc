@@ -229,10 +229,7 @@ bool decodeRecord(std::string_view data, size_t offset, BlockRecord* r) {
 void encodeFields(const sluice_record& r, std::string* out) {
   const sluice_str strings[] = {r.method,  r.path,           r.client_ip,    r.trace_id,
                                 r.span_id, r.parent_span_id, r.provider_type};
-  bool has_attempts =
-      r.struct_size >= offsetof(sluice_record, response_body) + sizeof(r.response_body) &&
-      r.attempts != nullptr;
-  uint32_t attempts = has_attempts ? r.attempt_count : 0;
+  uint32_t attempts = hasAttempts(r) ? r.attempt_count : 0;
   size_t room = 4 * 10 + 1 + 6 * 8;
   for (sluice_str s : strings) room += kLengthRoom + s.len;
   for (size_t i = 0; i < r.applied_rule_count; i++) room += kLengthRoom + r.applied_rules[i].len;

@@ -21,6 +21,7 @@
 // written since).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -48,6 +49,16 @@ struct BlockRecord {
   std::string_view detail, request_body, response_body, record;
   bool fields_detail = false;  // detail holds encodeFields(), not JSON
 };
+
+// A record from a host of ABI 1.0 ends before the attempts and the bodies.
+inline bool hasAttempts(const sluice_record& r) {
+  return r.struct_size >= offsetof(sluice_record, response_body) + sizeof(r.response_body) &&
+         r.attempts != nullptr;
+}
+inline bool hasBodies(const sluice_record& r) {
+  return r.struct_size >= offsetof(sluice_record, response_body) + sizeof(r.response_body) &&
+         r.bodies_logged;
+}
 
 // Appends the fields of `r` that the columns lack (method, path, client,
 // trace ids, provider plugin, rules, attempts, events, the other phases,

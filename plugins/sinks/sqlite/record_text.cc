@@ -159,16 +159,6 @@ class Writer {
   bool need_comma_ = false;
 };
 
-bool hasAttempts(const sluice_record& r) {
-  return r.struct_size >= offsetof(sluice_record, response_body) + sizeof(r.response_body) &&
-         r.attempts != nullptr;
-}
-
-bool hasBodies(const sluice_record& r) {
-  return r.struct_size >= offsetof(sluice_record, response_body) + sizeof(r.response_body) &&
-         r.bodies_logged;
-}
-
 void appendAttempts(Writer& w, const sluice_record& r) {
   if (!hasAttempts(r)) return;
   for (uint32_t i = 0; i < r.attempt_count; i++) {

@@ -58,6 +58,12 @@ std::string_view columnView(sqlite3_stmt* st, int col) {
                           static_cast<size_t>(sqlite3_column_bytes(st, col)));
 }
 
+// A column that may be NULL: *has says whether it holds a value.
+std::string_view nullableView(sqlite3_stmt* st, int col, bool* has) {
+  *has = sqlite3_column_type(st, col) != SQLITE_NULL;
+  return columnView(st, col);
+}
+
 }  // namespace
 
 uint32_t idKey(std::string_view id) {
@@ -210,12 +216,9 @@ bool RequestStore::migrate(std::string* why) {
     r.has_ttft = sqlite3_column_type(st, 17) != SQLITE_NULL;
     r.ttft_ms = sqlite3_column_double(st, 17);
     r.metadata = columnView(st, 18);
-    r.has_detail = sqlite3_column_type(st, 19) != SQLITE_NULL;
-    r.detail = columnView(st, 19);
-    r.has_request_body = sqlite3_column_type(st, 20) != SQLITE_NULL;
-    r.request_body = columnView(st, 20);
-    r.has_response_body = sqlite3_column_type(st, 21) != SQLITE_NULL;
-    r.response_body = columnView(st, 21);
+    r.detail = nullableView(st, 19, &r.has_detail);
+    r.request_body = nullableView(st, 20, &r.has_request_body);
+    r.response_body = nullableView(st, 21, &r.has_response_body);
     r.record = columnView(st, 22);
     r.has_record = !r.record.empty();  // '' in rows written after the first layout
     add(r);
@@ -287,9 +290,7 @@ size_t RequestStore::append(const sluice_record* records, size_t n, std::string*
     sink_json::appendMetadataObject(r, &metadata_);
     detail_.clear();
     encodeFields(r, &detail_);
-    bool bodies =
-        r.struct_size >= offsetof(sluice_record, response_body) + sizeof(r.response_body) &&
-        r.bodies_logged;
+    const bool bodies = hasBodies(r);
     BlockRecord b;
     b.id = sv(r.id);
     b.start_ms = r.start_ms;
