@@ -1,6 +1,11 @@
 #include "telemetry/hub.h"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstddef>
+#include <cstring>
 #include <map>
 
 #include "util/clock.h"
@@ -152,7 +157,25 @@ bool Hub::configure(const manifest::Config& config, plugins::Registry* registry,
 }
 
 bool Hub::start(const manifest::UpstreamDefaults& upstream, std::string* error) {
+  // An eventfd the workers write to, not a uv_async_t: uv_async_send marks
+  // the handle busy around its write, and a sink thread woken by that write
+  // on the worker's own core spins (then yields) until the worker, which it
+  // preempted, runs again to clear the mark. Here a wake is one write.
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) {
+    *error = std::string("sink thread: eventfd: ") + strerror(errno);
+    return false;
+  }
   uv_loop_init(&loop_);
+  int rc = uv_poll_init(&loop_, &wake_, wake_fd_);
+  if (rc != 0) {
+    *error = std::string("sink thread: polling its eventfd: ") + uv_strerror(rc);
+    uv_loop_close(&loop_);
+    close(wake_fd_);
+    wake_fd_ = -1;
+    return false;
+  }
+  wake_.data = this;
   http::ClientOptions opts;
   opts.connect_timeout_ms = upstream.connect_timeout_ms;
   opts.first_byte_timeout_ms = upstream.first_byte_timeout_ms;
@@ -161,21 +184,27 @@ bool Hub::start(const manifest::UpstreamDefaults& upstream, std::string* error) 
   opts.verify_tls = upstream.verify_tls;
   client_ = http::Client::create(&loop_, opts, error);
   if (!client_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
+    uv_run(&loop_, UV_RUN_DEFAULT);
     uv_loop_close(&loop_);
+    close(wake_fd_);
+    wake_fd_ = -1;
     return false;
   }
   worker_.loop = &loop_;
   worker_.client = client_.get();
   worker_.index = -1;
-  uv_async_init(&loop_, &wake_, [](uv_async_t* h) {
+  uv_poll_start(&wake_, UV_READABLE, [](uv_poll_t* h, int, int) {
     auto* hub = static_cast<Hub*>(h->data);
+    uint64_t count;
+    while (read(hub->wake_fd_, &count, sizeof count) > 0) {
+    }
     if (hub->stopping_.load()) {
       hub->finish();
     } else {
       hub->pump();
     }
   });
-  wake_.data = this;
   uv_timer_init(&loop_, &tick_);
   tick_.data = this;
   uv_timer_init(&loop_, &grace_);
@@ -190,7 +219,14 @@ bool Hub::start(const manifest::UpstreamDefaults& upstream, std::string* error) 
 }
 
 void Hub::wake() {
-  if (started_.load(std::memory_order_acquire)) uv_async_send(&wake_);
+  if (started_.load(std::memory_order_acquire)) signal();
+}
+
+void Hub::signal() {
+  uint64_t one = 1;
+  // EAGAIN: the counter is full, so a wake-up is pending anyway.
+  while (write(wake_fd_, &one, sizeof one) < 0 && errno == EINTR) {
+  }
 }
 
 void Hub::pushEvent(std::string json) {
@@ -236,10 +272,12 @@ void Hub::stop(uint32_t grace_ms) {
   }
   grace_ms_ = grace_ms;
   stopping_.store(true);
-  uv_async_send(&wake_);
+  signal();
   thread_.join();
   started_.store(false);
   uv_loop_close(&loop_);
+  close(wake_fd_);
+  wake_fd_ = -1;
 }
 
 void Hub::pump() {

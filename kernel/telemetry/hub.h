@@ -113,6 +113,7 @@ class Hub {
   struct Sink;
   friend class Outbox;
   void wake();
+  void signal();  // wakes the sink thread
   void pushEvent(std::string json);
   void run();
   void pump();
@@ -142,7 +143,8 @@ class Hub {
   std::atomic<bool> started_{false};
   std::atomic<bool> stopping_{false};
   uv_loop_t loop_;
-  uv_async_t wake_;
+  int wake_fd_ = -1;  // eventfd: the workers wake the sink thread through it
+  uv_poll_t wake_;
   uv_timer_t tick_;
   uv_timer_t grace_;
   uint64_t grace_deadline_ms_ = 0;
