@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "http/headers.h"
+
 namespace sluice::lua {
 namespace {
 
@@ -14,12 +16,6 @@ bool sameName(std::string_view a, std::string_view b) {
 
 bool startsWithNoCase(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && sameName(s.substr(0, prefix.size()), prefix);
-}
-
-// RFC 9110 token characters.
-bool isTokenChar(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
 }
 
 // Hop-by-hop headers and the body's framing and type: the HTTP layers on
@@ -50,7 +46,7 @@ bool headerAllowed(HeaderTarget target, std::string_view name, std::string_view 
     return false;
   }
   for (unsigned char c : name) {
-    if (!isTokenChar(c)) {
+    if (!http::isTokenChar(c)) {
       snprintf(why, why_len, "'%.*s' is not a valid header name", n, name.data());
       return false;
     }

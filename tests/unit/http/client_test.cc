@@ -9,12 +9,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "http/dns_cache.h"
+#include "http/headers.h"
 #include "support/client_recorder.h"
 #include "support/test_upstream.h"
 #include "support/uv_test_loop.h"
@@ -29,6 +31,19 @@ using Request = TestUpstream::Request;
 
 std::string okResponse(const std::string& body) {
   return "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+// A loopback port bound and let go, never listened on: nothing accepts on it.
+int refusedPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  close(fd);
+  return ntohs(addr.sin_port);
 }
 
 class ClientTest : public ::testing::Test {
@@ -293,6 +308,42 @@ TEST_F(ClientTest, RejectsHeaderInjectionWithoutConnecting) {
   EXPECT_EQ(up.accepts(), 0u);
 }
 
+// The client's checks of the method, path and header bytes, for all 256
+// byte values, against the sets it has always accepted: RFC 9110 tchar for
+// the method and header names; anything but CR, LF and NUL in header values,
+// and in the path, which may not hold a space either.
+TEST_F(ClientTest, AcceptsExactlyTheTokenAndFieldValueBytes) {
+  auto token_char = [](char c) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+    return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != '\0';
+  };
+  auto field_byte = [](char c) { return c != '\r' && c != '\n' && c != '\0'; };
+  // Requests that pass the checks go to a port nothing accepts on.
+  std::string url = "http://127.0.0.1:" + std::to_string(refusedPort()) + "/";
+  Client& c = client();
+  auto rejected = [&](ClientRequest req) {
+    ClientRecorder r;
+    c.start(std::move(req), &r);
+    EXPECT_TRUE(wait(r));
+    return r.error == ClientError::Protocol && r.detail.rfind("invalid request ", 0) == 0;
+  };
+  for (int i = 0; i < 256; i++) {
+    char b = static_cast<char>(i);
+    EXPECT_EQ(isTokenChar(static_cast<unsigned char>(b)), token_char(b)) << i;
+    ClientRequest method = request(url, std::string("G") + b + "T");
+    EXPECT_EQ(rejected(std::move(method)), !token_char(b)) << "method byte " << i;
+    ClientRequest path = request(url);
+    path.url.path = std::string("/a") + b + "b";
+    EXPECT_EQ(rejected(std::move(path)), !field_byte(b) || b == ' ') << "path byte " << i;
+    ClientRequest name = request(url);
+    name.headers = {{std::string("X-") + b, "v"}};
+    EXPECT_EQ(rejected(std::move(name)), !token_char(b)) << "header name byte " << i;
+    ClientRequest value = request(url);
+    value.headers = {{"X-V", std::string("a") + b + "b"}};
+    EXPECT_EQ(rejected(std::move(value)), !field_byte(b)) << "header value byte " << i;
+  }
+}
+
 TEST_F(ClientTest, ChunkedBodyIsDechunkedAndStreamedAsItArrives) {
   auto& up = upstream([](Conn& c, const Request&) {
     c.write(
@@ -552,15 +603,7 @@ TEST_F(ClientTest, PartialResponseOnPooledConnectionIsNotRetried) {
 // ---- connection errors and timeouts ----
 
 TEST_F(ClientTest, RefusedConnectionIsAConnectError) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  int port = ntohs(addr.sin_port);
-  close(fd);  // bound, never listened: nothing accepts on this port
+  int port = refusedPort();
   ClientRecorder r;
   client().start(request("http://127.0.0.1:" + std::to_string(port) + "/"), &r);
   ASSERT_TRUE(wait(r));
