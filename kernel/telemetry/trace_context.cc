@@ -1,6 +1,9 @@
 #include "telemetry/trace_context.h"
 
+#include <algorithm>
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <random>
 
 #include "util/clock.h"
@@ -31,16 +34,35 @@ uint64_t nextRandom() {
   return state * 0x2545F4914F6CDD1Dull;
 }
 
-// Sixteen lower-case hex digits of v at out[0..16), a byte at a time.
-void writeHex(char* out, uint64_t v) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  for (int i = 7; i >= 0; i--, v >>= 8) {
-    out[2 * i] = kDigits[(v >> 4) & 0xf];
-    out[2 * i + 1] = kDigits[v & 0xf];
-  }
+// Spreads the eight nibbles of x into the eight bytes of the result, most
+// significant nibble in the byte memcpy writes first.
+uint64_t nibbleBytes(uint32_t x) {
+  uint64_t v = x;
+  v = (v | (v << 16)) & 0x0000ffff0000ffffull;
+  v = (v | (v << 8)) & 0x00ff00ff00ff00ffull;
+  v = (v | (v << 4)) & 0x0f0f0f0f0f0f0f0full;
+  // The least significant nibble is now in the lowest byte.
+  return std::endian::native == std::endian::little ? __builtin_bswap64(v) : v;
+}
+
+// Each byte 0..15 becomes its lower-case hex digit: '0' + d, plus
+// 'a' - '0' - 10 where d + 6 carries into bit 4 (d >= 10). No byte carries
+// into the next.
+uint64_t hexDigits(uint64_t nibbles) {
+  uint64_t letters = ((nibbles + 0x0606060606060606ull) >> 4) & 0x0101010101010101ull;
+  return nibbles + 0x3030303030303030ull + letters * ('a' - '0' - 10);
 }
 
 }  // namespace
+
+// Whole words rather than a table lookup per digit: ids are made on every
+// request.
+void writeHex(char* out, uint64_t v) {
+  uint64_t hi = hexDigits(nibbleBytes(static_cast<uint32_t>(v >> 32)));
+  uint64_t lo = hexDigits(nibbleBytes(static_cast<uint32_t>(v)));
+  std::memcpy(out, &hi, 8);
+  std::memcpy(out + 8, &lo, 8);
+}
 
 bool parseTraceparent(std::string_view h, std::string* trace_id, std::string* parent_span_id) {
   // Version 00 is exactly 55 characters; later versions may append fields.
@@ -74,9 +96,14 @@ void newSpanId(std::string* out) {
 }
 
 std::string traceparent(std::string_view trace_id, std::string_view span_id) {
-  std::string h;
-  h.reserve(trace_id.size() + span_id.size() + 7);
-  h.append("00-").append(trace_id).append("-").append(span_id).append("-01");
+  // Sized once and filled in place: appending piece by piece checks the
+  // capacity and rewrites the terminator five times.
+  std::string h(trace_id.size() + span_id.size() + 7, '\0');
+  char* p = h.data();
+  p = std::copy(trace_id.begin(), trace_id.end(), std::copy_n("00-", 3, p));
+  *p++ = '-';
+  p = std::copy(span_id.begin(), span_id.end(), p);
+  std::copy_n("-01", 3, p);
   return h;
 }
 

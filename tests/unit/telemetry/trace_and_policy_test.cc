@@ -1,6 +1,8 @@
 // W3C traceparent parsing and id generation; the body-logging rules.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <random>
 #include <set>
 
 #include "telemetry/body_policy.h"
@@ -47,6 +49,38 @@ TEST(TraceIds, AreHexOfTheRightLengthAndDistinct) {
   }
   EXPECT_EQ(seen.size(), 1000u);
   EXPECT_EQ(traceparent("abc", "def"), "00-abc-def-01");
+  EXPECT_EQ(traceparent("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  EXPECT_EQ(traceparent("", ""), "00---01");
+}
+
+TEST(TraceIds, HexDigitsMatchADigitAtATime) {
+  auto reference = [](uint64_t v) {
+    std::string s(16, '0');
+    for (int i = 15; i >= 0; i--, v >>= 4) s[i] = "0123456789abcdef"[v & 0xf];
+    return s;
+  };
+  auto hex = [](uint64_t v) {
+    char out[16];
+    writeHex(out, v);
+    return std::string(out, sizeof out);
+  };
+  EXPECT_EQ(hex(0), "0000000000000000");
+  EXPECT_EQ(hex(~0ull), "ffffffffffffffff");
+  EXPECT_EQ(hex(0x0123456789abcdefull), "0123456789abcdef");
+  EXPECT_EQ(hex(0xfedcba9876543210ull), "fedcba9876543210");
+  for (int shift = 0; shift < 64; shift += 4) {
+    for (uint64_t d = 0; d < 16; d++) {
+      uint64_t v = d << shift;
+      ASSERT_EQ(hex(v), reference(v)) << std::hex << v;
+      ASSERT_EQ(hex(~v), reference(~v)) << std::hex << ~v;
+    }
+  }
+  std::mt19937_64 rng(20260101);
+  for (int i = 0; i < 100000; i++) {
+    uint64_t v = rng();
+    ASSERT_EQ(hex(v), reference(v)) << std::hex << v;
+  }
 }
 
 TEST(BodyPolicy, CallerCanTurnOffAndOnlyTurnOnWhereAllowed) {
