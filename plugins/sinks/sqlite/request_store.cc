@@ -101,10 +101,12 @@ bool RequestStore::open(const StoreOptions& options, std::string* why) {
   // commit of 64 records (page_size only takes effect on a new file: one
   // made before keeps its 16 KB pages). The WAL is checkpointed once it
   // passes 16 MB, whatever the page size, and synced at checkpoints only: a
-  // power cut may lose the last commits, never the file. A 16 MB cache.
+  // power cut may lose the last commits, never the file. The writer only
+  // appends, so a small cache serves it: 1 MB of page buffers reused while
+  // they are still in the CPU's cache, not 16 MB walked through.
   if (!exec(writer_,
             "PRAGMA page_size=4096; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-            "PRAGMA cache_size=-16000;",
+            "PRAGMA cache_size=-1024;",
             why, options.path) ||
       !exec(writer_, kSchema, why, options.path)) {
     return false;
