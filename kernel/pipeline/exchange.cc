@@ -98,6 +98,46 @@ void appendMs(std::string* out, const char* name, uint64_t ns) {
 
 }  // namespace
 
+namespace {
+
+// Freed exchanges of this worker thread, kept for its next requests: an
+// exchange is a few KB, more than malloc's per-thread cache serves, and
+// malloc meets such a request by first merging every small chunk freed
+// since the last one. Not under ASan, which must see each exchange freed.
+struct SpareExchanges {
+  std::vector<void*> blocks;
+  ~SpareExchanges() {
+    for (void* p : blocks) ::operator delete(p);
+  }
+};
+thread_local SpareExchanges t_spare_exchanges;
+constexpr size_t kMaxSpareExchanges = 256;
+
+}  // namespace
+
+void* Exchange::operator new(size_t size) {
+#ifndef __SANITIZE_ADDRESS__
+  std::vector<void*>& spare = t_spare_exchanges.blocks;
+  if (size == sizeof(Exchange) && !spare.empty()) {
+    void* p = spare.back();
+    spare.pop_back();
+    return p;
+  }
+#endif
+  return ::operator new(size);
+}
+
+void Exchange::operator delete(void* p, size_t size) {
+#ifndef __SANITIZE_ADDRESS__
+  std::vector<void*>& spare = t_spare_exchanges.blocks;
+  if (size == sizeof(Exchange) && spare.size() < kMaxSpareExchanges) {
+    spare.push_back(p);
+    return;
+  }
+#endif
+  ::operator delete(p);
+}
+
 void Exchange::start(sluice_worker* worker, http::Request& req, http::Response& res,
                      ExchangeSpec spec) {
   auto* ex = new Exchange(worker, req, res, std::move(spec));

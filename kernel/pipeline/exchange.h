@@ -87,6 +87,9 @@ class Exchange : public http::ClientHandler {
   // Starts the exchange; it deletes itself when both sides are done.
   static void start(sluice_worker* worker, http::Request& req, http::Response& res,
                     ExchangeSpec spec);
+  // From and back to a per-thread list of freed exchanges (exchange.cc).
+  static void* operator new(size_t size);
+  static void operator delete(void* p, size_t size);
 
   // Every attempt so far, in order (the request record's `attempts`).
   const std::vector<AttemptRecord>& attempts() const { return failover_.attempts(); }
