@@ -96,10 +96,6 @@ void appendMs(std::string* out, const char* name, uint64_t ns) {
   out->append(p, static_cast<size_t>(end - p));
 }
 
-}  // namespace
-
-namespace {
-
 // Freed exchanges of this worker thread, kept for its next requests: an
 // exchange is a few KB, more than malloc's per-thread cache serves, and
 // malloc meets such a request by first merging every small chunk freed

@@ -200,7 +200,7 @@ int shimCurrentTimeInt64(sqlite3_vfs* vfs, sqlite3_int64* out) {
 
 sqlite3_vfs* registerWalGatheringVfs(const char* name, sqlite3_vfs* root) {
   if (!root || !name) return nullptr;
-  auto* shim = new Shim{};  // SQLite keeps pointers into it for the process's life
+  auto* shim = new Shim{};  // SQLite keeps pointers into it while it is registered
   shim->root = root;
   shim->name = name;
   sqlite3_vfs& v = shim->vfs;
@@ -236,7 +236,9 @@ const char* walGatheringVfs() {
   static struct Registration {
     sqlite3_vfs* vfs = registerWalGatheringVfs("sluice-wal-gathering", sqlite3_vfs_find(nullptr));
     ~Registration() {
-      if (vfs) sqlite3_vfs_unregister(vfs);
+      if (!vfs) return;
+      sqlite3_vfs_unregister(vfs);
+      delete static_cast<Shim*>(vfs->pAppData);
     }
   } registration;
   return registration.vfs ? registration.vfs->zName : nullptr;
