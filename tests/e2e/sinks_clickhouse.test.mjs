@@ -32,8 +32,9 @@ before(async () => {
 });
 
 after(async () => {
-  assert.deepEqual(await gw?.stop(), { code: 0, signal: null });
+  const exit = await gw?.stop();
   await ch?.stop();
+  assert.deepEqual(exit, { code: 0, signal: null });
 });
 
 async function tableCount(where = '1') {

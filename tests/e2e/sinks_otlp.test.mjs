@@ -30,9 +30,10 @@ sinks:
 });
 
 after(async () => {
-  assert.deepEqual(await gw?.stop(), { code: 0, signal: null });
+  const exit = await gw?.stop();
   await collector?.close();
   await up?.close();
+  assert.deepEqual(exit, { code: 0, signal: null });
 });
 
 function spansOf(trace) {

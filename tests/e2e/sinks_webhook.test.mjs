@@ -40,9 +40,10 @@ before(async () => {
 });
 
 after(async () => {
-  assert.deepEqual(await gw?.stop(), { code: 0, signal: null });
+  const exit = await gw?.stop();
   await hookJson?.close();
   await hookSlack?.close();
+  assert.deepEqual(exit, { code: 0, signal: null });
 });
 
 const ofType = (hook, type) => hook.posts.filter((p) => p.json?.type === type);
