@@ -219,10 +219,7 @@ bool Hub::start(const manifest::UpstreamDefaults& upstream, std::string* error) 
 }
 
 void Hub::wake() {
-  if (started_.load(std::memory_order_acquire)) signal();
-}
-
-void Hub::signal() {
+  if (!started_.load(std::memory_order_acquire)) return;
   uint64_t one = 1;
   // EAGAIN: the counter is full, so a wake-up is pending anyway.
   while (write(wake_fd_, &one, sizeof one) < 0 && errno == EINTR) {
@@ -272,7 +269,7 @@ void Hub::stop(uint32_t grace_ms) {
   }
   grace_ms_ = grace_ms;
   stopping_.store(true);
-  signal();
+  wake();
   thread_.join();
   started_.store(false);
   uv_loop_close(&loop_);

@@ -112,8 +112,7 @@ class Hub {
  private:
   struct Sink;
   friend class Outbox;
-  void wake();
-  void signal();  // wakes the sink thread
+  void wake();  // the sink thread, through wake_fd_, once it is started
   void pushEvent(std::string json);
   void run();
   void pump();
